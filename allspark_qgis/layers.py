@@ -1,0 +1,522 @@
+"""QGIS layers -> AllSpark payloads (docs/DESIGN.md, "Payloads"). Plain functions, no GUI.
+
+- raster: `image` (C, H, W) float32 with NaN at nodata (and outside the raster), meta `crs` (WKT),
+  `transform` (GDAL 6), `nodata`, `band_names`, `window`; read through the layer's data provider, so
+  any raster QGIS opens works (pass a `provider.clone()` when reading from a worker thread);
+- table: `col:<name>` float64 per numeric (and date/time, as seconds) field, meta `categorical`
+  {name: [str, ...]} for text fields and `fids`;
+- trajectory: `xy` (P, 2) float64, `t` (P,) float64 seconds, `track` (P,) int64 (0..N-1 in order of
+  first appearance), meta `crs`, `track_ids` (the original ids, index = track code);
+- point cloud: meta `path`, the layer's LAS / LAZ / COPC file, which the backend reads itself (QGIS
+  builds without PDAL open only COPC / EPT / VPC; the backend reads LAS / LAZ / COPC).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .i18n import tr
+
+MAX_PIXELS = 4096 * 4096  # one request's raster size limit (per band); larger extents are decimated
+
+
+class LayerError(ValueError):
+    """The layer can't be turned into a payload; the message says why (shown to the user)."""
+
+
+# ---- rasters ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Grid:
+    """A layer's native pixel grid."""
+
+    xmin: float
+    ymax: float
+    xres: float
+    yres: float
+    width: int
+    height: int
+
+    def window_extent(self, window):
+        """QgsRectangle of [xoff, yoff, w, h] in this grid (may reach beyond the raster)."""
+        from qgis.core import QgsRectangle
+
+        xoff, yoff, w, h = window
+        return QgsRectangle(
+            self.xmin + xoff * self.xres,
+            self.ymax - (yoff + h) * self.yres,
+            self.xmin + (xoff + w) * self.xres,
+            self.ymax - yoff * self.yres,
+        )
+
+    def transform(self, window, scale: float = 1.0) -> list[float]:
+        """GDAL geotransform of a window (pixels `scale` times the native size)."""
+        xoff, yoff = window[0], window[1]
+        return [
+            self.xmin + xoff * self.xres,
+            self.xres * scale,
+            0.0,
+            self.ymax - yoff * self.yres,
+            0.0,
+            -self.yres * scale,
+        ]
+
+
+def raster_grid(layer) -> Grid:
+    ext = layer.extent()
+    w, h = int(layer.width()), int(layer.height())
+    if w <= 0 or h <= 0:
+        raise LayerError(tr("The raster layer '{name}' has no pixels.").format(name=layer.name()))
+    return Grid(ext.xMinimum(), ext.yMaximum(), ext.width() / w, ext.height() / h, w, h)
+
+
+def window_for_extent(grid: Grid, extent) -> list[int] | None:
+    """[xoff, yoff, w, h] of the native pixels an extent (in the layer's CRS) covers, clipped to the
+    raster; None when it misses the raster."""
+    if extent is None or (extent.width() <= 0 and extent.height() <= 0):
+        return [0, 0, grid.width, grid.height]
+    x0 = math.floor((extent.xMinimum() - grid.xmin) / grid.xres + 1e-9)
+    x1 = math.ceil((extent.xMaximum() - grid.xmin) / grid.xres - 1e-9)
+    y0 = math.floor((grid.ymax - extent.yMaximum()) / grid.yres + 1e-9)
+    y1 = math.ceil((grid.ymax - extent.yMinimum()) / grid.yres - 1e-9)
+    x0, y0 = max(x0, 0), max(y0, 0)
+    x1, y1 = min(x1, grid.width), min(y1, grid.height)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return [x0, y0, x1 - x0, y1 - y0]
+
+
+def data_bands(layer) -> list[int]:
+    """1-based bands that carry data (alpha bands left out)."""
+    from qgis.core import Qgis
+
+    prov = layer.dataProvider()
+    n = layer.bandCount()
+    bands = [b for b in range(1, n + 1) if prov.colorInterpretation(b) != Qgis.RasterColorInterpretation.AlphaBand]
+    return bands or list(range(1, n + 1))
+
+
+def alpha_band(layer) -> int | None:
+    from qgis.core import Qgis
+
+    prov = layer.dataProvider()
+    for b in range(1, layer.bandCount() + 1):
+        if prov.colorInterpretation(b) == Qgis.RasterColorInterpretation.AlphaBand:
+            return b
+    return None
+
+
+def band_names(layer, bands) -> list[str]:
+    prov = layer.dataProvider()
+    out = []
+    for b in bands:
+        d = prov.bandDescription(b) if hasattr(prov, "bandDescription") else ""
+        out.append(d or f"B{b}")
+    return out
+
+
+def read_block(provider, extent, width: int, height: int, bands, alpha: int | None = None) -> np.ndarray:
+    """(C, height, width) float32 of `extent` resampled to width x height; NaN where a band is nodata,
+    outside the raster, or where the alpha band is 0. A pixel invalid in one band is NaN in all."""
+    img = np.empty((len(bands), height, width), np.float32)
+    invalid = np.zeros((height, width), bool)
+    for i, b in enumerate(bands):
+        blk = provider.block(b, extent, width, height)
+        if blk is None or not blk.isValid():
+            raise LayerError(tr("Cannot read band {band} of the raster.").format(band=b))
+        arr = blk.as_numpy(use_masking=True)
+        data = np.ma.getdata(arr)
+        if np.iscomplexobj(data):
+            data = np.abs(data)
+        img[i] = data.astype(np.float32, copy=False)
+        invalid |= np.ma.getmaskarray(arr)
+        if provider.sourceHasNoDataValue(b) and provider.useSourceNoDataValue(b):
+            nd = provider.sourceNoDataValue(b)
+            if math.isfinite(nd):
+                invalid |= img[i] == np.float32(nd)
+    if alpha is not None:
+        a = provider.block(alpha, extent, width, height).as_numpy(use_masking=False)
+        invalid |= np.asarray(a) == 0
+    invalid |= ~np.isfinite(img).all(axis=0)
+    img[:, invalid] = np.nan
+    return img
+
+
+def raster_payload(layer, extent=None, bands=None, provider=None, max_pixels: int = MAX_PIXELS,
+                   window=None) -> tuple[dict, dict]:
+    """One raster payload for an extent (layer CRS; None = the whole layer) or a native window.
+
+    Extents larger than `max_pixels` are read decimated (the transform says so)."""
+    grid = raster_grid(layer)
+    if window is None:
+        window = window_for_extent(grid, extent)
+    if window is None:
+        raise LayerError(tr("The extent does not overlap the raster layer '{name}'.").format(name=layer.name()))
+    bands = list(bands or data_bands(layer))
+    prov = provider or layer.dataProvider()
+    w, h = window[2], window[3]
+    scale = 1.0
+    if w * h > max_pixels:
+        scale = math.sqrt(w * h / max_pixels)
+        w, h = max(1, int(w / scale)), max(1, int(h / scale))
+        scale = window[2] / w
+    img = read_block(prov, grid.window_extent(window), w, h, bands, alpha_band(layer))
+    if not np.isfinite(img).any():
+        raise LayerError(tr("Every pixel of '{name}' in this extent is nodata.").format(name=layer.name()))
+    nodata = prov.sourceNoDataValue(bands[0]) if prov.sourceHasNoDataValue(bands[0]) else None
+    meta = {
+        "crs": crs_wkt(layer.crs()),
+        "transform": grid.transform(window, scale),
+        "nodata": None if nodata is None or not math.isfinite(nodata) else float(nodata),
+        "band_names": band_names(layer, bands),
+        "bands": bands,
+        "window": list(window),
+        "layer": layer.name(),
+        "source": layer.source(),
+    }
+    return {"image": img}, meta
+
+
+def tile_grid(window, tile: int) -> tuple[int, int]:
+    """(columns, rows) of tile x tile cells covering a window (edge cells reach past it)."""
+    return math.ceil(window[2] / tile), math.ceil(window[3] / tile)
+
+
+def iter_tiles(window, tile: int):
+    """(col, row, [xoff, yoff, tile, tile]) for every cell of the tile grid over a native window."""
+    cols, rows = tile_grid(window, tile)
+    for r in range(rows):
+        for c in range(cols):
+            yield c, r, [window[0] + c * tile, window[1] + r * tile, tile, tile]
+
+
+def _wkt_variant():
+    from qgis.core import QgsCoordinateReferenceSystem
+
+    return QgsCoordinateReferenceSystem.WKT_PREFERRED
+
+
+def crs_wkt(crs) -> str | None:
+    """WKT of a QgsCoordinateReferenceSystem (or of a layer's CRS); None when unknown."""
+    if hasattr(crs, "crs") and callable(crs.crs):
+        crs = crs.crs()
+    return crs.toWkt(_wkt_variant()) if crs is not None and crs.isValid() else None
+
+
+# ---- values -------------------------------------------------------------------------------------
+
+
+def is_null(v) -> bool:
+    if v is None:
+        return True
+    try:
+        from qgis.PyQt.QtCore import QVariant
+
+        if isinstance(v, QVariant):
+            return v.isNull()
+    except ImportError:  # pragma: no cover
+        pass
+    return False
+
+
+def to_seconds(v) -> float:
+    """A time value (QDateTime, QDate, QTime, datetime, number, ISO text) -> float seconds (epoch for
+    dates); NaN when empty or unreadable."""
+    from qgis.PyQt.QtCore import QDate, QDateTime, QTime, Qt
+
+    if is_null(v):
+        return math.nan
+    if isinstance(v, QDateTime):
+        return v.toMSecsSinceEpoch() / 1000.0 if v.isValid() else math.nan
+    if isinstance(v, QDate):
+        return QDateTime(v, QTime(0, 0), Qt.UTC).toMSecsSinceEpoch() / 1000.0 if v.isValid() else math.nan
+    if isinstance(v, QTime):
+        return v.msecsSinceStartOfDay() / 1000.0 if v.isValid() else math.nan
+    if isinstance(v, bool):
+        return float(v)
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        return float(v)
+    if hasattr(v, "timestamp"):  # datetime.datetime
+        return float(v.timestamp())
+    s = str(v).strip()
+    if not s:
+        return math.nan
+    try:
+        return float(s)
+    except ValueError:
+        pass
+    dt = QDateTime.fromString(s, Qt.ISODateWithMs)
+    if not dt.isValid():
+        dt = QDateTime.fromString(s, Qt.ISODate)
+    if not dt.isValid():
+        dt = QDateTime.fromString(s.replace("/", "-"), "yyyy-MM-dd HH:mm:ss")
+    if dt.isValid():
+        if dt.timeSpec() == Qt.LocalTime and "Z" not in s and "+" not in s[10:]:
+            dt.setTimeSpec(Qt.UTC)
+        return dt.toMSecsSinceEpoch() / 1000.0
+    return math.nan
+
+
+def to_float(v) -> float:
+    if is_null(v):
+        return math.nan
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return to_seconds(v)
+
+
+# ---- tables -------------------------------------------------------------------------------------
+
+
+def source_name(src) -> str:
+    """A vector layer's or a Processing feature source's name."""
+    if hasattr(src, "name") and callable(src.name):
+        return src.name()
+    return src.sourceName() if hasattr(src, "sourceName") else "layer"
+
+
+def source_crs(src):
+    return src.crs() if hasattr(src, "crs") and callable(src.crs) else src.sourceCrs()
+
+
+def source_path(src) -> str:
+    return src.source() if hasattr(src, "source") and callable(src.source) else ""
+
+
+def source_geometry(src) -> str:
+    """point | line | polygon | none for a vector layer or feature source."""
+    from qgis.core import Qgis, QgsWkbTypes
+
+    gt = QgsWkbTypes.geometryType(src.wkbType())
+    return {Qgis.GeometryType.Point: "point", Qgis.GeometryType.Line: "line",
+            Qgis.GeometryType.Polygon: "polygon"}.get(gt, "none")
+
+
+def _features(src, feature_ids=None, request=None):
+    """Features of a vector layer or QgsFeatureSource (Processing's thread-safe sources)."""
+    from qgis.core import QgsFeatureRequest
+
+    req = QgsFeatureRequest(request) if request is not None else QgsFeatureRequest()
+    if feature_ids is not None:
+        req.setFilterFids(list(feature_ids))
+    return src.getFeatures(req)
+
+
+def table_columns(layer, wanted=None) -> tuple[list[str], list[str]]:
+    """(numeric, categorical) field names: `wanted` or all fields but fid-like ones, split by type."""
+    from .modality import NUMERIC_TYPES, TIME_TYPES, field_kinds
+
+    kinds = dict(field_kinds(layer))
+    names = [n for n in kinds if n.lower() not in ("fid", "ogc_fid")] if not wanted else list(wanted)
+    missing = [n for n in names if n not in kinds]
+    if missing:
+        raise LayerError(
+            tr("The layer '{name}' lacks the field(s) {fields}.").format(name=source_name(layer), fields=", ".join(missing))
+        )
+    numeric = [n for n in names if kinds[n] in NUMERIC_TYPES | TIME_TYPES]
+    categorical = [n for n in names if n not in numeric and kinds[n] in ("string", "other")]
+    return numeric, categorical
+
+
+def category_text(v) -> str | None:
+    """A categorical value as the backend spells it (whole numbers without ".0"); None when empty."""
+    if is_null(v):
+        return None
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return None
+        if v.is_integer():
+            return str(int(v))
+    s = str(v).strip()
+    return s or None
+
+
+def table_payload(layer, feature_ids=None, numeric=None, categorical=None, request=None,
+                  exclude=()) -> tuple[dict, dict]:
+    """Attribute table payload: `col:<name>` float64 arrays, meta `categorical`, `fids`.
+
+    `numeric` / `categorical`: the columns a bundle reads (its manifest's input section); a numeric
+    field the bundle treats as categorical travels as text. Default: every field, split by type."""
+    if numeric is None and categorical is None:
+        numeric, categorical = table_columns(layer)
+        features = None
+    else:
+        numeric, categorical = list(numeric or []), list(categorical or [])
+        table_columns(layer, numeric + categorical)  # raises when a field is missing
+        features = numeric + categorical
+    numeric = [n for n in numeric if n not in exclude]
+    categorical = [n for n in categorical if n not in exclude]
+    idx = layer.fields()
+    ni = [(n, idx.indexOf(n)) for n in numeric]
+    ci = [(n, idx.indexOf(n)) for n in categorical]
+    cols = {n: [] for n in numeric}
+    cats = {n: [] for n in categorical}
+    fids = []
+    for f in _features(layer, feature_ids, request):
+        attrs = f.attributes()
+        fids.append(int(f.id()))
+        for n, i in ni:
+            cols[n].append(to_float(attrs[i]))
+        for n, i in ci:
+            cats[n].append(category_text(attrs[i]))
+    if not fids:
+        raise LayerError(tr("The layer '{name}' has no features to send.").format(name=source_name(layer)))
+    arrays = {f"col:{n}": np.asarray(v, np.float64) for n, v in cols.items()}
+    meta = {"categorical": cats, "fids": fids, "layer": source_name(layer), "source": source_path(layer)}
+    if features is not None:
+        meta["features"] = features
+    return arrays, meta
+
+
+def bundle_table_columns(manifest: dict) -> tuple[list[str] | None, list[str] | None]:
+    """(numeric, categorical) columns a table bundle reads, from its manifest; (None, None) if unknown."""
+    spec = manifest.get("input") or {}
+    num, cat = spec.get("numeric"), spec.get("categorical")
+    if num is None and cat is None:
+        return None, None
+    return list(num or []), list(cat or [])
+
+
+# ---- trajectories -------------------------------------------------------------------------------
+
+
+def _vertices(geom):
+    """[(x, y, m or nan)] of a point / line geometry's vertices."""
+    out = []
+    for v in geom.vertices():
+        m = v.m() if v.isMeasure() else math.nan
+        out.append((v.x(), v.y(), m))
+    return out
+
+
+def trajectory_rows(layer, time_field: str, id_field: str, feature_ids=None, request=None):
+    """(x, y, t, track id) rows, one per fix.
+
+    Points: one fix each. Lines: one fix per vertex; vertex times from M values when the line has
+    them, else from the feature's time (first vertex) up to the next feature's time of the same track
+    (by distance along the line; a track's last line gives its first vertex only)."""
+    fields = layer.fields()
+    ti, ii = fields.indexOf(time_field), fields.indexOf(id_field)
+    if ti < 0:
+        raise LayerError(tr("The layer '{name}' has no field '{field}'.").format(name=source_name(layer), field=time_field))
+    if ii < 0:
+        raise LayerError(tr("The layer '{name}' has no field '{field}'.").format(name=source_name(layer), field=id_field))
+    is_line = source_geometry(layer) == "line"
+    rows = []
+    lines = []  # (track, t0, vertices)
+    for f in _features(layer, feature_ids, request):
+        g = f.geometry()
+        if g is None or g.isEmpty():
+            continue
+        tid = f.attributes()[ii]
+        if is_null(tid):
+            continue
+        tid = str(tid) if not isinstance(tid, (int, np.integer)) else int(tid)
+        t = to_seconds(f.attributes()[ti])
+        verts = _vertices(g)
+        if not is_line:
+            for x, y, _ in verts:
+                if math.isfinite(t):
+                    rows.append((x, y, t, tid))
+            continue
+        if verts and all(math.isfinite(m) for _, _, m in verts):
+            rows.extend((x, y, m, tid) for x, y, m in verts)
+        elif math.isfinite(t):
+            lines.append((tid, t, verts))
+    if lines:
+        by_track: dict = {}
+        for tid, t0, verts in lines:
+            by_track.setdefault(tid, []).append((t0, verts))
+        for tid, items in by_track.items():
+            items.sort(key=lambda it: it[0])
+            for k, (t0, verts) in enumerate(items):
+                if k + 1 < len(items):
+                    t1 = items[k + 1][0]
+                    seg = [0.0]
+                    for (xa, ya, _), (xb, yb, _) in zip(verts, verts[1:]):
+                        seg.append(seg[-1] + math.hypot(xb - xa, yb - ya))
+                    total = seg[-1] or 1.0
+                    for (x, y, _), d in zip(verts[:-1], seg[:-1]):
+                        rows.append((x, y, t0 + (t1 - t0) * d / total, tid))
+                else:
+                    rows.append((verts[0][0], verts[0][1], t0, tid))
+    return rows
+
+
+def trajectory_payload(layer, time_field: str, id_field: str, feature_ids=None, request=None) -> tuple[dict, dict]:
+    rows = trajectory_rows(layer, time_field, id_field, feature_ids, request)
+    if not rows:
+        raise LayerError(
+            tr("The layer '{name}' has no fixes with a time and a track id.").format(name=source_name(layer))
+        )
+    codes: dict = {}
+    for r in rows:
+        codes.setdefault(r[3], len(codes))
+    rows.sort(key=lambda r: (codes[r[3]], r[2]))
+    xy = np.asarray([(r[0], r[1]) for r in rows], np.float64)
+    t = np.asarray([r[2] for r in rows], np.float64)
+    track = np.asarray([codes[r[3]] for r in rows], np.int64)
+    meta = {
+        "crs": crs_wkt(source_crs(layer)),
+        "track_ids": list(codes.keys()),
+        "time_field": time_field,
+        "id_field": id_field,
+        "layer": source_name(layer),
+        "source": source_path(layer),
+    }
+    return {"xy": xy, "t": t, "track": track}, meta
+
+
+# ---- point clouds -------------------------------------------------------------------------------
+
+
+def pointcloud_payload(layer) -> tuple[dict, dict]:
+    """Point clouds travel by path: the backend reads the LAS / LAZ / COPC file itself."""
+    import os
+
+    from .modality import POINTCLOUD_SUFFIXES, pointcloud_source
+
+    path = pointcloud_source(layer)
+    if not path.lower().endswith(POINTCLOUD_SUFFIXES):
+        raise LayerError(
+            tr("The point cloud '{name}' is not a LAS, LAZ or COPC file ({path}); AllSpark reads only those.").format(
+                name=layer.name(), path=path
+            )
+        )
+    if not os.path.isfile(path):
+        raise LayerError(tr("The point cloud file {path} does not exist.").format(path=path))
+    return {}, {"path": path, "crs": crs_wkt(layer.crs()), "layer": layer.name(), "return_xyz": True}
+
+
+# ---- any layer ----------------------------------------------------------------------------------
+
+
+def layer_payload(layer, modality: str, extent=None, feature_ids=None, time_field=None, id_field=None,
+                  columns=None, provider=None) -> tuple[dict, dict]:
+    """The payload for one question about a layer (the prompt dock and the "ask" algorithm)."""
+    from .modality import RASTER_MODALITIES, find_id_field, find_time_field, field_kinds
+
+    if modality in RASTER_MODALITIES:
+        return raster_payload(layer, extent, provider=provider)
+    if modality == "pointcloud":
+        return pointcloud_payload(layer)
+    if modality == "trajectory":
+        kinds = field_kinds(layer)
+        time_field = time_field or find_time_field(kinds)
+        id_field = id_field or find_id_field(kinds, exclude=time_field)
+        if not time_field or not id_field:
+            raise LayerError(
+                tr("The layer '{name}' needs a time field and an id field to be read as trajectories.").format(
+                    name=source_name(layer)
+                )
+            )
+        return trajectory_payload(layer, time_field, id_field, feature_ids)
+    if modality == "table":
+        numeric, categorical = columns if columns else (None, None)
+        return table_payload(layer, feature_ids, numeric=numeric, categorical=categorical)
+    raise LayerError(tr("AllSpark has no modality '{modality}'.").format(modality=modality))

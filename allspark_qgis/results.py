@@ -1,0 +1,519 @@
+"""AllSpark results -> styled QGIS layers. Plain functions, no GUI.
+
+- classified rasters: GeoTIFF written with GDAL (colour table + category names inside the file) and
+  a paletted renderer whose legend shows the class names (also saved as the file's .qml default style);
+- table predictions: new fields on a copy of a vector layer;
+- trajectories: a line layer, one feature per candidate future (track id, rank, score);
+- point classification: a point layer (x, y, z, class) where the point-cloud format can't carry it,
+  or a classified copy of an uncompressed LAS file.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import os
+import struct
+
+import numpy as np
+
+from .i18n import tr
+
+# a qualitative palette (ColorBrewer Set1/Dark2/Paired mix), extended by golden-ratio hues
+_BASE = [
+    "#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#ffff33", "#a65628", "#f781bf",
+    "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6cee3", "#b2df8a",
+    "#fb9a99", "#fdbf6f", "#cab2d6", "#6a3d9a", "#b15928",
+]
+# common land-cover / lidar names get their usual colours
+_NAMED = {
+    "water": "#3a7bd5", "ground": "#a67c52", "unclassified": "#b0b0b0", "building": "#d7301f",
+    "vegetation": "#31a354", "low vegetation": "#a1d99b", "medium vegetation": "#74c476",
+    "high vegetation": "#238b45", "forest": "#1b7837", "grass": "#9acd32", "road": "#636363",
+    "noise": "#ff00ff", "never classified": "#d9d9d9", "urban": "#d7301f", "cropland": "#fee08b",
+}
+NODATA_BYTE = 255
+NODATA_UINT16 = 65535
+
+
+def class_colors(classes) -> list[str]:
+    """A hex colour per class, stable for a given class list."""
+    out = []
+    for i, name in enumerate(classes):
+        key = str(name).strip().lower()
+        if key in _NAMED:
+            out.append(_NAMED[key])
+        elif i < len(_BASE):
+            out.append(_BASE[i])
+        else:
+            h = (i * 0.618033988749895) % 1.0
+            r, g, b = colorsys.hsv_to_rgb(h, 0.65, 0.9)
+            out.append("#%02x%02x%02x" % (int(r * 255), int(g * 255), int(b * 255)))
+    return out
+
+
+# ---- class rasters ------------------------------------------------------------------------------
+
+
+def label_indices(result: dict, n: int | None = None) -> np.ndarray:
+    """Class index per sample (or per element, flattened) from any classification-like result;
+    -1 where there is none."""
+    classes = list(result.get("classes") or [])
+    if result.get("element_labels") is not None:
+        return np.asarray(result["element_labels"]).reshape(-1).astype(np.int64)
+    if result.get("probabilities") is not None:
+        p = np.asarray(result["probabilities"])
+        return np.argmax(p.reshape(-1, p.shape[-1]), axis=1).astype(np.int64)
+    labels = result.get("labels")
+    if labels is not None:
+        lookup = {c: i for i, c in enumerate(classes)}
+        return np.asarray([lookup.get(str(v), -1) for v in labels], np.int64)
+    return np.full(n or 0, -1, np.int64)
+
+
+def write_class_raster(path: str, labels: np.ndarray, transform, crs_wkt: str | None, classes,
+                       colors=None) -> str:
+    """(H, W) class indices (-1 = none) -> GeoTIFF with a colour table and the class names."""
+    from osgeo import gdal
+
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ValueError(f"class raster must be 2-D, got shape {labels.shape}")
+    classes = [str(c) for c in classes]
+    colors = colors or class_colors(classes)
+    small = len(classes) < NODATA_BYTE
+    nodata = NODATA_BYTE if small else NODATA_UINT16
+    data = np.where((labels >= 0) & (labels < len(classes)), labels, nodata).astype(np.uint8 if small else np.uint16)
+    os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
+    drv = gdal.GetDriverByName("GTiff")
+    ds = drv.Create(path, data.shape[1], data.shape[0], 1, gdal.GDT_Byte if small else gdal.GDT_UInt16,
+                    options=["COMPRESS=DEFLATE", "TILED=YES"] if min(data.shape) >= 256 else ["COMPRESS=DEFLATE"])
+    if ds is None:
+        raise OSError(tr("Cannot write {path}.").format(path=path))
+    ds.SetGeoTransform([float(v) for v in transform])
+    if crs_wkt:
+        ds.SetProjection(crs_wkt)
+    band = ds.GetRasterBand(1)
+    band.SetNoDataValue(nodata)
+    band.WriteArray(data)
+    if small:
+        ct = gdal.ColorTable()
+        for i, c in enumerate(colors):
+            rgb = tuple(int(c[k : k + 2], 16) for k in (1, 3, 5))
+            ct.SetColorEntry(i, (*rgb, 255))
+        band.SetRasterColorTable(ct)
+        band.SetRasterColorInterpretation(gdal.GCI_PaletteIndex)
+    band.SetCategoryNames(classes)
+    band.SetDescription("class")
+    ds.FlushCache()
+    ds = None
+    return path
+
+
+def paletted_renderer(provider, classes, colors=None, band: int = 1):
+    from qgis.core import QgsPalettedRasterRenderer
+    from qgis.PyQt.QtGui import QColor
+
+    colors = colors or class_colors(classes)
+    items = [QgsPalettedRasterRenderer.Class(i, QColor(c), str(name)) for i, (name, c) in enumerate(zip(classes, colors))]
+    return QgsPalettedRasterRenderer(provider, band, items)
+
+
+def style_class_raster(layer, classes, colors=None, save_default: bool = True) -> None:
+    """Paletted renderer with the class names as legend labels; saved as the file's .qml default style."""
+    from qgis.core import QgsMapLayer
+
+    layer.setRenderer(paletted_renderer(layer.dataProvider(), classes, colors))
+    layer.triggerRepaint()
+    if save_default and os.path.isfile(layer.source()):
+        layer.saveDefaultStyle(QgsMapLayer.StyleCategory.Symbology)
+
+
+def class_raster_layer(path: str, classes, name: str | None = None, colors=None):
+    """Open a class GeoTIFF as a styled QgsRasterLayer."""
+    from qgis.core import QgsRasterLayer
+
+    layer = QgsRasterLayer(path, name or os.path.splitext(os.path.basename(path))[0], "gdal")
+    if not layer.isValid():
+        raise OSError(tr("Cannot open {path}.").format(path=path))
+    style_class_raster(layer, classes, colors)
+    return layer
+
+
+def legend_labels(layer) -> list[str]:
+    """The labels a raster or vector layer's legend shows (used by tests and the dock)."""
+    r = layer.renderer()
+    if r is None:
+        return []
+    if hasattr(r, "classes") and r.type() == "paletted":
+        return [c.label for c in r.classes()]
+    if hasattr(r, "categories"):
+        return [c.label() for c in r.categories()]
+    if hasattr(r, "ranges"):
+        return [x.label() for x in r.ranges()]
+    return []
+
+
+# ---- vector helpers -----------------------------------------------------------------------------
+
+
+def _qfield(name: str, kind: str):
+    from qgis.core import QgsField
+    from qgis.PyQt.QtCore import QVariant
+
+    t = {"double": QVariant.Double, "int": QVariant.Int, "string": QVariant.String}[kind]
+    return QgsField(name, t)
+
+
+def unique_name(name: str, taken) -> str:
+    taken = {t.lower() for t in taken}
+    if name.lower() not in taken:
+        return name
+    k = 2
+    while f"{name}_{k}".lower() in taken:
+        k += 1
+    return f"{name}_{k}"
+
+
+def _safe(name: str) -> str:
+    out = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in str(name)).strip("_")
+    return out or "value"
+
+
+def prediction_fields(result: dict, existing=()) -> list:
+    """New QgsFields for a table result: `<target>_pred` per regression target, or `pred_class` +
+    `pred_prob` for a classification."""
+    taken = list(existing)
+    out = []
+    if result.get("values") is not None:
+        targets = result.get("targets") or [{"name": f"target{i + 1}"} for i in range(np.asarray(result["values"]).shape[-1])]
+        for t in targets:
+            n = unique_name(_safe(t.get("name", "value")) + "_pred", taken)
+            taken.append(n)
+            out.append(_qfield(n, "double"))
+    else:
+        for base, kind in (("pred_class", "string"), ("pred_prob", "double")):
+            n = unique_name(base, taken)
+            taken.append(n)
+            out.append(_qfield(n, kind))
+    return out
+
+
+def prediction_values(result: dict, i: int) -> list:
+    """The new fields' values for sample i."""
+    if result.get("values") is not None:
+        v = np.asarray(result["values"], np.float64)
+        row = v[i] if v.ndim > 1 else v[i : i + 1]
+        return [None if not np.isfinite(x) else float(x) for x in row]
+    labels = result.get("labels")
+    label = str(labels[i]) if labels is not None else None
+    prob = None
+    if result.get("probabilities") is not None:
+        p = np.asarray(result["probabilities"])[i]
+        prob = float(np.max(p))
+        if label is None and result.get("classes"):
+            label = str(result["classes"][int(np.argmax(p))])
+    return [label, prob]
+
+
+def copy_with_predictions(layer, result: dict, fids, name: str | None = None):
+    """A memory copy of `layer` (all features, geometry kept) with the prediction fields filled for
+    the features in `fids` (the order of the result's samples)."""
+    from qgis.core import QgsFeature, QgsFields, QgsMemoryProviderUtils
+
+    new = prediction_fields(result, [f.name() for f in layer.fields()])
+    fields = QgsFields(layer.fields())
+    for f in new:
+        fields.append(f)
+    out = QgsMemoryProviderUtils.createMemoryLayer(
+        name or tr("{name} (AllSpark)").format(name=layer.name()), fields, layer.wkbType(), layer.crs()
+    )
+    row_of = {int(fid): i for i, fid in enumerate(fids)}
+    feats = []
+    for f in layer.getFeatures():
+        nf = QgsFeature(fields)
+        nf.setGeometry(f.geometry())
+        i = row_of.get(int(f.id()))
+        extra = prediction_values(result, i) if i is not None else [None] * len(new)
+        nf.setAttributes(list(f.attributes()) + extra)
+        feats.append(nf)
+    out.dataProvider().addFeatures(feats)
+    out.updateExtents()
+    style_predictions(out, result, [f.name() for f in new])
+    return out
+
+
+def style_predictions(layer, result: dict, new_fields) -> None:
+    """Categorised by predicted class, or graduated by the first predicted value."""
+    from qgis.core import (
+        QgsCategorizedSymbolRenderer,
+        QgsClassificationQuantile,
+        QgsGradientColorRamp,
+        QgsGraduatedSymbolRenderer,
+        QgsRendererCategory,
+        QgsSymbol,
+    )
+    from qgis.PyQt.QtGui import QColor
+
+    if not layer.isSpatial() or not new_fields:
+        return
+    field = new_fields[0]
+    if result.get("values") is None:
+        classes = list(result.get("classes") or sorted({str(v) for v in (result.get("labels") or [])}))
+        cats = []
+        for name, c in zip(classes, class_colors(classes)):
+            sym = QgsSymbol.defaultSymbol(layer.geometryType())
+            sym.setColor(QColor(c))
+            cats.append(QgsRendererCategory(name, sym, name))
+        layer.setRenderer(QgsCategorizedSymbolRenderer(field, cats))
+    else:
+        sym = QgsSymbol.defaultSymbol(layer.geometryType())
+        r = QgsGraduatedSymbolRenderer(field)
+        r.setSourceSymbol(sym)
+        r.setSourceColorRamp(QgsGradientColorRamp(QColor("#ffffcc"), QColor("#bd0026")))
+        r.setClassificationMethod(QgsClassificationQuantile())
+        r.updateClasses(layer, 5)
+        layer.setRenderer(r)
+
+
+# ---- trajectories -------------------------------------------------------------------------------
+
+TRAJECTORY_FIELDS = (("track_id", "string"), ("rank", "int"), ("score", "double"))
+
+
+def trajectory_fields():
+    from qgis.core import QgsFields
+
+    fields = QgsFields()
+    for n, k in TRAJECTORY_FIELDS:
+        fields.append(_qfield(n, k))
+    return fields
+
+
+def trajectory_features(result: dict, track_ids, last_xy=None):
+    """One QgsFeature per candidate future: LineString (from the last observed fix when known),
+    attributes track id, rank (1 = most likely), score."""
+    from qgis.core import QgsFeature, QgsGeometry, QgsPointXY
+
+    paths = np.asarray(result["paths"], np.float64)  # (B, K, T, 2)
+    scores = np.asarray(result["scores"], np.float64)  # (B, K)
+    fields = trajectory_fields()
+    feats = []
+    for b in range(paths.shape[0]):
+        tid = track_ids[b] if track_ids is not None and b < len(track_ids) else b
+        order = np.argsort(-scores[b], kind="stable")
+        for rank, k in enumerate(order, start=1):
+            pts = [QgsPointXY(float(x), float(y)) for x, y in paths[b, k]]
+            if last_xy is not None and b < len(last_xy):
+                pts.insert(0, QgsPointXY(float(last_xy[b][0]), float(last_xy[b][1])))
+            f = QgsFeature(fields)
+            f.setGeometry(QgsGeometry.fromPolylineXY(pts))
+            f.setAttributes([str(tid), int(rank), float(scores[b, k])])
+            feats.append(f)
+    return feats
+
+
+def last_positions(arrays: dict, n_tracks: int):
+    """The last observed (x, y) of each track code in a trajectory payload."""
+    xy, t, track = arrays["xy"], arrays["t"], arrays["track"]
+    out = []
+    for k in range(n_tracks):
+        sel = np.flatnonzero(track == k)
+        if len(sel) == 0:
+            out.append((np.nan, np.nan))
+            continue
+        j = sel[np.argmax(t[sel])]
+        out.append((float(xy[j, 0]), float(xy[j, 1])))
+    return out
+
+
+def style_trajectories(layer) -> None:
+    """Rank 1 drawn bold; other candidates thin and fading with their score."""
+    from qgis.core import QgsProperty, QgsSymbol, QgsSymbolLayer, QgsSingleSymbolRenderer
+    from qgis.PyQt.QtGui import QColor
+
+    sym = QgsSymbol.defaultSymbol(layer.geometryType())
+    sym.setColor(QColor("#d7301f"))
+    sl = sym.symbolLayer(0)
+    sl.setDataDefinedProperty(QgsSymbolLayer.Property.StrokeWidth, QgsProperty.fromExpression('if("rank" = 1, 0.9, 0.3)'))
+    sl.setDataDefinedProperty(
+        QgsSymbolLayer.Property.StrokeColor,
+        QgsProperty.fromExpression("set_color_part('#d7301f', 'alpha', if(\"rank\" = 1, 255, 60 + 195 * \"score\"))"),
+    )
+    layer.setRenderer(QgsSingleSymbolRenderer(sym))
+
+
+def trajectory_layer(result: dict, track_ids, crs, name: str | None = None, last_xy=None):
+    from qgis.core import Qgis, QgsMemoryProviderUtils
+
+    layer = QgsMemoryProviderUtils.createMemoryLayer(
+        name or tr("Predicted trajectories"), trajectory_fields(), Qgis.WkbType.LineString, crs
+    )
+    layer.dataProvider().addFeatures(trajectory_features(result, track_ids, last_xy))
+    layer.updateExtents()
+    style_trajectories(layer)
+    return layer
+
+
+# ---- point clouds -------------------------------------------------------------------------------
+
+POINT_FIELDS = (("class", "int"), ("class_name", "string"), ("z", "double"))
+
+
+def point_fields():
+    from qgis.core import QgsFields
+
+    fields = QgsFields()
+    for n, k in POINT_FIELDS:
+        fields.append(_qfield(n, k))
+    return fields
+
+
+def element_xyz(result: dict) -> np.ndarray | None:
+    """(M, 3) coordinates of the classified points, when the backend sent them."""
+    for key in ("element_xyz", "xyz", "points"):
+        v = result.get(key)
+        if v is not None:
+            v = np.asarray(v, np.float64)
+            return v.reshape(-1, v.shape[-1])[:, :3]
+    return None
+
+
+def point_features(xyz: np.ndarray, labels: np.ndarray, classes):
+    from qgis.core import QgsFeature, QgsGeometry, QgsPoint
+
+    fields = point_fields()
+    feats = []
+    for (x, y, z), c in zip(xyz, labels):
+        f = QgsFeature(fields)
+        f.setGeometry(QgsGeometry(QgsPoint(float(x), float(y), float(z))))
+        c = int(c)
+        f.setAttributes([c, str(classes[c]) if 0 <= c < len(classes) else None, float(z)])
+        feats.append(f)
+    return feats
+
+
+def style_points(layer, classes) -> None:
+    from qgis.core import QgsCategorizedSymbolRenderer, QgsRendererCategory, QgsSymbol
+    from qgis.PyQt.QtGui import QColor
+
+    cats = []
+    for i, (name, c) in enumerate(zip(classes, class_colors(classes))):
+        sym = QgsSymbol.defaultSymbol(layer.geometryType())
+        sym.setColor(QColor(c))
+        sym.setSize(1.0)
+        if sym.symbolLayerCount():
+            sym.symbolLayer(0).setStrokeStyle(0)  # Qt.NoPen
+        cats.append(QgsRendererCategory(i, sym, str(name)))
+    layer.setRenderer(QgsCategorizedSymbolRenderer("class", cats))
+
+
+def points_layer(xyz, labels, classes, crs, name: str | None = None):
+    from qgis.core import Qgis, QgsMemoryProviderUtils
+
+    layer = QgsMemoryProviderUtils.createMemoryLayer(
+        name or tr("Classified points"), point_fields(), Qgis.WkbType.PointZ, crs
+    )
+    layer.dataProvider().addFeatures(point_features(xyz, labels, classes))
+    layer.updateExtents()
+    style_points(layer, classes)
+    return layer
+
+
+def las_header(path: str) -> dict:
+    """The few LAS header fields the plugin needs (any version, compressed or not)."""
+    with open(path, "rb") as fh:
+        head = fh.read(375)
+    if head[:4] != b"LASF":
+        raise ValueError(tr("{path} is not a LAS file.").format(path=path))
+    major, minor = head[24], head[25]
+    offset = struct.unpack_from("<I", head, 96)[0]
+    fmt = head[104]
+    reclen = struct.unpack_from("<H", head, 105)[0]
+    count = struct.unpack_from("<I", head, 107)[0]
+    if (major, minor) >= (1, 4) and len(head) >= 255:
+        count = struct.unpack_from("<Q", head, 247)[0] or count
+    scale = struct.unpack_from("<3d", head, 131)
+    off = struct.unpack_from("<3d", head, 155)
+    return {
+        "version": (major, minor),
+        "offset": offset,
+        "format": fmt & 0x3F,
+        "compressed": bool(fmt & 0x80) or path.lower().endswith(".laz"),
+        "record_length": reclen,
+        "count": int(count),
+        "scale": scale,
+        "xyz_offset": off,
+    }
+
+
+def las_xyz(path: str) -> np.ndarray:
+    """(N, 3) coordinates of an uncompressed LAS file (numpy only)."""
+    h = las_header(path)
+    if h["compressed"]:
+        raise ValueError(tr("{path} is compressed (LAZ); the plugin reads only uncompressed LAS.").format(path=path))
+    raw = np.memmap(path, np.uint8, "r", offset=h["offset"], shape=(h["count"] * h["record_length"],))
+    rec = raw.reshape(h["count"], h["record_length"])
+    ints = rec[:, :12].copy().view("<i4").reshape(-1, 3)
+    return ints * np.asarray(h["scale"]) + np.asarray(h["xyz_offset"])
+
+
+def write_classified_las(src: str, dst: str, labels: np.ndarray, class_codes=None) -> str:
+    """Copy an uncompressed LAS file with each point's classification set from `labels` (class
+    indices; `class_codes` maps them to LAS codes, default: the index itself)."""
+    h = las_header(src)
+    if h["compressed"]:
+        raise ValueError(tr("{path} is compressed (LAZ); the plugin writes only uncompressed LAS.").format(path=src))
+    labels = np.asarray(labels).reshape(-1)
+    if len(labels) != h["count"]:
+        raise ValueError(
+            tr("{n} labels for {count} points in {path}.").format(n=len(labels), count=h["count"], path=src)
+        )
+    codes = labels if class_codes is None else np.asarray(class_codes)[labels]
+    with open(src, "rb") as fh:
+        data = bytearray(fh.read())
+    rec = np.frombuffer(data, np.uint8, count=h["count"] * h["record_length"], offset=h["offset"])
+    rec = rec.reshape(h["count"], h["record_length"])
+    if h["format"] >= 6:
+        rec[:, 16] = np.clip(codes, 0, 255).astype(np.uint8)
+    else:
+        rec[:, 15] = (rec[:, 15] & 0xE0) | (np.clip(codes, 0, 31).astype(np.uint8) & 0x1F)
+    with open(dst, "wb") as fh:
+        fh.write(bytes(data))
+    return dst
+
+
+# ---- saving -------------------------------------------------------------------------------------
+
+
+def save_gpkg(layer, path: str, layer_name: str | None = None, style: bool = True) -> str:
+    """Write a (memory) layer to a GeoPackage, with its style stored as the default in the file."""
+    from qgis.core import QgsCoordinateTransformContext, QgsVectorFileWriter, QgsVectorLayer
+
+    opts = QgsVectorFileWriter.SaveVectorOptions()
+    opts.driverName = "GPKG"
+    opts.layerName = layer_name or _safe(layer.name())
+    err = QgsVectorFileWriter.writeAsVectorFormatV3(layer, path, QgsCoordinateTransformContext(), opts)
+    if err[0] != QgsVectorFileWriter.NoError:
+        raise OSError(tr("Cannot write {path}: {error}").format(path=path, error=err[1]))
+    if style:
+        out = QgsVectorLayer(f"{path}|layername={opts.layerName}", opts.layerName, "ogr")
+        out.setRenderer(layer.renderer().clone())
+        out.saveStyleToDatabase(opts.layerName, "AllSpark", True, "")
+    return path
+
+
+def save_style_to_output(dest: str, apply) -> None:
+    """Open a Processing output (a file) and store its style as the default, so any program that
+    opens it later (QGIS, qgis_process's caller) sees the styled layer."""
+    from qgis.core import QgsMapLayer, QgsVectorLayer
+
+    if not dest or dest.startswith("memory:") or not os.path.exists(dest.split("|")[0]):
+        return
+    layer = QgsVectorLayer(dest, "out", "ogr")
+    if not layer.isValid():
+        return
+    apply(layer)
+    if dest.split("|")[0].lower().endswith(".gpkg"):
+        layer.saveStyleToDatabase(layer.name(), "AllSpark", True, "")
+    else:
+        layer.saveDefaultStyle(QgsMapLayer.StyleCategory.Symbology)

@@ -1,0 +1,486 @@
+"""The AllSpark wire protocol, shared by the QGIS plugin (client) and the backend (server).
+
+Pure Python + NumPy (json, hmac, hashlib): no ZeroMQ import here, so framing, signing and the checks
+that refuse bad input are testable anywhere and identical on both sides.
+
+A message is a list of frames (a ZeroMQ multipart message; the server's ROUTER socket adds the peer's
+identity in front, which this module never sees):
+
+    [0] signature   32 raw bytes: HMAC-SHA256 (see `Signer`) with the connection file's key
+    [1] header      UTF-8 JSON object:
+                      v       protocol version (int, PROTOCOL_VERSION)
+                      id      message id (str); a retried request keeps its id
+                      nonce   random per send (str); a signature is accepted once (replays are refused)
+                      type    message type (str): "ping", "ask", "reply", "error", "event", ...
+                      re      the id of the request this answers (replies, errors, tokens, heartbeats)
+                      ts      sender's wall-clock time (float seconds)
+                      arrays  one descriptor per raw frame that follows:
+                              {"dtype": "<f4", "shape": [3, 64, 64], "order": "C"} or {"bytes": n}
+                      body    the request / reply fields (JSON object); an array or bytes value in
+                              it travels as a raw frame and is written {"$nd": i} / {"$bytes": i}
+    [2...] raw frames, the arrays' memory as is (C or Fortran order, no copy on either side).
+
+Signature: HMAC-SHA256(key, "allspark-wire/1" | len(header) | header | n frames | for each raw
+frame: len | SHA-256 tree digest of the frame). Frames above TREE_CHUNK bytes are digested as
+SHA-256 over the SHA-256 of each TREE_CHUNK-sized piece, computed on several threads (hashlib
+releases the GIL), so signing a 100 MB array costs a fraction of its transfer time on a multi-core
+machine; every byte of every frame is still covered by the MAC.
+
+`decode` checks, in order: frame count and sizes (before hashing anything), header size, JSON,
+protocol version, signature (constant time), header fields, then each array descriptor against its
+frame (dtype whitelist, shape product x itemsize == frame length: a huge declared shape is refused,
+never allocated). Every failure raises `WireError` with a `code` the server puts in its error reply.
+Decoded arrays are read-only views of the received frames (np.frombuffer); copy before writing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+PROTOCOL_VERSION = 1
+SIGNATURE_SCHEME = "hmac-sha256"
+SIGNATURE_BYTES = 32
+TREE_CHUNK = 4 * 1024 * 1024  # frames above this are digested piecewise, in parallel
+_DOMAIN = b"allspark-wire/1"
+_ALLOWED_KINDS = frozenset("biufc")  # bool, signed, unsigned, float, complex; never object / void
+_U64 = struct.Struct("<Q")
+_U32 = struct.Struct("<I")
+
+# error codes carried by WireError and by the server's "error" replies
+MALFORMED = "malformed"
+BAD_SIGNATURE = "bad_signature"
+REPLAYED = "replayed"
+VERSION_MISMATCH = "version_mismatch"
+TOO_LARGE = "too_large"
+
+
+class WireError(Exception):
+    """A message that is malformed, unsigned, mis-signed, replayed, of another version or too large.
+
+    `code` is one of the module's error codes; `re` the id the message claimed (so an error reply can
+    still reach the request that caused it), or None when the header could not be read."""
+
+    def __init__(self, code: str, message: str, re: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.re = re
+
+
+@dataclass
+class Limits:
+    """What `decode` accepts. The server's limits come from its settings (see `allspark serve -h`)."""
+
+    max_payload_bytes: int = 1 << 30  # all raw frames together
+    max_header_bytes: int = 1 << 20
+    max_frames: int = 1024  # raw frames (arrays) per message
+    max_ndim: int = 32
+    max_depth: int = 64  # nesting of the body
+
+
+@dataclass
+class Message:
+    type: str
+    id: str
+    body: dict = field(default_factory=dict)
+    re: str | None = None
+    nonce: str = ""
+    ts: float = 0.0
+    nbytes: int = 0  # raw payload bytes
+    signature: bytes = b""
+
+
+def new_key() -> str:
+    """A fresh signing key (hex, 256 bits) for a connection file."""
+    return secrets.token_hex(32)
+
+
+def new_id() -> str:
+    return secrets.token_hex(8)
+
+
+# ---- signing ----------------------------------------------------------------------------------
+_pool = None
+_pool_lock = threading.Lock()
+
+
+def _executor():
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _pool = ThreadPoolExecutor(max_workers=max(2, min(8, os.cpu_count() or 2)),
+                                       thread_name_prefix="allspark-wire-hash")
+        return _pool
+
+
+def _sha256(buf) -> bytes:
+    return hashlib.sha256(buf).digest()
+
+
+def frame_digest(buf) -> bytes:
+    """SHA-256 tree digest of one raw frame (any buffer)."""
+    view = _bytes_view(buf)
+    n = view.nbytes
+    if n <= TREE_CHUNK:
+        h = hashlib.sha256(b"L" + _U64.pack(n))
+        h.update(view)
+        return h.digest()
+    pieces = [view[i:i + TREE_CHUNK] for i in range(0, n, TREE_CHUNK)]
+    leaves = list(_executor().map(_sha256, pieces))
+    h = hashlib.sha256(b"T" + _U64.pack(n))
+    for leaf in leaves:
+        h.update(leaf)
+    return h.digest()
+
+
+def _bytes_view(buf) -> memoryview:
+    view = buf if isinstance(buf, memoryview) else memoryview(buf)
+    if view.format != "B" or view.ndim != 1:
+        view = view.cast("B")
+    return view
+
+
+class Signer:
+    """HMAC-SHA256 over a header and its raw frames with one key (bytes, or the connection file's hex)."""
+
+    def __init__(self, key: bytes | str):
+        if isinstance(key, str):
+            try:
+                key = bytes.fromhex(key)
+            except ValueError:
+                key = key.encode("utf-8")
+        if len(key) < 16:
+            raise ValueError("the signing key must have at least 128 bits")
+        self._key = bytes(key)
+
+    def sign(self, header: bytes, frames: Sequence = ()) -> bytes:
+        mac = hmac.new(self._key, digestmod=hashlib.sha256)
+        mac.update(_DOMAIN)
+        mac.update(_U64.pack(len(header)))
+        mac.update(header)
+        mac.update(_U32.pack(len(frames)))
+        for f in frames:
+            view = _bytes_view(f)
+            mac.update(_U64.pack(view.nbytes))
+            mac.update(frame_digest(view))
+        return mac.digest()
+
+    def verify(self, signature, header: bytes, frames: Sequence = ()) -> bool:
+        sig = bytes(signature)
+        if len(sig) != SIGNATURE_BYTES:
+            return False
+        return hmac.compare_digest(sig, self.sign(header, frames))
+
+
+# ---- encoding ---------------------------------------------------------------------------------
+def _array_frame(arr: np.ndarray):
+    """(descriptor, buffer) for an array, without copying when it is C- or Fortran-contiguous."""
+    if arr.dtype.kind not in _ALLOWED_KINDS or arr.dtype.fields is not None or arr.dtype.subdtype is not None:
+        raise WireError(MALFORMED, f"arrays of dtype {arr.dtype} cannot travel (numbers and bools only)")
+    if arr.flags.c_contiguous:
+        order = "C"
+    elif arr.flags.f_contiguous:
+        order = "F"
+    else:
+        arr = np.ascontiguousarray(arr)
+        order = "C"
+    flat = arr.reshape(-1, order=order) if arr.size else np.empty(0, dtype=arr.dtype)
+    buf = memoryview(flat.view(np.uint8)) if flat.size else memoryview(b"")
+    return {"dtype": arr.dtype.str, "shape": list(arr.shape), "order": order}, buf
+
+
+def _pack(value, frames: list, descs: list, depth: int = 0):
+    if depth > 64:
+        raise WireError(MALFORMED, "message body is nested too deeply")
+    if isinstance(value, dict):
+        if len(value) == 1 and next(iter(value)) in ("$nd", "$bytes"):
+            raise WireError(MALFORMED, "body keys '$nd' / '$bytes' alone are reserved")
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                k = str(k)
+            out[k] = _pack(v, frames, descs, depth + 1)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_pack(v, frames, descs, depth + 1) for v in value]
+    if isinstance(value, np.ndarray):
+        desc, buf = _array_frame(value)
+        descs.append(desc)
+        frames.append(buf)
+        return {"$nd": len(frames) - 1}
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        buf = _bytes_view(value)
+        descs.append({"bytes": buf.nbytes})
+        frames.append(buf)
+        return {"$bytes": len(frames) - 1}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise WireError(MALFORMED, f"cannot send a value of type {type(value).__name__}")
+
+
+def encode(signer: Signer, type: str, body: dict | None = None, *, msg_id: str | None = None,
+           re: str | None = None, version: int = PROTOCOL_VERSION) -> list:
+    """Frames [signature, header, *raw] for one message; arrays / bytes anywhere in `body` become raw
+    frames (zero-copy views: keep them unchanged until the message is sent)."""
+    frames: list = []
+    descs: list = []
+    packed = _pack(body or {}, frames, descs)
+    header = {
+        "v": version,
+        "id": msg_id or new_id(),
+        "nonce": secrets.token_hex(8),
+        "type": type,
+        "re": re,
+        "ts": time.time(),
+        "arrays": descs,
+        "body": packed,
+    }
+    hbytes = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return [signer.sign(hbytes, frames), hbytes, *frames]
+
+
+def payload_nbytes(frames: Sequence) -> int:
+    """Raw payload bytes of an encoded message (frames from `encode`)."""
+    return sum(_bytes_view(f).nbytes for f in frames[2:])
+
+
+# ---- decoding ---------------------------------------------------------------------------------
+def _claimed_id(header: Any) -> str | None:
+    if isinstance(header, dict):
+        mid = header.get("id")
+        if isinstance(mid, str) and 0 < len(mid) <= 128:
+            return mid
+    return None
+
+
+def _as_int(v, what: str, re):
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise WireError(MALFORMED, f"{what} must be an integer", re)
+    return v
+
+
+def _decode_array(desc, frame: memoryview, limits: Limits, re):
+    if not isinstance(desc, dict):
+        raise WireError(MALFORMED, "array descriptor must be an object", re)
+    if "bytes" in desc:
+        n = _as_int(desc["bytes"], "bytes", re)
+        if n != frame.nbytes:
+            raise WireError(MALFORMED, f"bytes frame declares {n} bytes, has {frame.nbytes}", re)
+        return frame
+    dtype_s, shape, order = desc.get("dtype"), desc.get("shape"), desc.get("order", "C")
+    if not isinstance(dtype_s, str) or len(dtype_s) > 16:
+        raise WireError(MALFORMED, "array dtype must be a short string such as '<f4'", re)
+    try:
+        dtype = np.dtype(dtype_s)
+    except Exception:
+        raise WireError(MALFORMED, f"unknown array dtype {dtype_s!r}", re) from None
+    if dtype.kind not in _ALLOWED_KINDS or dtype.fields is not None or dtype.subdtype is not None:
+        raise WireError(MALFORMED, f"array dtype {dtype_s!r} is not allowed (numbers and bools only)", re)
+    if order not in ("C", "F"):
+        raise WireError(MALFORMED, f"array order must be 'C' or 'F', not {order!r}", re)
+    if not isinstance(shape, list) or len(shape) > limits.max_ndim:
+        raise WireError(MALFORMED, f"array shape must be a list of at most {limits.max_ndim} sizes", re)
+    count = 1
+    for d in shape:
+        d = _as_int(d, "array shape", re)
+        if d < 0:
+            raise WireError(MALFORMED, f"negative size in array shape {shape}", re)
+        count *= d
+        if count * dtype.itemsize > limits.max_payload_bytes:
+            raise WireError(TOO_LARGE, f"array shape {shape[:8]} declares more than the "
+                                       f"{limits.max_payload_bytes} bytes allowed", re)
+    if count * dtype.itemsize != frame.nbytes:
+        raise WireError(MALFORMED, f"array of shape {shape} and dtype {dtype_s} needs "
+                                   f"{count * dtype.itemsize} bytes; its frame has {frame.nbytes}", re)
+    if count == 0:
+        return np.empty(shape, dtype=dtype)
+    arr = np.frombuffer(frame, dtype=dtype, count=count)
+    return arr.reshape(shape, order=order)
+
+
+def _unpack(value, arrays: list, used: set, limits: Limits, re, depth: int = 0):
+    if depth > limits.max_depth:
+        raise WireError(MALFORMED, "message body is nested too deeply", re)
+    if isinstance(value, dict):
+        if len(value) == 1:
+            (k, v), = value.items()
+            if k in ("$nd", "$bytes"):
+                i = _as_int(v, "frame reference", re)
+                if not 0 <= i < len(arrays):
+                    raise WireError(MALFORMED, f"body refers to frame {i} of {len(arrays)}", re)
+                if (k == "$bytes") != isinstance(arrays[i], memoryview):
+                    raise WireError(MALFORMED, f"body refers to frame {i} as the wrong kind", re)
+                used.add(i)
+                return arrays[i] if k == "$nd" else bytes(arrays[i])
+        return {k: _unpack(v, arrays, used, limits, re, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unpack(v, arrays, used, limits, re, depth + 1) for v in value]
+    return value
+
+
+def decode(signer: Signer, frames: Sequence, limits: Limits | None = None, replay=None) -> Message:
+    """Check and decode one message (frames as received, without the ROUTER identity).
+
+    `replay`: an optional ReplayGuard; a signature seen before is refused. Raises WireError."""
+    limits = limits or Limits()
+    if len(frames) < 2:
+        raise WireError(MALFORMED, f"a message has a signature and a header frame; got {len(frames)} frame(s)")
+    if len(frames) - 2 > limits.max_frames:
+        raise WireError(TOO_LARGE, f"{len(frames) - 2} raw frames; at most {limits.max_frames} allowed")
+    views = [_bytes_view(f) for f in frames]
+    sig, hview, raw = views[0], views[1], views[2:]
+    if hview.nbytes > limits.max_header_bytes:
+        raise WireError(TOO_LARGE, f"header of {hview.nbytes} bytes; at most {limits.max_header_bytes} allowed")
+    hbytes = hview.tobytes()
+    try:
+        header = json.loads(hbytes.decode("utf-8"))
+    except (ValueError, RecursionError):
+        raise WireError(MALFORMED, "the header is not valid UTF-8 JSON") from None
+    if not isinstance(header, dict):
+        raise WireError(MALFORMED, "the header must be a JSON object")
+    re = _claimed_id(header)
+    version = header.get("v")
+    if version != PROTOCOL_VERSION:
+        raise WireError(VERSION_MISMATCH, f"protocol version {version!r} is not {PROTOCOL_VERSION}: the plugin and "
+                                          f"the backend come from different AllSpark releases", re)
+    nbytes = sum(v.nbytes for v in raw)
+    if nbytes > limits.max_payload_bytes:
+        raise WireError(TOO_LARGE, f"payload of {nbytes / 2**20:.1f} MiB is above the backend's limit of "
+                                   f"{limits.max_payload_bytes / 2**20:.1f} MiB (setting --max-payload-mb)", re)
+    if sig.nbytes != SIGNATURE_BYTES:
+        raise WireError(BAD_SIGNATURE, "the message is not signed", re)
+    sig_b = sig.tobytes()
+    if not signer.verify(sig_b, hbytes, raw):
+        raise WireError(BAD_SIGNATURE, "the message signature does not match the connection file's key", re)
+    if replay is not None and not replay.first_time(sig_b):
+        raise WireError(REPLAYED, "this exact message was received before (replay refused)", re)
+    mtype, mid, nonce = header.get("type"), header.get("id"), header.get("nonce", "")
+    if not isinstance(mtype, str) or not 0 < len(mtype) <= 64:
+        raise WireError(MALFORMED, "the header's type must be a short string", re)
+    if re is None or mid != re:
+        raise WireError(MALFORMED, "the header's id must be a string of 1 to 128 characters", None)
+    msg_re = header.get("re")
+    if msg_re is not None and not (isinstance(msg_re, str) and len(msg_re) <= 128):
+        raise WireError(MALFORMED, "the header's re must be a message id or null", re)
+    ts = header.get("ts", 0.0)
+    if not isinstance(ts, (int, float)) or isinstance(ts, bool):
+        raise WireError(MALFORMED, "the header's ts must be a number", re)
+    descs = header.get("arrays", [])
+    if not isinstance(descs, list) or len(descs) != len(raw):
+        raise WireError(MALFORMED, f"the header describes {len(descs) if isinstance(descs, list) else '?'} "
+                                   f"raw frames; the message has {len(raw)}", re)
+    body = header.get("body", {})
+    if not isinstance(body, dict):
+        raise WireError(MALFORMED, "the header's body must be a JSON object", re)
+    arrays = [_decode_array(d, f, limits, re) for d, f in zip(descs, raw)]
+    used: set = set()
+    body = _unpack(body, arrays, used, limits, re)
+    return Message(type=mtype, id=mid, body=body, re=msg_re, nonce=str(nonce)[:64], ts=float(ts),
+                   nbytes=nbytes, signature=sig_b)
+
+
+class ReplayGuard:
+    """Remembers the last `size` accepted signatures; `first_time` is False for one seen before."""
+
+    def __init__(self, size: int = 65536):
+        from collections import deque
+
+        self._seen: set = set()
+        self._order = deque()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def first_time(self, signature: bytes) -> bool:
+        with self._lock:
+            if signature in self._seen:
+                return False
+            self._seen.add(signature)
+            self._order.append(signature)
+            while len(self._order) > self._size:
+                self._seen.discard(self._order.popleft())
+            return True
+
+
+__all__ = [
+    "PROTOCOL_VERSION", "SIGNATURE_SCHEME", "Limits", "Message", "Signer", "WireError", "ReplayGuard",
+    "encode", "decode", "new_key", "new_id", "frame_digest", "payload_nbytes",
+    "MALFORMED", "BAD_SIGNATURE", "REPLAYED", "VERSION_MISMATCH", "TOO_LARGE",
+]
+
+
+# ---- the connection file ----------------------------------------------------------------------
+CONNECTION_FILE_ENV = "ALLSPARK_CONNECTION_FILE"
+CONNECTION_FILE_NAME = "backend.json"
+
+
+def default_connection_dir() -> str:
+    """The user's runtime folder ($XDG_RUNTIME_DIR/allspark) or else config folder for allspark."""
+    import sys
+
+    if sys.platform == "win32":
+        base = os.environ.get("APPDATA") or os.path.join(os.path.expanduser("~"), "AppData", "Roaming")
+        return os.path.join(base, "allspark")
+    if sys.platform == "darwin":
+        return os.path.join(os.path.expanduser("~"), "Library", "Application Support", "allspark")
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isdir(runtime) and os.access(runtime, os.W_OK):
+        return os.path.join(runtime, "allspark")
+    config = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(config, "allspark")
+
+
+def default_connection_file() -> str:
+    """$ALLSPARK_CONNECTION_FILE, else backend.json in `default_connection_dir()`."""
+    return os.environ.get(CONNECTION_FILE_ENV) or os.path.join(default_connection_dir(), CONNECTION_FILE_NAME)
+
+
+CONNECTION_FIELDS = ("transport", "ip", "port", "key", "signature_scheme", "pid", "protocol_version")
+
+
+def read_connection_file(path: str | None = None) -> dict:
+    """The connection file's fields; raises FileNotFoundError / ValueError naming the problem."""
+    path = os.fspath(path) if path else default_connection_file()
+    with open(path, encoding="utf-8") as f:
+        text = f.read(1 << 20)
+    try:
+        info = json.loads(text)
+    except ValueError:
+        raise ValueError(f"{path}: not a valid AllSpark connection file (not JSON)") from None
+    if not isinstance(info, dict):
+        raise ValueError(f"{path}: not a valid AllSpark connection file")
+    missing = [k for k in CONNECTION_FIELDS if k not in info]
+    if missing:
+        raise ValueError(f"{path}: connection file lacks {', '.join(missing)}")
+    if info["signature_scheme"] != SIGNATURE_SCHEME:
+        raise ValueError(f"{path}: signature scheme {info['signature_scheme']!r} is not {SIGNATURE_SCHEME}")
+    if info["protocol_version"] != PROTOCOL_VERSION:
+        raise ValueError(f"{path}: the backend speaks protocol {info['protocol_version']}, this plugin "
+                         f"{PROTOCOL_VERSION}: update the plugin and the backend together")
+    info["path"] = path
+    return info
+
+
+def endpoint(info: dict) -> str:
+    ip = str(info["ip"])
+    host = f"[{ip}]" if ":" in ip else ip
+    return f"{info['transport']}://{host}:{int(info['port'])}"
+
+
+__all__ += ["default_connection_dir", "default_connection_file", "read_connection_file", "endpoint",
+            "CONNECTION_FILE_ENV", "CONNECTION_FIELDS"]

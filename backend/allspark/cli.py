@@ -1,0 +1,280 @@
+"""The `allspark` command: ask, train, eval, bundles, modalities, bench, serve, ping."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from .errors import AllSparkError
+
+
+def _jsonable(obj):
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def _print_json(obj) -> None:
+    json.dump(_jsonable(obj), sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+# ---- ask ---------------------------------------------------------------------------------------
+def cmd_ask(args) -> int:
+    from .engine import Engine
+    from .outputs import describe_samples, write_result
+
+    engine = Engine(llm_path=args.llm, device=args.device, runtime=args.runtime, precision=args.precision,
+                    bundles_dir=args.bundles)
+    summary = engine.load_bundle(args.bundle)
+    name = summary["name"]
+    options = dict(json.loads(args.options)) if args.options else {}
+    samples = engine.read(name, args.input, **options)
+    if not samples:
+        raise AllSparkError(f"{args.input}: no samples to run (empty input)")
+    want_text = bool(args.prompt) or args.text
+    stream = (lambda piece: (sys.stdout.write(piece), sys.stdout.flush())) if want_text and not args.json else None
+    if stream:
+        _print_header(engine, summary, args.input, samples)
+        print_results = True
+    else:
+        print_results = False
+    result = engine.ask(name, samples, prompt=args.prompt, text=want_text, on_token=None,
+                        max_tokens=args.max_tokens)
+    if args.output:
+        written = write_result(result, samples, args.output)
+        result["output"] = str(written)
+    if args.json:
+        _print_json({"bundle": summary["name"], "input": args.input, "samples": len(samples), **result})
+        return 0
+    if not print_results:
+        _print_header(engine, summary, args.input, samples)
+    for line in describe_samples(result, samples, limit=args.show):
+        print(line)
+    if "text" in result:
+        print(f"\nAnswer ({engine.llm_info()['file']}): {result['text']}")
+    if args.output:
+        print(f"\nwritten: {result['output']}")
+    t = result.get("timing", {})
+    if t:
+        print(f"\ntime: encoder+bridge {t['encode_s'] * 1000:.0f} ms, LLM {t['llm_s'] * 1000:.0f} ms, "
+              f"head {t['head_s'] * 1000:.0f} ms")
+    return 0
+
+
+def _print_header(engine, summary, path, samples) -> None:
+    loaded = engine.loaded[summary["name"]]
+    print(f"AllSpark | bundle {summary['name']} ({summary['modality']}, {summary['task']}) | "
+          f"LLM {engine.llm_info()['file']} via {engine.runtime_kind} | {engine.device}, encoder {loaded.precision}")
+    print(f"input: {path}: {len(samples)} sample{'s' if len(samples) != 1 else ''}")
+
+
+# ---- train / eval ------------------------------------------------------------------------------
+def cmd_train(args) -> int:
+    from .train import TrainConfig, train
+
+    cfg = TrainConfig(
+        modality=args.modality, data=args.data, out=args.out, task=args.task, name=args.name, llm=args.llm,
+        labels=args.labels, epochs=args.epochs, lr=args.lr, warmup_epochs=args.warmup, batch_size=args.batch_size,
+        seed=args.seed, val_fraction=args.val_fraction, max_samples=args.max_samples,
+        bridge=json.loads(args.bridge) if args.bridge else {}, encoder=json.loads(args.encoder) if args.encoder else {},
+        read_options=json.loads(args.options) if args.options else {}, checkpoint_dir=args.checkpoint_dir,
+        resume=args.resume, bf16=not args.fp32, device=args.device, threads=args.threads)
+    bundle = train(cfg)
+    if args.json:
+        _print_json(bundle.summary())
+    else:
+        m = bundle.manifest["metrics"]["validation"]
+        print(f"bundle {bundle.name} written to {bundle.path}")
+        print("validation: " + ", ".join(f"{k} {v:.4f}" for k, v in m.items() if isinstance(v, float)))
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from .evaluate import evaluate
+
+    precisions = ["fp32", "int8"] if args.precision == "both" else [args.precision]
+    if args.precision == "both" and args.device == "cuda":
+        precisions = ["fp32", "fp16"]
+    report = evaluate(args.bundle, args.data, labels=args.labels, runtime=args.runtime, precisions=precisions,
+                      llm=args.llm, device=args.device, split=args.split, max_samples=args.max_samples)
+    if args.json:
+        for r in report["results"].values():
+            r.pop("confusion", None) if not args.confusion else None
+        _print_json(report)
+        return 0
+    print(f"bundle {report['bundle']} ({report['task']}) on {report['data']} [{report['split']}], "
+          f"{report['samples']} samples, runtime {report['runtime']}")
+    for precision, m in report["results"].items():
+        figures = ", ".join(f"{k} {v:.4f}" for k, v in m.items() if isinstance(v, float) and k != "seconds")
+        print(f"  {precision:>5}: {figures}  ({m['seconds']:.1f} s)")
+    if "int8_cost" in report:
+        print("  int8 cost: " + ", ".join(f"{k} {v:+.4f}" for k, v in report["int8_cost"].items()))
+    return 0
+
+
+# ---- listings ----------------------------------------------------------------------------------
+def cmd_bundles(args) -> int:
+    from .bundle import find_bundles
+
+    bundles = [b.summary() for b in find_bundles([Path(args.bundles)] if args.bundles else None)]
+    if args.json:
+        _print_json(bundles)
+        return 0
+    if not bundles:
+        print("no bundles found (looked in $ALLSPARK_BUNDLES, ~/.local/share/allspark/bundles, the repository's bundles/)")
+    for b in bundles:
+        what = f"{len(b['classes'])} classes" if b.get("classes") else ", ".join(t["name"] for t in b.get("targets") or []) or ""
+        val = (b.get("metrics") or {}).get("validation", {})
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in list(val.items())[:3] if isinstance(v, float))
+        print(f"{b['name']:<28} {b['modality']:<11} {b['task']:<22} {what:<16} {shown}  {b['path']}")
+    return 0
+
+
+def cmd_modalities(args) -> int:
+    from .modalities import all_modalities
+
+    mods = [m.describe() for m in all_modalities()]
+    if args.json:
+        _print_json(mods)
+        return 0
+    for m in mods:
+        print(f"{m['name']:<11} {m['layer_kind']:<10} tasks: {', '.join(m['tasks']):<40} files: {' '.join(m['file_types'])}")
+        print(f"{'':<11} prompt: {m['prompts'][0] if m['prompts'] else ''}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from .bench import run_bench
+
+    report = run_bench(llm=args.llm, quick=args.quick, bundles=args.bundle, include_service=not args.no_service)
+    if args.json:
+        _print_json(report)
+    else:
+        from .bench import print_report
+
+        print_report(report)
+    return 0
+
+
+# ---- parser ------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="allspark", description="AllSpark multimodal GIS model: backend engine and service")
+    p.add_argument("--version", action="version", version=f"allspark {__import__('allspark').__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp, runtime=True):
+        sp.add_argument("--llm", help="GGUF LLM file (default: the embedded Gemma 3 270M)")
+        sp.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+        if runtime:
+            sp.add_argument("--runtime", default="llamacpp", choices=["llamacpp", "torch"])
+        sp.add_argument("--json", action="store_true", help="machine-readable output")
+
+    a = sub.add_parser("ask", help="run a bundle on a file (head result, and the LLM's answer to --prompt)")
+    common(a)
+    a.add_argument("--bundle", required=True, help="bundle name or folder")
+    a.add_argument("--input", required=True, help="input file (GeoTIFF, CSV, GPX, LAS/LAZ/COPC, ...)")
+    a.add_argument("--prompt", help="a question for the LLM about the input (adds a text answer)")
+    a.add_argument("--text", action="store_true", help="add the LLM's text answer with the bundle's own prompt")
+    a.add_argument("--output", help="write the result (GeoTIFF label raster for per-pixel results, else JSON)")
+    a.add_argument("--options", help="reader options as JSON, e.g. '{\"tile\": 64}'")
+    a.add_argument("--precision", default="auto", choices=["auto", "fp32", "int8", "fp16"])
+    a.add_argument("--bundles", help="an extra folder of bundles")
+    a.add_argument("--max-tokens", type=int, default=96)
+    a.add_argument("--show", type=int, default=8, help="how many samples to list")
+    a.set_defaults(func=cmd_ask)
+
+    t = sub.add_parser("train", help="train encoder + bridge + head against the frozen LLM; writes a bundle")
+    common(t, runtime=False)
+    t.add_argument("--modality", required=True)
+    t.add_argument("--data", required=True, help="training data (see README: formats per modality)")
+    t.add_argument("--labels", help="label raster for raster data (0 = unlabelled)")
+    t.add_argument("--out", required=True, help="bundle folder to write")
+    t.add_argument("--task")
+    t.add_argument("--name")
+    t.add_argument("--epochs", type=int, default=10)
+    t.add_argument("--lr", type=float, default=3e-4)
+    t.add_argument("--warmup", type=float, default=1.0, help="warm-up epochs")
+    t.add_argument("--batch-size", type=int, default=8)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--val-fraction", type=float, default=0.15)
+    t.add_argument("--max-samples", type=int)
+    t.add_argument("--bridge", help='bridge config as JSON, e.g. \'{"queries": 16, "layers": 2}\'')
+    t.add_argument("--encoder", help="encoder config as JSON")
+    t.add_argument("--options", help="reader options as JSON")
+    t.add_argument("--checkpoint-dir")
+    t.add_argument("--resume", action="store_true")
+    t.add_argument("--fp32", action="store_true", help="no bf16 autocast")
+    t.add_argument("--threads", type=int)
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("eval", help="a bundle's standard metrics on labelled data")
+    common(e)
+    e.add_argument("--bundle", required=True)
+    e.add_argument("--data", required=True)
+    e.add_argument("--labels", help="label raster (0 = unlabelled)")
+    e.add_argument("--split", default="all", choices=["all", "validation"],
+                   help="validation: only the part of --data the bundle's training held out")
+    e.add_argument("--precision", default="auto", choices=["auto", "fp32", "int8", "fp16", "both"])
+    e.add_argument("--max-samples", type=int)
+    e.add_argument("--confusion", action="store_true", help="include the confusion matrix in --json")
+    e.set_defaults(func=cmd_eval)
+
+    b = sub.add_parser("bundles", help="list the bundles found")
+    b.add_argument("--bundles", help="an extra folder of bundles")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=cmd_bundles)
+
+    m = sub.add_parser("modalities", help="list the modalities, their tasks, prompts and file types")
+    m.add_argument("--json", action="store_true")
+    m.set_defaults(func=cmd_modalities)
+
+    be = sub.add_parser("bench", help="speed and memory benchmark on the default LLM")
+    be.add_argument("--llm")
+    be.add_argument("--bundle", action="append", help="also measure this bundle (repeatable)")
+    be.add_argument("--quick", action="store_true", help="fewer repetitions")
+    be.add_argument("--no-service", action="store_true", help="skip the ZeroMQ service figures")
+    be.add_argument("--json", action="store_true")
+    be.set_defaults(func=cmd_bench)
+
+    try:
+        from .service import server
+    except ImportError:  # pragma: no cover - the service ships with the backend
+        server = None
+    if server is not None and hasattr(server, "add_serve_arguments"):
+        s = sub.add_parser("serve", help="run the ZeroMQ service for the QGIS plugin")
+        server.add_serve_arguments(s)
+        s.set_defaults(func=server.serve_main)
+        pg = sub.add_parser("ping", help="exit 0 when the backend answers")
+        server.add_ping_arguments(pg)
+        pg.set_defaults(func=server.ping_main)
+    return p
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = build_parser().parse_args(argv)
+    try:
+        rc = args.func(args)
+    except AllSparkError as exc:
+        print(f"allspark: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("allspark: interrupted", file=sys.stderr)
+        return 130
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,282 @@
+"""The engine: one LLM runtime, loaded bundles, and the LaRF pipeline for a batch of samples.
+
+sample -> modality inputs -> encoder -> bridge tokens -> [prompt prefix | bridge | suffix] in the
+frozen LLM (the prefix's KV cache shared by the batch) -> hidden states -> head -> result; and,
+when asked, the LLM's own text answer, streamed, continuing from the same context.
+The CLI and the ZeroMQ service both use this class; one Engine serialises work on its LLM.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from . import prompts
+from .bundle import Bundle, find_bundles, resolve_bundle
+from .errors import AllSparkError, BundleError, Cancelled, InputError
+from .llm.base import Segment
+from .modalities import Modality, Sample
+from .modalities import get as get_modality
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class Loaded:
+    bundle: Bundle
+    modality: Modality
+    model: object  # AllSparkModel
+    precision: str
+    prefix_ids: list[int]
+    suffix_ids: list[int]
+
+
+def merge_results(parts: list[dict]) -> dict:
+    """Concatenate per-batch result dicts along the sample axis."""
+    if len(parts) == 1:
+        return parts[0]
+    out = dict(parts[0])
+    for key, value in parts[0].items():
+        if isinstance(value, np.ndarray):
+            out[key] = np.concatenate([p[key] for p in parts])
+        elif key == "labels":
+            out[key] = [x for p in parts for x in p[key]]
+    return out
+
+
+def summarise(result: dict, index: int = 0) -> str:
+    """One line in words for sample `index` of a head result (shown to users, fed to the LLM as a note)."""
+    task = result.get("task")
+    if task == "classification":
+        p = result["probabilities"][index]
+        order = np.argsort(p)[::-1][:3]
+        best = ", ".join(f"{result['classes'][i]} ({p[i]:.0%})" for i in order)
+        return f"Classified as {result['classes'][order[0]]}; top classes: {best}."
+    if task == "regression":
+        vals = result["values"][index]
+        return "Predicted " + ", ".join(
+            f"{t['name']} = {v:.4g} {t.get('unit', '')}".strip() for t, v in zip(result["targets"], vals)) + "."
+    if task == "trajectory":
+        s = result["scores"][index]
+        end = result["paths"][index, int(s.argmax()), -1]
+        return (f"{result['paths'].shape[1]} candidate futures of {result['paths'].shape[2]} steps; the most likely "
+                f"({s.max():.0%}) ends {np.hypot(*end):.2f} units from the last observed position.")
+    if task in ("point_classification", "pixel_classification"):
+        labels = result["element_labels"][index]
+        counts = np.bincount(labels[labels >= 0], minlength=len(result["classes"]))
+        share = ", ".join(f"{c} {n / max(counts.sum(), 1):.0%}" for c, n in zip(result["classes"], counts) if n)
+        return f"Per-element classes: {share}."
+    return ""
+
+
+def summarise_all(result: dict) -> str:
+    """One line in words for a whole batch: class shares for classification, else the first sample."""
+    n = len(result.get("labels") or [])
+    if result.get("task") == "classification" and n > 1:
+        labels, counts = np.unique(result["labels"], return_counts=True)
+        order = np.argsort(counts)[::-1][:5]
+        mean_p = float(np.asarray(result["probabilities"]).max(1).mean())
+        shares = ", ".join(f"{labels[i]} {counts[i] / n:.0%}" for i in order)
+        return f"Across {n} samples the classifier found: {shares} (mean confidence {mean_p:.0%})."
+    return summarise(result)
+
+
+class Engine:
+    def __init__(self, llm_path: str | None = None, device: str = "auto", bundles_dir: str | None = None,
+                 runtime: str = "llamacpp", precision: str = "auto", batch_size: int = 16, threads: int | None = None):
+        from .device import pick_device
+
+        self.device = pick_device(device)
+        self.runtime_kind = runtime
+        self.precision = precision
+        self.batch_size = max(1, int(batch_size))
+        self.threads = threads
+        self.bundles_dir = [Path(p) for p in ([bundles_dir] if isinstance(bundles_dir, (str, os.PathLike)) else (bundles_dir or []))]
+        from .llm.default import resolve_llm_path
+
+        self.llm_path = resolve_llm_path(llm_path)
+        self._runtime = None
+        self._llm_info = None
+        self.loaded: dict[str, Loaded] = {}
+        self.lock = threading.RLock()  # one LLM, one user of it at a time
+
+    # ---- the LLM -------------------------------------------------------------------------------
+    @property
+    def runtime(self):
+        with self.lock:
+            if self._runtime is None:
+                from .llm import open_runtime
+
+                kwargs = {"n_threads": self.threads} if self.runtime_kind == "llamacpp" and self.threads else {}
+                self._runtime = open_runtime(self.runtime_kind, self.llm_path, device=self.device, **kwargs)
+            return self._runtime
+
+    def llm_info(self) -> dict:
+        if self._llm_info is None:
+            from .llm.default import gguf_info
+
+            self._llm_info = gguf_info(self.llm_path)
+        return self._llm_info
+
+    def close(self) -> None:
+        with self.lock:
+            if self._runtime is not None:
+                self._runtime.close()
+                self._runtime = None
+
+    # ---- bundles -------------------------------------------------------------------------------
+    def list_bundles(self) -> list[dict]:
+        return [{**b.summary(), "loaded": b.name in self.loaded} for b in find_bundles(self.bundles_dir)]
+
+    def load_bundle(self, name_or_path: str) -> dict:
+        from .model import AllSparkModel
+        from .quantize import for_inference
+
+        bundle = resolve_bundle(name_or_path, self.bundles_dir)
+        bundle.check_llm(self.llm_info())
+        with self.lock:
+            if bundle.name in self.loaded and self.loaded[bundle.name].bundle.path == bundle.path:
+                return bundle.summary()
+            model = AllSparkModel(bundle.manifest)
+            state = bundle.load_state()
+            try:
+                model.load_state_dict({k: v.float() for k, v in state.items()})
+            except RuntimeError as exc:
+                raise BundleError(f"bundle {bundle.name!r}: weights do not fit its manifest ({str(exc)[:300]})") from exc
+            model, precision = for_inference(model, self.device, self.precision)
+            prefix, suffix = prompts.head_ids(self.runtime, bundle.manifest["prompts"][0])
+            self.loaded[bundle.name] = Loaded(bundle, get_modality(bundle.manifest["modality"]), model,
+                                              precision, prefix, suffix)
+        return bundle.summary()
+
+    def unload_bundle(self, name: str) -> None:
+        with self.lock:
+            if self.loaded.pop(name, None) is None:
+                raise BundleError(f"bundle {name!r} is not loaded")
+
+    def _get(self, name_or_path: str) -> Loaded:
+        if name_or_path not in self.loaded:
+            summary = self.load_bundle(name_or_path)
+            return self.loaded[summary["name"]]
+        return self.loaded[name_or_path]
+
+    # ---- inputs --------------------------------------------------------------------------------
+    def read(self, bundle: str, path: str, **options) -> list[Sample]:
+        loaded = self._get(bundle)
+        options = {**loaded.bundle.manifest.get("read_options", {}), **options}
+        return loaded.modality.read(path, **options)
+
+    def from_payload(self, bundle: str, arrays: dict, meta: dict) -> list[Sample]:
+        return self._get(bundle).modality.from_payload(arrays, meta)
+
+    # ---- the pipeline --------------------------------------------------------------------------
+    def bridge_tokens(self, loaded: Loaded, samples: Sequence[Sample]):
+        """Encoder + bridge for a batch: (bridge tokens (B, N, D) float32 numpy, elements tensor or None)."""
+        import torch
+
+        from .model import to_tensors
+
+        m = loaded.bundle.manifest
+        spec = {"input": m["input"], "encoder": m["encoder"]}
+        for s in samples:
+            loaded.modality.check(s, spec)
+        inputs = to_tensors(loaded.modality.to_inputs(samples, spec, m["normalisation"]), self.device)
+        if loaded.precision == "fp16":
+            inputs = {k: v.half() if v.is_floating_point() else v for k, v in inputs.items()}
+        with torch.inference_mode():
+            tokens, elements = loaded.model.encode(inputs)
+        return tokens.float().cpu().numpy(), elements
+
+    def predict(self, bundle: str, samples: Sequence[Sample], progress: Progress | None = None,
+                cancel: threading.Event | None = None, timing: dict | None = None) -> dict:
+        """Head results for all samples, in batches that share the prompt prefix's KV cache."""
+        import torch
+
+        from .heads import decode
+
+        if not samples:
+            raise InputError("no samples to run: the input is empty")
+        loaded = self._get(bundle)
+        task = loaded.bundle.manifest["task"]
+        parts, t = [], {"encode_s": 0.0, "llm_s": 0.0, "head_s": 0.0}
+        n = len(samples)
+        for start in range(0, n, self.batch_size):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(f"cancelled after {start} of {n} samples")
+            chunk = samples[start:start + self.batch_size]
+            t0 = time.perf_counter()
+            tokens, elements = self.bridge_tokens(loaded, chunk)
+            t1 = time.perf_counter()
+            with self.lock:
+                hidden = self.runtime.sample_hidden_batch(
+                    loaded.prefix_ids, [[Segment(embeds=b), Segment(ids=loaded.suffix_ids)] for b in tokens])
+            t2 = time.perf_counter()
+            with torch.inference_mode():
+                h = torch.as_tensor(np.stack(hidden), device=self.device)
+                el = elements.float() if elements is not None else None
+                parts.append(decode(task, loaded.model.decide(h, el), loaded.bundle.manifest))
+            t3 = time.perf_counter()
+            t["encode_s"] += t1 - t0
+            t["llm_s"] += t2 - t1
+            t["head_s"] += t3 - t2
+            if progress is not None:
+                progress(min(start + self.batch_size, n) / n, f"{min(start + self.batch_size, n)} of {n} samples")
+        if timing is not None:
+            timing.update(t)
+        return merge_results(parts)
+
+    def ask(self, bundle: str, samples: Sequence[Sample], prompt: str | None = None, text: bool = False,
+            on_token: Callable[[str], None] | None = None, max_tokens: int = 96,
+            cancel: threading.Event | None = None) -> dict:
+        """Head result for the samples and, with `text`, the LLM's written answer about the first one."""
+        timing: dict = {}
+        result = self.predict(bundle, samples, cancel=cancel, timing=timing)
+        result["summary"] = summarise_all(result)
+        if text:
+            loaded = self._get(bundle)
+            tokens, _ = self.bridge_tokens(loaded, samples[:1])
+            question = prompt or loaded.bundle.manifest["prompts"][0]
+            with self.lock:
+                ctx = prompts.context(self.runtime, [(loaded.bundle.manifest["prompts"][0], tokens[0])],
+                                      question=question, note=result["summary"])
+                pieces = []
+                for piece in self.runtime.generate(ctx, max_tokens=max_tokens):
+                    if cancel is not None and cancel.is_set():
+                        raise Cancelled("cancelled while writing the answer")
+                    pieces.append(piece)
+                    if on_token is not None:
+                        on_token(piece)
+            result["text"] = "".join(pieces).strip()
+        result["timing"] = timing
+        return result
+
+    def health(self) -> dict:
+        import psutil
+
+        info = self.llm_info()
+        return {
+            "device": self.device,
+            "runtime": self.runtime_kind,
+            "llm": {"file": info.get("file"), "path": str(self.llm_path), "n_embd": info.get("n_embd"),
+                    "sha256": info.get("sha256"), "loaded": self._runtime is not None},
+            "bundles": {n: {"precision": l.precision, "modality": l.bundle.manifest["modality"],
+                            "task": l.bundle.manifest["task"]} for n, l in self.loaded.items()},
+            "memory_rss_mb": psutil.Process().memory_info().rss / 2**20,
+        }
+
+    def train(self, config: dict, progress: Progress | None = None, cancel: threading.Event | None = None) -> dict:
+        """Train a bundle (see allspark.train.train) against this engine's LLM; returns its summary."""
+        from .train import TrainConfig, train
+
+        cfg = TrainConfig(**{**config, "llm": str(self.llm_path)})
+        bundle = train(cfg, progress=progress, cancel=cancel)
+        return bundle.summary()
+
+
+__all__ = ["Engine", "AllSparkError", "merge_results", "summarise"]

@@ -1,0 +1,84 @@
+"""`allspark eval`: a bundle's standard metrics on labelled data, through the inference path (llama.cpp
+by default), at one or several encoder precisions (fp32 and int8 on CPU; fp32 and fp16 on CUDA)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from . import metrics
+from .bundle import resolve_bundle
+from .modalities import LabelledSet
+from .modalities import get as get_modality
+
+
+def labelled_subset(data: LabelledSet, idx) -> LabelledSet:
+    return LabelledSet([data.samples[i] for i in idx], data.targets[idx], data.classes, data.target_info,
+                       None if data.groups is None else np.asarray(data.groups)[idx], data.info)
+
+
+def load_eval_data(bundle_path: str, data: str, labels: str | None = None, split: str = "all",
+                   max_samples: int | None = None, seed: int = 0) -> tuple[dict, LabelledSet]:
+    """The labelled data; `split="validation"` re-creates the bundle's own validation split (the part
+    training never saw), so evaluating on the training data set stays honest."""
+    from .train import split_indices
+
+    bundle = resolve_bundle(bundle_path)
+    m = bundle.manifest
+    modality = get_modality(m["modality"])
+    opts = dict(m.get("read_options") or {})
+    if labels:
+        opts["labels"] = labels
+    ds = modality.read_labelled(data, **opts)
+    training = m.get("training", {})
+    if split == "validation":
+        _, val_idx = split_indices(ds, training.get("val_fraction", 0.15), training.get("seed", 0))
+        ds = labelled_subset(ds, val_idx)
+    if max_samples and len(ds.samples) > max_samples:
+        idx = np.sort(np.random.default_rng(seed).choice(len(ds.samples), max_samples, replace=False))
+        ds = labelled_subset(ds, idx)
+    return m, ds
+
+
+def score(task: str, manifest: dict, ds: LabelledSet, result: dict) -> dict:
+    if task == "classification":
+        index = {c: i for i, c in enumerate(manifest["classes"])}
+        if ds.classes is not None and list(ds.classes) != list(manifest["classes"]):
+            y = np.array([index.get(ds.classes[t], -1) for t in ds.targets])
+        else:
+            y = ds.targets
+        return metrics.classification(y, result["probabilities"].argmax(1), len(manifest["classes"]))
+    if task == "regression":
+        return metrics.regression(ds.targets.reshape(len(ds.targets), -1), result["values"])
+    if task == "trajectory":
+        return metrics.trajectory(ds.targets, result["paths"], result["scores"])
+    return metrics.classification(ds.targets, result["element_labels"], len(manifest["classes"]))
+
+
+def evaluate(bundle: str, data: str, labels: str | None = None, runtime: str = "llamacpp",
+             precisions=("auto",), llm: str | None = None, device: str = "auto", split: str = "all",
+             max_samples: int | None = None, progress=None) -> dict:
+    from .engine import Engine
+
+    manifest, ds = load_eval_data(bundle, data, labels, split, max_samples)
+    report = {"bundle": manifest["name"], "task": manifest["task"], "data": data, "split": split,
+              "samples": len(ds.samples), "runtime": runtime, "results": {}}
+    for precision in precisions:
+        engine = Engine(llm_path=llm, device=device, runtime=runtime, precision=precision)
+        try:
+            summary = engine.load_bundle(bundle)
+            loaded = engine.loaded[summary["name"]]
+            t0 = time.perf_counter()
+            result = engine.predict(summary["name"], ds.samples, progress=progress)
+            seconds = time.perf_counter() - t0
+            m = score(manifest["task"], manifest, ds, result)
+            m["seconds"] = round(seconds, 2)
+            m["samples_per_s"] = round(len(ds.samples) / seconds, 2)
+            report["results"][loaded.precision] = m
+        finally:
+            engine.close()
+    key = metrics.MAIN_METRIC[manifest["task"]]
+    if "fp32" in report["results"] and "int8" in report["results"]:
+        report["int8_cost"] = {key: report["results"]["fp32"][key] - report["results"]["int8"][key]}
+    return report

@@ -1,0 +1,129 @@
+"""Light task heads on the LLM's output.
+
+Every head reads `llm_hidden` (B, S, D): the frozen LLM's final hidden states at the sample's own
+positions (the N bridge tokens, then the prompt suffix; the last row is the last prompt token).
+Its pooled feature is [last position, mean of the bridge positions].
+- classification: LayerNorm + one linear layer -> class logits (softmax).
+- regression: LayerNorm + one linear layer -> normalised targets; `decode` undoes the normalisation.
+- trajectory: K candidate futures of 12 (x, y) steps + a score each, trained winner-takes-all.
+- point/pixel classification (dense): every element (point, pixel) of the encoder attends to the
+  LLM's hidden states, then a linear layer -> per-element class logits.
+Text answers come from the LLM's own decoder (engine), not from a head.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+CLASSIFICATION = "classification"
+REGRESSION = "regression"
+TRAJECTORY = "trajectory"
+DENSE_TASKS = ("point_classification", "pixel_classification")
+TASKS = (CLASSIFICATION, REGRESSION, TRAJECTORY, *DENSE_TASKS)
+
+
+def pooled(llm_hidden: torch.Tensor, n_bridge: int) -> torch.Tensor:
+    return torch.cat([llm_hidden[:, -1], llm_hidden[:, :n_bridge].mean(1)], dim=-1)
+
+
+class ClassificationHead(nn.Module):
+    def __init__(self, llm_dim: int, n_classes: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(2 * llm_dim)
+        self.out = nn.Linear(2 * llm_dim, n_classes)
+
+    def forward(self, llm_hidden, n_bridge, elements=None):
+        return self.out(self.norm(pooled(llm_hidden, n_bridge)))
+
+    @staticmethod
+    def loss(logits, targets):
+        return nn.functional.cross_entropy(logits, targets.long())
+
+
+class RegressionHead(ClassificationHead):
+    """Same shape as classification: one linear layer, here onto the normalised targets."""
+
+    @staticmethod
+    def loss(pred, targets):
+        return nn.functional.smooth_l1_loss(pred, targets.float(), beta=0.5)
+
+
+class TrajectoryHead(nn.Module):
+    def __init__(self, llm_dim: int, k: int = 20, horizon: int = 12, hidden: int = 256):
+        super().__init__()
+        self.k, self.horizon = k, horizon
+        self.net = nn.Sequential(nn.LayerNorm(2 * llm_dim), nn.Linear(2 * llm_dim, hidden), nn.GELU(),
+                                 nn.Linear(hidden, k * (horizon * 2 + 1)))
+
+    def forward(self, llm_hidden, n_bridge, elements=None):
+        out = self.net(pooled(llm_hidden, n_bridge)).view(-1, self.k, self.horizon * 2 + 1)
+        paths = out[..., :-1].reshape(-1, self.k, self.horizon, 2).cumsum(2)  # steps -> positions
+        return paths, out[..., -1]
+
+    @staticmethod
+    def loss(output, targets):
+        paths, scores = output
+        ade = (paths - targets[:, None].float()).norm(dim=-1).mean(-1)  # (B, K)
+        best = ade.argmin(1)
+        return ade.gather(1, best[:, None]).mean() + 0.1 * nn.functional.cross_entropy(scores, best)
+
+
+class DenseHead(nn.Module):
+    """Per-element classification: elements (B, M, d_enc) attend to the LLM's hidden states."""
+
+    def __init__(self, llm_dim: int, enc_dim: int, n_classes: int, dim: int = 128, heads: int = 4):
+        super().__init__()
+        self.elem = nn.Sequential(nn.LayerNorm(enc_dim), nn.Linear(enc_dim, dim))
+        self.ctx = nn.Sequential(nn.LayerNorm(llm_dim), nn.Linear(llm_dim, dim))
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.out = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, n_classes))
+
+    def forward(self, llm_hidden, n_bridge, elements=None):
+        if elements is None:
+            raise ValueError("a dense head needs the encoder's per-element features")
+        e = self.elem(elements)
+        c = self.ctx(llm_hidden.to(e.dtype))
+        e = e + self.attn(e, c, c, need_weights=False)[0]
+        return self.out(e)
+
+    @staticmethod
+    def loss(logits, targets):  # targets (B, M), -1 = ignore (padding / unlabelled)
+        return nn.functional.cross_entropy(logits.flatten(0, 1), targets.long().flatten(), ignore_index=-1)
+
+
+def build_head(task: str, cfg: dict, llm_dim: int, enc_dim: int) -> nn.Module:
+    if task == CLASSIFICATION:
+        return ClassificationHead(llm_dim, len(cfg["classes"]))
+    if task == REGRESSION:
+        return RegressionHead(llm_dim, len(cfg["targets"]))
+    if task == TRAJECTORY:
+        return TrajectoryHead(llm_dim, cfg.get("k", 20), cfg.get("horizon", 12))
+    if task in DENSE_TASKS:
+        return DenseHead(llm_dim, enc_dim, len(cfg["classes"]), cfg.get("dim", 128))
+    raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
+
+
+def decode(task: str, output, manifest: dict) -> dict:
+    """Head output (torch) -> the result dict of docs/DESIGN.md, in the user's units."""
+    if task == CLASSIFICATION:
+        probs = torch.softmax(output.detach().float(), -1).cpu().numpy().astype(np.float32)
+        classes = manifest["classes"]
+        return {"task": task, "classes": classes, "probabilities": probs,
+                "labels": [classes[i] for i in probs.argmax(1)]}
+    if task == REGRESSION:
+        norm = manifest["normalisation"]["target"]
+        values = output.detach().float().cpu().numpy() * np.asarray(norm["std"]) + np.asarray(norm["mean"])
+        return {"task": task, "targets": manifest["targets"], "values": values.astype(np.float32)}
+    if task == TRAJECTORY:
+        paths, scores = output
+        scale = float(manifest["normalisation"]["target"]["scale"])
+        return {"task": task, "paths": (paths.detach().float().cpu().numpy() * scale).astype(np.float32),
+                "scores": torch.softmax(scores.detach().float(), -1).cpu().numpy().astype(np.float32)}
+    if task in DENSE_TASKS:
+        probs = torch.softmax(output.detach().float(), -1)
+        return {"task": task, "classes": manifest["classes"],
+                "element_labels": probs.argmax(-1).cpu().numpy().astype(np.int32),
+                "element_probabilities": probs.max(-1).values.cpu().numpy().astype(np.float32)}
+    raise ValueError(f"unknown task {task!r}")

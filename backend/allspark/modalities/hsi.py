@@ -1,0 +1,309 @@
+"""HSI: hyperspectral images, per-pixel classification (the paper: one pixel's spectrum, 1 x 1 x C).
+
+Reader: a hyperspectral GeoTIFF / ENVI / any GDAL raster (C bands), or a NumPy `.npy` cube (H, W, C)
+(`layout="chw"` for (C, H, W)). Every valid pixel (all bands valid: nodata, NaN and the dataset mask
+exclude it) is one sample: data `spectrum` (C,) float32; meta `row`, `col`, and the raster's
+`shape` (H, W), `transform`, `crs`, `source`, so per-pixel results go back into a label raster
+(`to_label_raster`). `window=` [xoff, yoff, w, h] and `step=` (every step-th pixel) limit the pixels.
+
+Training data: Indian Pines as published (a folder with `Indian_pines_corrected.npy` and
+`Indian_pines_gt*.npy`; 16 classes), or generic: an image and a label raster (`labels=`; GeoTIFF or
+.npy, 0 = unlabelled, class names optional). Split groups are square spatial blocks (`block=` px),
+because neighbouring pixels are near-duplicates.
+
+Encoder: the spectrum is cut into groups of `group` adjacent bands (group=1: one token per band value);
+each group is lifted by one shared linear map, a learned position per group and a class token are
+added, then a small transformer (width 128, 2 blocks). Cheap on purpose: the LLM is the expensive part.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+
+import numpy as np
+
+from ..errors import InputError
+from .base import LabelledSet, Modality, Sample, merged, need_samples, register, section
+from .raster import RASTER_TYPES, pixels_to_raster, raster_payload, read_raster
+
+INDIAN_PINES_CLASSES = [
+    "Alfalfa", "Corn-notill", "Corn-mintill", "Corn", "Grass-pasture", "Grass-trees",
+    "Grass-pasture-mowed", "Hay-windrowed", "Oats", "Soybean-notill", "Soybean-mintill",
+    "Soybean-clean", "Wheat", "Woods", "Buildings-Grass-Trees-Drives", "Stone-Steel-Towers",
+]
+
+
+@register
+class HSI(Modality):
+    name = "hsi"
+    title = "Hyperspectral image"
+    layer_kind = "raster"
+    tasks = ["classification"]
+    file_types = list(RASTER_TYPES) + [".npy", ".hdr"]
+    prompts = [
+        "Given the spectral information, can you help determine which class this pixel belongs to?",
+        "Based on the reflectance of this pixel across the hyperspectral bands, which land-cover class "
+        "does it belong to?",
+        "Here is the spectrum of one pixel of a hyperspectral image; analyse its absorption and reflection "
+        "features and tell me which class the pixel belongs to.",
+    ]
+    input_defaults = {"bands": None}
+    encoder_defaults = {"type": "spectral_transformer", "dim": 128, "depth": 2, "heads": 4, "group": 10,
+                        "mlp_ratio": 2.0, "dropout": 0.0}
+
+    # ---- reading ------------------------------------------------------------------------------
+    def read_cube(self, path, bands=None, window=None, nodata=None, layout="hwc") -> Sample:
+        """The whole cube as one raster Sample (image (C,H,W), mask (H,W))."""
+        path = os.fspath(path)
+        if path.lower().endswith(".npy"):
+            return _npy_cube(path, layout, bands, window, nodata)
+        if path.lower().endswith(".hdr"):  # ENVI header: GDAL reads the data file next to it
+            path = os.path.splitext(path)[0]
+        return read_raster(path, bands=bands, window=window, nodata=nodata)
+
+    def read(self, path, bands=None, window=None, nodata=None, layout="hwc", step=1, **_) -> list[Sample]:
+        return self.pixels(self.read_cube(path, bands, window, nodata, layout), step=step)
+
+    def pixels(self, cube: Sample, step: int = 1, where: np.ndarray | None = None) -> list[Sample]:
+        """One sample per valid pixel (or per pixel where `where` (H,W) is True, if also valid)."""
+        img, valid = cube.data["image"], cube.mask
+        C, H, W = img.shape
+        if img.size == 0:
+            raise InputError(f"{self.title}: {cube.meta.get('source', 'input')} is empty")
+        sel = valid.copy()
+        if where is not None:
+            sel &= where
+        if step and step > 1:
+            grid = np.zeros_like(sel)
+            grid[::step, ::step] = True
+            sel &= grid
+        if not valid.any():
+            raise InputError(f"{self.title}: every pixel of {cube.meta.get('source', 'input')} is nodata (all-nodata raster)")
+        rows, cols = np.nonzero(sel)
+        spectra = np.ascontiguousarray(img[:, rows, cols].T)  # (N, C)
+        shape = (H, W)
+        base = {
+            "source": cube.meta.get("source"),
+            "crs": cube.meta.get("crs"),
+            "transform": cube.meta.get("transform"),
+            "shape": shape,
+            "window": cube.meta.get("window"),
+            "band_names": cube.meta.get("band_names"),
+        }
+        return [
+            Sample(data={"spectrum": spectra[i]}, mask=None, meta={**base, "row": int(r), "col": int(c)})
+            for i, (r, c) in enumerate(zip(rows, cols))
+        ]
+
+    def to_label_raster(self, samples, labels, fill=0) -> np.ndarray:
+        """Per-pixel results back into an (H, W) raster (the samples' `shape`); `fill` where no sample."""
+        return pixels_to_raster(samples, labels, fill=fill)
+
+    def from_payload(self, arrays, meta) -> list[Sample]:
+        meta = dict(meta or {})
+        if arrays and "image" in arrays:
+            return self.pixels(raster_payload(arrays, meta, None)[0], step=int(meta.get("step", 1) or 1))
+        if meta.get("path"):
+            return self.read(meta["path"], bands=meta.get("bands"), window=meta.get("window"),
+                             nodata=meta.get("nodata"), step=int(meta.get("step", 1) or 1))
+        raise InputError("hyperspectral payload has neither an 'image' array nor a 'path' in its meta")
+
+    def read_labelled(self, path, labels=None, classes=None, block=None, bands=None, layout="hwc",
+                      **_) -> LabelledSet:
+        """Indian Pines folder, or an image + `labels` raster (0 = unlabelled). Only labelled pixels."""
+        path = os.fspath(path)
+        if os.path.isdir(path):
+            img_path = _find(path, ["Indian_pines_corrected.npy", "Indian_pines.npy"])
+            lab_path = labels or _find(path, ["Indian_pines_gt_train.npy", "Indian_pines_gt.npy"])
+            if img_path is None or lab_path is None:
+                raise InputError(f"{path}: expected Indian_pines_corrected.npy and Indian_pines_gt*.npy, "
+                                 "or pass an image file and labels=<label raster>")
+            classes = classes or list(INDIAN_PINES_CLASSES)
+        else:
+            img_path, lab_path = path, labels
+            if lab_path is None:
+                raise InputError(f"{path}: pass labels=<label raster> (same grid, 0 = unlabelled)")
+        cube = self.read_cube(img_path, bands=bands, layout=layout)
+        lab = _label_raster(lab_path)
+        if lab.shape != cube.mask.shape:
+            raise InputError(f"label raster {lab_path} is {lab.shape[0]} x {lab.shape[1]} px, "
+                             f"the image {cube.mask.shape[0]} x {cube.mask.shape[1]}")
+        values = np.unique(lab[lab > 0]).astype(int)
+        if len(values) == 0:
+            raise InputError(f"{lab_path}: no labelled pixels (every label is 0)")
+        if classes is not None:
+            if values.max() > len(classes):
+                raise InputError(f"{lab_path}: label {values.max()} but only {len(classes)} class names")
+            lut = {v: v - 1 for v in range(1, len(classes) + 1)}  # label value v -> class v-1
+        else:
+            classes = [f"class {v}" for v in values]
+            lut = {v: i for i, v in enumerate(values)}
+        samples = self.pixels(cube, where=lab > 0)
+        H, W = cube.mask.shape
+        b = int(block or max(8, math.ceil(min(H, W) / 5)))
+        nbx = math.ceil(W / b)
+        targets = np.array([lut[int(lab[s.meta["row"], s.meta["col"]])] for s in samples], np.int64)
+        groups = np.array([(s.meta["row"] // b) * nbx + s.meta["col"] // b for s in samples], np.int64)
+        return LabelledSet(
+            samples=samples, targets=targets, classes=list(classes), groups=groups,
+            info={"image": img_path, "labels": lab_path, "block_px": b, "labelled_px": int((lab > 0).sum()),
+                  "unlabelled_or_invalid_px": int(H * W - len(samples))},
+        )
+
+    # ---- the contract -------------------------------------------------------------------------
+    def input_spec(self, spec):
+        return merged(self.input_defaults, section(spec, "input"))
+
+    def encoder_spec(self, spec):
+        return merged(self.encoder_defaults, section(spec, "encoder"))
+
+    def default_spec(self, samples=None) -> dict:
+        inp = dict(self.input_defaults)
+        if samples:
+            inp["bands"] = int(len(samples[0].data["spectrum"]))
+        return {"input": inp, "encoder": dict(self.encoder_defaults)}
+
+    def check(self, sample, spec) -> None:
+        src = sample.meta.get("source", "input")
+        sp = sample.data.get("spectrum") if sample.data else None
+        if sp is None:
+            raise InputError(f"{self.title}: sample from {src} has no 'spectrum'")
+        sp = np.asarray(sp)
+        if sp.ndim != 1 or sp.size == 0:
+            raise InputError(f"{self.title}: empty spectrum (shape {sp.shape}) from {src}")
+        want = self.input_spec(spec).get("bands")
+        if want is not None and sp.size != int(want):
+            raise InputError(f"{self.title}: the bundle expects {int(want)} bands, got {sp.size} from {src}")
+        if not np.isfinite(sp).all():
+            raise InputError(f"{self.title}: NaN / infinite values in the spectrum of pixel "
+                             f"(row {sample.meta.get('row')}, col {sample.meta.get('col')}) of {src}")
+
+    def normalise_stats(self, samples, spec=None) -> dict:
+        need_samples(samples, self.name)
+        rng = np.random.default_rng(0)
+        idx = np.arange(len(samples))
+        if len(idx) > 50_000:
+            idx = rng.choice(idx, 50_000, replace=False)
+        x = np.stack([samples[i].data["spectrum"] for i in idx]).astype(np.float64)
+        std = x.std(axis=0)
+        return {"mean": [float(v) for v in x.mean(axis=0)],
+                "std": [float(v) if v > 1e-6 else 1.0 for v in std]}
+
+    def to_inputs(self, samples, spec, stats) -> dict[str, np.ndarray]:
+        need_samples(samples, self.name)
+        x = np.stack([s.data["spectrum"] for s in samples]).astype(np.float32)
+        mean = np.asarray(stats["mean"], np.float32)
+        std = np.asarray(stats["std"], np.float32)
+        if x.shape[1] != len(mean):
+            raise InputError(f"{self.title}: the bundle expects {len(mean)} bands, got {x.shape[1]}")
+        return {"spectrum": np.nan_to_num((x - mean) / std, nan=0.0, posinf=0.0, neginf=0.0)}
+
+    def build_encoder(self, spec: dict):
+        inp, enc = self.input_spec(spec), self.encoder_spec(spec)
+        if inp.get("bands") is None:
+            raise InputError("hyperspectral encoder needs input.bands (the band count)")
+        return _encoder_class()(
+            bands=int(inp["bands"]), group=int(enc["group"]), dim=int(enc["dim"]), depth=int(enc["depth"]),
+            heads=int(enc["heads"]), mlp_ratio=float(enc["mlp_ratio"]), dropout=float(enc["dropout"]),
+        )
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+
+def _find(folder, names):
+    for n in names:
+        p = os.path.join(folder, n)
+        if os.path.exists(p):
+            return p
+    return None
+
+
+def _load_npy(path):
+    if not os.path.exists(path):
+        raise InputError(f"cannot read {path}: no such file")
+    try:
+        return np.load(path, allow_pickle=False)
+    except Exception as e:
+        raise InputError(f"cannot read {path}: {e}") from None
+
+
+def _npy_cube(path, layout, bands, window, nodata) -> Sample:
+    a = _load_npy(path)
+    if a.ndim == 2:
+        a = a[:, :, None] if layout == "hwc" else a[None]
+    if a.ndim != 3:
+        raise InputError(f"cannot read {path}: expected an (H, W, C) cube, got shape {a.shape}")
+    img = np.moveaxis(a, -1, 0) if layout == "hwc" else a
+    if bands is not None:
+        idx = [int(b) - 1 for b in (bands if isinstance(bands, (list, tuple)) else [bands])]
+        if min(idx) < 0 or max(idx) >= img.shape[0]:
+            raise InputError(f"{path}: bands {bands} outside 1..{img.shape[0]}")
+        img = img[idx]
+    if window is not None:
+        x, y, w, h = [int(v) for v in window]
+        img = img[:, y : y + h, x : x + w]
+    img = np.array(img, dtype=np.float32)
+    if img.size == 0:
+        raise InputError(f"{path}: the cube is empty (shape {a.shape})")
+    invalid = ~np.isfinite(img)
+    if nodata is not None:
+        invalid |= img == np.float32(nodata)
+    valid = ~invalid.any(axis=0)
+    img[:, ~valid] = np.nan
+    C, H, W = img.shape
+    meta = {"source": path, "crs": None, "transform": None, "width": W, "height": H,
+            "window": list(window) if window is not None else [0, 0, W, H], "nodata": nodata,
+            "band_names": [f"B{i + 1}" for i in range(C)], "georeferenced": False}
+    return Sample({"image": img}, valid, meta)
+
+
+def _label_raster(path) -> np.ndarray:
+    path = os.fspath(path)
+    if path.lower().endswith(".npy"):
+        lab = _load_npy(path)
+        if lab.ndim == 3 and 1 in (lab.shape[0], lab.shape[-1]):
+            lab = lab.reshape(lab.shape[0] if lab.shape[-1] == 1 else lab.shape[1],
+                              lab.shape[1] if lab.shape[-1] == 1 else lab.shape[2])
+    else:
+        s = read_raster(path, bands=[1])
+        lab = np.where(s.mask, s.data["image"][0], 0)
+    lab = np.nan_to_num(np.asarray(lab, dtype=np.float64), nan=0.0)
+    if lab.ndim != 2:
+        raise InputError(f"{path}: a label raster must be 2-D (H, W), got shape {lab.shape}")
+    if (lab < 0).any() or (lab != np.round(lab)).any():
+        raise InputError(f"{path}: labels must be whole numbers >= 0 (0 = unlabelled)")
+    return lab.astype(np.int64)
+
+
+@functools.lru_cache(maxsize=None)
+def _encoder_class():
+    import torch
+    from torch import nn
+
+    from .encoders import TransformerStack
+
+    class SpectralTransformer(nn.Module):
+        """spectrum (B, C) -> tokens (B, 1 + ceil(C / group), dim)."""
+
+        def __init__(self, bands, group=10, dim=128, depth=2, heads=4, mlp_ratio=2.0, dropout=0.0):
+            super().__init__()
+            self.bands, self.group = bands, max(1, min(group, bands))
+            self.n = math.ceil(bands / self.group)
+            self.pad = self.n * self.group - bands
+            self.lift = nn.Linear(self.group, dim)
+            self.cls = nn.Parameter(torch.zeros(1, 1, dim))
+            self.pos = nn.Parameter(torch.zeros(1, self.n + 1, dim))
+            nn.init.trunc_normal_(self.pos, std=0.02)
+            self.blocks = TransformerStack(dim, depth, heads, mlp_ratio, dropout)
+
+        def forward(self, spectrum):
+            if spectrum.shape[-1] != self.bands:
+                raise ValueError(f"spectral encoder expects {self.bands} bands; got {spectrum.shape[-1]}")
+            x = nn.functional.pad(spectrum, (0, self.pad)).view(len(spectrum), self.n, self.group)
+            x = torch.cat([self.cls.expand(len(x), -1, -1), self.lift(x)], dim=1) + self.pos
+            return self.blocks(x)
+
+    return SpectralTransformer

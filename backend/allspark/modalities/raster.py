@@ -1,0 +1,746 @@
+"""Shared raster reading for the raster modalities (rgb, msi, hsi, sar). Not a modality itself.
+
+rasterio (GDAL) reads GeoTIFF, JP2, PNG, JPEG and anything else GDAL knows. Every reader here returns
+`Sample(data={"image": (C, H, W) float32}, mask=(H, W) bool, meta=...)` where
+
+- a pixel is valid (mask True) only when every band is valid: the band's nodata value, the dataset's
+  mask / alpha band, NaN and +-inf all make it invalid, and invalid pixels are NaN in every band;
+- complex bands (SAR SLC) become their amplitude;
+- meta holds `source`, `crs` (WKT or None), `transform` (GDAL order, of the window read), `width`,
+  `height`, `window` [xoff, yoff, w, h] in the source grid, `nodata`, `band_names`, `dtype`, `res`.
+
+Sentinel-2 style folders of single-band files of different resolutions are resampled onto the grid of
+the finest band (`read_band_files`): by georeference (rasterio.warp.reproject), not by array index —
+the 10 m, 20 m and 60 m grids of a real scene do not share their origin.
+
+rasterio is imported lazily, so importing the modality files stays light.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import warnings
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from ..errors import InputError
+from .base import LabelledSet, Modality, Sample, merged, need_samples, section
+
+RASTER_TYPES = [".tif", ".tiff", ".jp2", ".png", ".jpg", ".jpeg", ".vrt", ".img", ".bmp", ".gif"]
+
+
+# ---- opening ----------------------------------------------------------------------------------
+
+
+def _rasterio():
+    try:
+        import rasterio  # noqa: F401
+        import rasterio.warp  # noqa: F401
+        import rasterio.windows  # noqa: F401
+    except ImportError as e:  # pragma: no cover - rasterio is a requirement
+        raise InputError("reading rasters needs the rasterio package (pip install rasterio)") from e
+    return rasterio
+
+
+@contextlib.contextmanager
+def open_raster(path):
+    """rasterio.open with errors turned into InputError("cannot read <file>: ...")."""
+    rasterio = _rasterio()
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise InputError(f"cannot read {path}: no such file")
+    if os.path.isdir(path):
+        raise InputError(f"cannot read {path}: it is a folder, not a raster file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # NotGeoreferencedWarning for PNG / JPEG
+            src = rasterio.open(path)
+    except Exception as e:  # RasterioIOError, CPLE_* ...
+        raise InputError(f"cannot read {path}: {_short(e)}") from None
+    try:
+        yield src
+    finally:
+        src.close()
+
+
+def _short(e: Exception) -> str:
+    msg = str(e).strip() or type(e).__name__
+    return msg if len(msg) < 300 else msg[:300] + "..."
+
+
+def gdal_transform(affine) -> list[float]:
+    return [float(v) for v in affine.to_gdal()]
+
+
+def affine_from_gdal(gt: Sequence[float]):
+    from affine import Affine
+
+    return Affine.from_gdal(*[float(v) for v in gt])
+
+
+def crs_wkt(crs) -> str | None:
+    if crs is None:
+        return None
+    try:
+        return crs.to_wkt()
+    except Exception:
+        return None
+
+
+def band_names_of(src) -> list[str]:
+    names = []
+    for i, d in enumerate(src.descriptions, start=1):
+        names.append(d if d else f"B{i}")
+    return names
+
+
+# ---- reading ----------------------------------------------------------------------------------
+
+
+def _indexes(src, bands) -> list[int]:
+    """1-based band indexes from ints (1-based) or band names (descriptions / "B3"); alpha bands dropped."""
+    if bands is None:
+        from rasterio.enums import ColorInterp
+
+        idx = [i for i, ci in enumerate(src.colorinterp, start=1) if ci != ColorInterp.alpha]
+        return idx or list(range(1, src.count + 1))
+    if isinstance(bands, (int, np.integer, str)):
+        bands = [bands]
+    names = band_names_of(src)
+    out = []
+    for b in bands:
+        if isinstance(b, (int, np.integer)):
+            i = int(b)
+        elif isinstance(b, str) and b.isdigit():
+            i = int(b)
+        elif b in names:
+            i = names.index(b) + 1
+        else:
+            raise InputError(f"{src.name}: no band {b!r}; it has {src.count} bands: {', '.join(names)}")
+        if not 1 <= i <= src.count:
+            raise InputError(f"{src.name}: band {i} does not exist; it has {src.count} bands (1..{src.count})")
+        out.append(i)
+    return out
+
+
+def _window(src, window):
+    from rasterio.windows import Window
+
+    if window is None:
+        return None
+    if isinstance(window, Window):
+        w = window
+    else:
+        try:
+            xoff, yoff, ww, hh = [int(round(float(v))) for v in window]
+        except Exception:
+            raise InputError(f"window must be [xoff, yoff, width, height]; got {window!r}") from None
+        w = Window(xoff, yoff, ww, hh)
+    if w.width <= 0 or w.height <= 0:
+        raise InputError(f"{src.name}: empty window {list(window)}")
+    if w.col_off < 0 or w.row_off < 0 or w.col_off + w.width > src.width or w.row_off + w.height > src.height:
+        raise InputError(
+            f"{src.name}: window {[int(w.col_off), int(w.row_off), int(w.width), int(w.height)]} "
+            f"lies outside the raster ({src.width} x {src.height} px)"
+        )
+    return w
+
+
+def _finish(data: np.ma.MaskedArray | np.ndarray, nodata=None) -> tuple[np.ndarray, np.ndarray]:
+    """(C,H,W) masked / plain array -> float32 image with NaN at invalid pixels, (H,W) valid mask."""
+    arr = np.ma.getdata(data)
+    invalid = np.ma.getmaskarray(data).copy() if np.ma.isMaskedArray(data) else np.zeros(arr.shape, bool)
+    if np.iscomplexobj(arr):
+        arr = np.abs(arr)
+    img = arr.astype(np.float32, copy=True)
+    if nodata is not None and np.isfinite(nodata):
+        invalid |= img == np.float32(nodata)
+    invalid |= ~np.isfinite(img)
+    valid = ~invalid.any(axis=0)
+    img[:, ~valid] = np.nan
+    return img, valid
+
+
+def _read_src(src, bands=None, window=None, out_shape=None, nodata=None, resampling="bilinear") -> Sample:
+    from rasterio.enums import Resampling
+
+    idx = _indexes(src, bands)
+    win = _window(src, window)
+    kw = {}
+    if out_shape is not None:
+        kw["out_shape"] = (len(idx), int(out_shape[0]), int(out_shape[1]))
+        kw["resampling"] = getattr(Resampling, resampling)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data = src.read(idx, window=win, masked=True, **kw)
+    except Exception as e:
+        raise InputError(f"cannot read {src.name}: {_short(e)}") from None
+    img, valid = _finish(data, nodata)
+    if win is None:
+        transform = src.transform
+        wlist = [0, 0, src.width, src.height]
+    else:
+        transform = src.window_transform(win)
+        wlist = [int(win.col_off), int(win.row_off), int(win.width), int(win.height)]
+    if out_shape is not None:  # decimated read: scale the pixel size
+        transform = transform * transform.scale(wlist[2] / img.shape[2], wlist[3] / img.shape[1])
+    names = band_names_of(src)
+    meta = {
+        "source": os.fspath(src.name),
+        "crs": crs_wkt(src.crs),
+        "transform": gdal_transform(transform),
+        "width": int(img.shape[2]),
+        "height": int(img.shape[1]),
+        "raster_size": [int(src.width), int(src.height)],
+        "window": wlist,
+        "nodata": nodata if nodata is not None else src.nodata,
+        "band_names": [names[i - 1] for i in idx],
+        "bands": idx,
+        "dtype": src.dtypes[idx[0] - 1],
+        "res": [float(abs(transform.a)), float(abs(transform.e))],
+        "georeferenced": src.crs is not None,
+    }
+    return Sample(data={"image": img}, mask=valid, meta=meta)
+
+
+def read_raster(path, bands=None, window=None, out_shape=None, nodata=None, resampling="bilinear") -> Sample:
+    """One raster file (or a window of it) as one Sample; see the module docstring."""
+    with open_raster(path) as src:
+        return _read_src(src, bands, window, out_shape, nodata, resampling)
+
+
+def raster_info(path) -> dict:
+    with open_raster(path) as src:
+        return {
+            "width": src.width,
+            "height": src.height,
+            "count": src.count,
+            "crs": crs_wkt(src.crs),
+            "transform": gdal_transform(src.transform),
+            "band_names": band_names_of(src),
+            "dtype": src.dtypes[0],
+            "nodata": src.nodata,
+        }
+
+
+# ---- tiles ------------------------------------------------------------------------------------
+
+
+def tile_windows(width: int, height: int, tile: int | Sequence[int], stride: int | Sequence[int] | None = None):
+    """[xoff, yoff, w, h] windows of `tile` px every `stride` px covering the raster; the last row / column
+    is moved back to end at the edge, so every window is full-size when the raster is at least a tile."""
+    tw, th = (int(tile), int(tile)) if np.isscalar(tile) else (int(tile[0]), int(tile[1]))
+    if stride is None:
+        sx, sy = tw, th
+    else:
+        sx, sy = (int(stride), int(stride)) if np.isscalar(stride) else (int(stride[0]), int(stride[1]))
+    if tw <= 0 or th <= 0 or sx <= 0 or sy <= 0:
+        raise InputError(f"tile and stride must be positive; got tile={tile}, stride={stride}")
+
+    def offsets(n, t, s):
+        if n <= t:
+            return [0], n
+        offs = list(range(0, n - t + 1, s))
+        if offs[-1] + t < n:
+            offs.append(n - t)
+        return offs, t
+
+    xs, w = offsets(int(width), tw, sx)
+    ys, h = offsets(int(height), th, sy)
+    return [[x, y, w, h] for y in ys for x in xs]
+
+
+def read_tiles(path, tile, stride=None, bands=None, nodata=None, skip_empty=True) -> list[Sample]:
+    """Tiles of a raster file, each its own Sample with the window's transform in meta."""
+    out = []
+    with open_raster(path) as src:
+        for i, w in enumerate(tile_windows(src.width, src.height, tile, stride)):
+            s = _read_src(src, bands, w, None, nodata)
+            if skip_empty and not s.mask.any():
+                continue
+            s.meta["tile"] = i
+            out.append(s)
+    if not out:
+        raise InputError(f"{path}: every tile is nodata")
+    return out
+
+
+def split_tiles(sample: Sample, tile, stride=None, skip_empty=True) -> list[Sample]:
+    """Cut an in-memory raster Sample into tiles (windows relative to the sample)."""
+    img = sample.data["image"]
+    _, H, W = img.shape
+    gt = sample.meta.get("transform")
+    base = sample.meta.get("window") or [0, 0, W, H]
+    out = []
+    for i, (x, y, w, h) in enumerate(tile_windows(W, H, tile, stride)):
+        m = sample.mask[y : y + h, x : x + w]
+        if skip_empty and not m.any():
+            continue
+        meta = dict(sample.meta)
+        meta.update(width=w, height=h, window=[base[0] + x, base[1] + y, w, h], tile=i)
+        if gt is not None:
+            a = affine_from_gdal(gt)
+            meta["transform"] = gdal_transform(a * a.translation(x, y))
+        out.append(Sample({"image": img[:, y : y + h, x : x + w].copy()}, m.copy(), meta))
+    if not out:
+        raise InputError(f"{sample.meta.get('source', 'raster')}: every tile is nodata")
+    return out
+
+
+# ---- several single-band files onto one grid (Sentinel-2) --------------------------------------
+
+_S2_BAND = re.compile(r"(?:^|[^A-Za-z0-9])B(\d{1,2}|8A)(?=[^A-Za-z0-9]|_|$)", re.IGNORECASE)
+
+
+def band_name_from_filename(path) -> str | None:
+    """"s2_B01.tif" / "T18SUJ_20180807T154911_B8A_20m.jp2" -> "B01" / "B8A"; None when no band is named."""
+    stem = os.path.splitext(os.path.basename(os.fspath(path)))[0]
+    m = None
+    for m in _S2_BAND.finditer(stem):
+        pass  # the last match (tile ids may look like bands earlier in the name)
+    if m is None:
+        return None
+    b = m.group(1).upper()
+    return "B8A" if b == "8A" else f"B{int(b):02d}"
+
+
+def read_band_files(paths: Sequence, names: Sequence[str] | None = None, window=None, nodata=None,
+                    resampling: str = "bilinear") -> Sample:
+    """Single-band files (any resolutions, same area) resampled onto the finest file's grid, one band each.
+
+    `window` [xoff, yoff, w, h] is in the finest grid. Coarser bands are read over the window's bounds
+    (plus a margin) and warped by georeference onto it.
+    """
+    _rasterio()
+    import rasterio.warp
+    from rasterio.enums import Resampling
+    from rasterio.windows import Window, from_bounds
+
+    paths = [os.fspath(p) for p in paths]
+    if not paths:
+        raise InputError("no band files given")
+    infos = []
+    for p in paths:
+        with open_raster(p) as src:
+            if src.count != 1:
+                raise InputError(f"{p}: expected a single-band file, got {src.count} bands")
+            infos.append((p, src.transform, src.crs, src.width, src.height, src.nodata))
+    ref = min(range(len(infos)), key=lambda i: abs(infos[i][1].a * infos[i][1].e))
+    _, rt, rcrs, rw, rh, _ = infos[ref]
+    if window is None:
+        win = Window(0, 0, rw, rh)
+    else:
+        xoff, yoff, ww, hh = [int(v) for v in window]
+        if xoff < 0 or yoff < 0 or ww <= 0 or hh <= 0 or xoff + ww > rw or yoff + hh > rh:
+            raise InputError(f"window {list(window)} lies outside the finest band's grid ({rw} x {rh} px)")
+        win = Window(xoff, yoff, ww, hh)
+    dst_t = rasterio.windows.transform(win, rt)
+    H, W = int(win.height), int(win.width)
+    bounds = rasterio.windows.bounds(win, rt)
+    img = np.full((len(paths), H, W), np.nan, np.float32)
+    for b, (p, t, crs, w, h, nd) in enumerate(infos):
+        nd = nodata if nodata is not None else nd
+        with open_raster(p) as src:
+            same_grid = (t.almost_equals(rt) and (crs == rcrs or crs is None or rcrs is None))
+            if same_grid:
+                s = _read_src(src, [1], win, None, nd)
+                img[b] = s.data["image"][0]
+                continue
+            if crs is not None and rcrs is not None and crs != rcrs:
+                sb = rasterio.warp.transform_bounds(rcrs, crs, *bounds)
+            else:
+                sb = bounds
+            sw = from_bounds(*sb, transform=t)
+            col0 = max(int(np.floor(sw.col_off)) - 2, 0)
+            row0 = max(int(np.floor(sw.row_off)) - 2, 0)
+            col1 = min(int(np.ceil(sw.col_off + sw.width)) + 2, w)
+            row1 = min(int(np.ceil(sw.row_off + sw.height)) + 2, h)
+            if col1 <= col0 or row1 <= row0:
+                continue  # band does not cover the window: stays nodata
+            sw = Window(col0, row0, col1 - col0, row1 - row0)
+            s = _read_src(src, [1], sw, None, nd)
+            dst = np.full((H, W), np.nan, np.float32)
+            rasterio.warp.reproject(
+                source=s.data["image"][0],
+                destination=dst,
+                src_transform=src.window_transform(sw),
+                src_crs=crs or rcrs,
+                dst_transform=dst_t,
+                dst_crs=rcrs or crs,
+                src_nodata=np.nan,
+                dst_nodata=np.nan,
+                resampling=getattr(Resampling, resampling),
+            )
+            img[b] = dst
+    valid = np.isfinite(img).all(axis=0)
+    img[:, ~valid] = np.nan
+    meta = {
+        "source": paths[ref] if len(paths) == 1 else os.path.dirname(paths[ref]) or ".",
+        "sources": paths,
+        "crs": crs_wkt(rcrs),
+        "transform": gdal_transform(dst_t),
+        "width": W,
+        "height": H,
+        "raster_size": [rw, rh],
+        "window": [int(win.col_off), int(win.row_off), W, H],
+        "nodata": nodata,
+        "band_names": list(names) if names is not None else [band_name_from_filename(p) or f"B{i + 1}" for i, p in enumerate(paths)],
+        "bands": list(range(1, len(paths) + 1)),
+        "res": [float(abs(rt.a)), float(abs(rt.e))],
+        "georeferenced": rcrs is not None,
+        "resampled_to": os.path.basename(paths[ref]),
+    }
+    return Sample(data={"image": img}, mask=valid, meta=meta)
+
+
+# ---- payloads ---------------------------------------------------------------------------------
+
+
+def raster_payload(arrays: dict, meta: dict, read_path) -> list[Sample]:
+    """Raster payload (docs/DESIGN.md): arrays `image` (C,H,W) [+ `mask` (H,W) 1 = valid], or meta `path`."""
+    meta = dict(meta or {})
+    if arrays and "image" in arrays:
+        img = np.array(arrays["image"], dtype=np.float32, copy=True)
+        if img.ndim == 2:
+            img = img[None]
+        if img.ndim != 3:
+            raise InputError(f"raster payload 'image' must be (C, H, W); got shape {tuple(img.shape)}")
+        if img.size == 0:
+            raise InputError(f"raster payload 'image' is empty (shape {tuple(img.shape)})")
+        nodata = meta.get("nodata")
+        invalid = ~np.isfinite(img)
+        if nodata is not None and np.isfinite(float(nodata)):
+            invalid |= img == np.float32(nodata)
+        valid = ~invalid.any(axis=0)
+        if "mask" in arrays and arrays["mask"] is not None:
+            m = np.asarray(arrays["mask"])
+            if m.shape != valid.shape:
+                raise InputError(f"raster payload 'mask' has shape {m.shape}, the image {valid.shape}")
+            valid &= m.astype(bool)
+        img[:, ~valid] = np.nan
+        C, H, W = img.shape
+        m = {
+            "source": meta.get("source", meta.get("layer", "payload")),
+            "crs": meta.get("crs"),
+            "transform": list(meta["transform"]) if meta.get("transform") is not None else None,
+            "width": W,
+            "height": H,
+            "window": list(meta.get("window") or [0, 0, W, H]),
+            "nodata": nodata,
+            "band_names": list(meta.get("band_names") or [f"B{i + 1}" for i in range(C)]),
+            "georeferenced": meta.get("crs") is not None,
+        }
+        for k, v in meta.items():
+            m.setdefault(k, v)
+        return [Sample({"image": img}, valid, m)]
+    if meta.get("path"):
+        opts = {k: meta[k] for k in ("bands", "window", "tile", "stride", "nodata") if meta.get(k) is not None}
+        return read_path(meta["path"], **opts)
+    raise InputError("raster payload has neither an 'image' array nor a 'path' in its meta")
+
+
+# ---- checks -----------------------------------------------------------------------------------
+
+
+def check_raster(sample: Sample, spec: dict, what: str, bands_key: str = "bands") -> np.ndarray:
+    """Common raster checks; returns the image. Raises InputError naming the problem."""
+    src = sample.meta.get("source", "input")
+    img = sample.data.get("image") if sample.data else None
+    if img is None:
+        raise InputError(f"{what}: sample from {src} has no 'image' array")
+    img = np.asarray(img)
+    if img.ndim != 3:
+        raise InputError(f"{what}: image from {src} must be (bands, height, width); got shape {img.shape}")
+    if img.size == 0 or img.shape[1] == 0 or img.shape[2] == 0:
+        raise InputError(f"{what}: image from {src} is empty (shape {img.shape})")
+    want = section(spec, "input").get(bands_key)
+    if want is not None and img.shape[0] != int(want):
+        names = sample.meta.get("band_names")
+        extra = f" ({', '.join(map(str, names))})" if names and len(names) == img.shape[0] else ""
+        raise InputError(
+            f"{what}: the bundle expects {int(want)} bands, got {img.shape[0]}{extra} from {src}"
+        )
+    mask = sample.mask if sample.mask is not None else np.isfinite(img).all(axis=0)
+    if not np.any(mask) or not np.isfinite(img).any():
+        raise InputError(f"{what}: every pixel of {src} is nodata (all-nodata raster)")
+    return img
+
+
+# ---- statistics / normalisation ---------------------------------------------------------------
+
+
+def valid_pixels(samples: Iterable[Sample], max_pixels: int = 200_000, seed: int = 0, transform=None) -> np.ndarray:
+    """(N, C) float64 valid pixel values drawn from the samples (subsampled evenly to ~max_pixels)."""
+    samples = list(samples)
+    rng = np.random.default_rng(seed)
+    per = max(1, max_pixels // max(1, len(samples)))
+    chunks = []
+    for s in samples:
+        img = s.data["image"]
+        m = s.mask if s.mask is not None else np.isfinite(img).all(0)
+        px = img[:, m].T  # (n, C)
+        if len(px) > per:
+            px = px[rng.choice(len(px), per, replace=False)]
+        if transform is not None:
+            px = transform(px)
+        chunks.append(px.astype(np.float64))
+    if not chunks:
+        raise InputError("no samples to fit statistics on")
+    px = np.concatenate(chunks)
+    if len(px) == 0:
+        raise InputError("no valid pixels to fit statistics on")
+    return px
+
+
+def band_stats(samples, max_pixels: int = 200_000, transform=None) -> dict:
+    px = valid_pixels(samples, max_pixels, transform=transform)
+    mean = np.nanmean(px, axis=0)
+    std = np.nanstd(px, axis=0)
+    std = np.where(np.isfinite(std) & (std > 1e-6), std, 1.0)
+    return {"mean": [float(v) for v in mean], "std": [float(v) for v in std]}
+
+
+def standardise(img: np.ndarray, stats: dict) -> np.ndarray:
+    """(C,H,W) or (N,C): (x - mean) / std per band; NaN -> 0. float32."""
+    mean = np.asarray(stats["mean"], np.float32)
+    std = np.asarray(stats["std"], np.float32)
+    if len(mean) != img.shape[0] and img.ndim == 3:
+        raise InputError(f"normalisation has {len(mean)} bands, the image {img.shape[0]}")
+    if img.ndim == 3:
+        out = (img - mean[:, None, None]) / std[:, None, None]
+    else:
+        out = (img - mean) / std
+    return np.nan_to_num(out.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def resize(img: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
+    """Bilinear resize of a (C,H,W) float32 array without NaN (box-averaged first when shrinking >= 2x)."""
+    C, H, W = img.shape
+    if (H, W) == (out_h, out_w):
+        return img.astype(np.float32, copy=False)
+    ky, kx = max(1, H // out_h), max(1, W // out_w)
+    if ky > 1 or kx > 1:
+        Hc, Wc = (H // ky) * ky, (W // kx) * kx
+        img = img[:, :Hc, :Wc].reshape(C, Hc // ky, ky, Wc // kx, kx).mean(axis=(2, 4))
+        C, H, W = img.shape
+
+    def coords(n_in, n_out):
+        c = (np.arange(n_out) + 0.5) * n_in / n_out - 0.5
+        c = np.clip(c, 0, n_in - 1)
+        i0 = np.floor(c).astype(int)
+        i1 = np.minimum(i0 + 1, n_in - 1)
+        return i0, i1, (c - i0).astype(np.float32)
+
+    y0, y1, wy = coords(H, out_h)
+    x0, x1, wx = coords(W, out_w)
+    top = img[:, y0][:, :, x0] * (1 - wx) + img[:, y0][:, :, x1] * wx
+    bot = img[:, y1][:, :, x0] * (1 - wx) + img[:, y1][:, :, x1] * wx
+    return (top * (1 - wy)[:, None] + bot * wy[:, None]).astype(np.float32)
+
+
+def resize_mask(mask: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
+    H, W = mask.shape
+    ys = np.minimum(((np.arange(out_h) + 0.5) * H / out_h).astype(int), H - 1)
+    xs = np.minimum(((np.arange(out_w) + 0.5) * W / out_w).astype(int), W - 1)
+    return mask[ys][:, xs]
+
+
+def centre_crop(img: np.ndarray, mask: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Centre crop to size x size; smaller images are zero-padded (mask False there)."""
+    C, H, W = img.shape
+    out = np.zeros((C, size, size), np.float32)
+    om = np.zeros((size, size), bool)
+    sy, sx = max(0, (H - size) // 2), max(0, (W - size) // 2)
+    dy, dx = max(0, (size - H) // 2), max(0, (size - W) // 2)
+    h, w = min(H, size), min(W, size)
+    out[:, dy : dy + h, dx : dx + w] = img[:, sy : sy + h, sx : sx + w]
+    om[dy : dy + h, dx : dx + w] = mask[sy : sy + h, sx : sx + w]
+    return out, om
+
+
+def image_inputs(samples: Sequence[Sample], stats: dict, size: int, mode: str = "resize",
+                 pre=None) -> dict[str, np.ndarray]:
+    """Batched ViT / CNN inputs: `image` (B,C,size,size) standardised, 0 at nodata; `mask` (B,1,size,size)
+    1 = valid. `pre` (optional) maps the raw (C,H,W) image first (e.g. SAR's log amplitude)."""
+    B = len(samples)
+    if B == 0:
+        raise InputError("no samples")
+    C = samples[0].data["image"].shape[0]
+    x = np.zeros((B, C, size, size), np.float32)
+    mk = np.zeros((B, 1, size, size), np.float32)
+    for i, s in enumerate(samples):
+        img = s.data["image"]
+        if img.shape[0] != C:
+            raise InputError(f"samples in one batch have {C} and {img.shape[0]} bands")
+        m = s.mask if s.mask is not None else np.isfinite(img).all(0)
+        if pre is not None:
+            img = pre(img)
+        z = standardise(img, stats)  # NaN -> 0
+        z[:, ~m] = 0.0
+        if mode == "crop":
+            z, m = centre_crop(z, m, size)
+        else:
+            z = resize(z, size, size)
+            m = resize_mask(m, size, size)
+        x[i] = z
+        mk[i, 0] = m
+    return {"image": x, "mask": mk}
+
+
+# ---- folders of labelled images ---------------------------------------------------------------
+
+
+def class_folders(root, exts: Sequence[str] = RASTER_TYPES) -> tuple[list[str], list[str], np.ndarray]:
+    """Folder-per-class layout: (classes sorted, files, labels (N,) int)."""
+    root = os.fspath(root)
+    if not os.path.isdir(root):
+        raise InputError(f"cannot read {root}: expected a folder with one sub-folder per class")
+    classes, files, labels = [], [], []
+    for name in sorted(os.listdir(root)):
+        d = os.path.join(root, name)
+        if not os.path.isdir(d) or name.startswith("."):
+            continue
+        fs = sorted(f for f in os.listdir(d) if os.path.splitext(f)[1].lower() in exts and not f.startswith("."))
+        if not fs:
+            continue
+        ci = len(classes)
+        classes.append(name)
+        files += [os.path.join(d, f) for f in fs]
+        labels += [ci] * len(fs)
+    if not classes:
+        raise InputError(f"{root}: no class folders holding {'/'.join(exts)} files")
+    return classes, files, np.asarray(labels, np.int64)
+
+
+def subsample_per_class(labels: np.ndarray, per_class: int | None, seed: int = 0) -> np.ndarray:
+    """Indexes keeping at most `per_class` items of every class (all when None), in the original order."""
+    if per_class is None:
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    keep = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        if len(idx) > per_class:
+            idx = np.sort(rng.choice(idx, per_class, replace=False))
+        keep.append(idx)
+    return np.sort(np.concatenate(keep))
+
+
+# ---- per-pixel results back into a raster -----------------------------------------------------
+
+
+def pixels_to_raster(samples: Sequence[Sample], values: Sequence, fill=0, dtype=None) -> np.ndarray:
+    """Per-pixel samples (meta row / col / shape, as hsi's) and one value each -> (H, W) array."""
+    if not samples:
+        raise InputError("no samples")
+    H, W = samples[0].meta["shape"]
+    values = np.asarray(values)
+    out = np.full((H, W), fill, dtype=dtype or values.dtype)
+    rows = np.fromiter((s.meta["row"] for s in samples), int, len(samples))
+    cols = np.fromiter((s.meta["col"] for s in samples), int, len(samples))
+    out[rows, cols] = values
+    return out
+
+
+# ---- the shared plumbing of image-classification modalities (rgb, msi, sar) --------------------
+
+
+class ImageModality(Modality):
+    """A modality whose sample is one image (C, H, W) and whose task is one label per image.
+
+    Subclasses set name / title / prompts, `input_defaults` / `encoder_defaults`, implement
+    `build_encoder`, and may override `prepare` (after reading), `pre` (before standardising) and
+    `read_file` (how one path becomes samples).
+    """
+
+    layer_kind = "raster"
+    tasks = ["classification"]
+    file_types = list(RASTER_TYPES)
+    input_defaults: dict = {"bands": 3, "size": 128, "mode": "resize"}
+    encoder_defaults: dict = {}
+
+    # hooks
+    def prepare(self, sample: Sample) -> Sample:
+        return sample
+
+    def pre(self, spec: dict):
+        """A function applied to the raw (C,H,W) image before standardisation, or None."""
+        return None
+
+    def auto_bands(self, path):
+        """The bands to read from `path` when the user names none (None = every non-alpha band)."""
+        return None
+
+    def read_file(self, path, bands=None, window=None, tile=None, stride=None, nodata=None, **_) -> list[Sample]:
+        if bands is None:
+            bands = self.auto_bands(path)
+        if tile:
+            return read_tiles(path, tile, stride, bands=bands, nodata=nodata)
+        return [read_raster(path, bands=bands, window=window, nodata=nodata)]
+
+    # the contract
+    def read(self, path, **options) -> list[Sample]:
+        return [self.prepare(s) for s in self.read_file(path, **options)]
+
+    def input_spec(self, spec: dict | None) -> dict:
+        return merged(self.input_defaults, section(spec, "input"))
+
+    def encoder_spec(self, spec: dict | None) -> dict:
+        return merged(self.encoder_defaults, section(spec, "encoder"))
+
+    def default_spec(self, samples=None) -> dict:
+        inp = dict(self.input_defaults)
+        if samples:
+            s0 = samples[0]
+            inp["bands"] = int(s0.data["image"].shape[0])
+            if s0.meta.get("band_names"):
+                inp["band_names"] = list(s0.meta["band_names"])
+        return {"input": inp, "encoder": dict(self.encoder_defaults)}
+
+    def check(self, sample: Sample, spec: dict) -> None:
+        check_raster(sample, {"input": self.input_spec(spec)}, self.title)
+
+    def normalise_stats(self, samples, spec=None) -> dict:
+        need_samples(samples, self.name)
+        st = band_stats(samples, transform=self._pixel_pre(spec))
+        st["band_names"] = list(samples[0].meta.get("band_names") or [])
+        return st
+
+    def _pixel_pre(self, spec):
+        f = self.pre(spec)
+        if f is None:
+            return None
+        return lambda px: f(px.T[:, :, None])[:, :, 0].T  # (n, C) through the (C,H,W) function
+
+    def to_inputs(self, samples, spec, stats) -> dict[str, np.ndarray]:
+        need_samples(samples, self.name)
+        inp = self.input_spec(spec)
+        return image_inputs(samples, stats, int(inp["size"]), inp.get("mode", "resize"), pre=self.pre(spec))
+
+    def from_payload(self, arrays, meta) -> list[Sample]:
+        return [self.prepare(s) for s in raster_payload(arrays, meta, self.read_file)]
+
+    def read_labelled(self, path, per_class: int | None = None, seed: int = 0, **options) -> LabelledSet:
+        """Folder-per-class layout (UC Merced, EuroSAT, MSTAR): root/<class>/<image>.
+
+        per_class: keep at most this many images per class (random, seeded) e.g. for quick tests.
+        """
+        classes, files, labels = class_folders(path, self.file_types)
+        keep = subsample_per_class(labels, per_class, seed)
+        samples, targets = [], []
+        for i in keep:
+            for s in self.read(files[i], **options):
+                s.meta["label"] = classes[labels[i]]
+                samples.append(s)
+                targets.append(labels[i])
+        return LabelledSet(
+            samples=samples,
+            targets=np.asarray(targets, np.int64),
+            classes=classes,
+            groups=None,
+            info={"source": os.fspath(path), "layout": "folder per class", "files": len(keep)},
+        )

@@ -1,0 +1,49 @@
+"""Shared fixtures: a tiny GGUF the project writes itself (fast tests), the real Gemma 3 270M
+(integration tests), and a tiny bundle really trained on Indian Pines pixels against the tiny GGUF."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("ALLSPARK_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"the shared real data folder is not at {SHARED_DATA} (set ALLSPARK_SHARED_DATA)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(tmp_path_factory) -> Path:
+    from allspark.llm.tiny import write_tiny_gguf
+
+    return write_tiny_gguf(tmp_path_factory.mktemp("tiny_llm") / "tiny-gemma3.gguf")
+
+
+@pytest.fixture(scope="session")
+def gemma_gguf() -> Path:
+    from allspark.llm.default import default_llm_path
+
+    return default_llm_path()
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory, tiny_gguf, shared_data) -> Path:
+    """A real (small, short) training run: HSI pixels of Indian Pines, tiny LLM, 2 epochs."""
+    from allspark.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("bundles") / "tiny-hsi"
+    cfg = TrainConfig(modality="hsi", data=str(shared_data / "hsi_indian_pines"), out=str(out), llm=str(tiny_gguf),
+                      epochs=2, batch_size=16, max_samples=160, bridge={"queries": 4, "layers": 1, "heads": 2,
+                                                                       "head_dim": 16, "ffn_mult": 2},
+                      lr=1e-3, bf16=False)
+    return train(cfg, progress=lambda f, m: None).path
