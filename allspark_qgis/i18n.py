@@ -20,6 +20,11 @@ def tr(text: str) -> str:
     return QCoreApplication.translate(CONTEXT, text)
 
 
+def N_(text: str) -> str:  # noqa: N802 - gettext's name for "mark for translation, translate later"
+    """Marks a literal for `build.py update-ts` without translating it (translate with tr() when shown)."""
+    return text
+
+
 def qm_dir() -> Path:
     return Path(__file__).resolve().parent / "i18n"
 

@@ -157,10 +157,17 @@ def legend_labels(layer) -> list[str]:
 
 
 def _qfield(name: str, kind: str):
-    from qgis.core import QgsField
-    from qgis.PyQt.QtCore import QVariant
+    """A QgsField (QMetaType types on QGIS >= 3.38, QVariant types before)."""
+    from qgis.core import Qgis, QgsField
 
-    t = {"double": QVariant.Double, "int": QVariant.Int, "string": QVariant.String}[kind]
+    if Qgis.versionInt() >= 33800:
+        from qgis.PyQt.QtCore import QMetaType
+
+        t = {"double": QMetaType.Type.Double, "int": QMetaType.Type.Int, "string": QMetaType.Type.QString}[kind]
+    else:  # pragma: no cover - QGIS 3.34 / 3.36
+        from qgis.PyQt.QtCore import QVariant
+
+        t = {"double": QVariant.Double, "int": QVariant.Int, "string": QVariant.String}[kind]
     return QgsField(name, t)
 
 
@@ -457,26 +464,72 @@ def las_xyz(path: str) -> np.ndarray:
     return ints * np.asarray(h["scale"]) + np.asarray(h["xyz_offset"])
 
 
-def write_classified_las(src: str, dst: str, labels: np.ndarray, class_codes=None) -> str:
-    """Copy an uncompressed LAS file with each point's classification set from `labels` (class
-    indices; `class_codes` maps them to LAS codes, default: the index itself)."""
+LAS_CODES = {"never classified": 0, "unclassified": 1, "other": 1, "non-ground": 1, "ground": 2,
+             "low vegetation": 3, "medium vegetation": 4, "high vegetation": 5, "vegetation": 4,
+             "building": 6, "noise": 7, "low point": 7, "water": 9, "rail": 10, "road": 11, "road surface": 11,
+             "bridge": 17, "high noise": 18}
+
+
+def las_codes(classes) -> list[int]:
+    """ASPRS class codes for class names (ground -> 2, building -> 6, ...); other names keep their index
+    shifted past the standard codes (64 + index)."""
+    return [LAS_CODES.get(str(c).strip().lower(), 64 + i) for i, c in enumerate(classes)]
+
+
+def point_results(res: dict, path: str | None = None):
+    """(file point indexes (N,), class indices (N,), xyz (N, 3) or None) of a point-classification result.
+
+    Elements are the points each tile kept (`samples[i]["index"]` gives their file indexes); padding
+    (-1) is dropped. Coordinates come from the result (`element_xyz`) or, for an uncompressed LAS file,
+    from the file itself."""
+    el = np.asarray(res.get("element_labels"))
+    if el.ndim == 1:
+        el = el[None]
+    samples = res.get("samples") or []
+    xyz_all = res.get("element_xyz")
+    xyz_all = None if xyz_all is None else np.asarray(xyz_all, np.float64)
+    idx_parts, lab_parts, xyz_parts = [], [], []
+    for b in range(el.shape[0]):
+        lab = el[b]
+        index = samples[b].get("index") if b < len(samples) else None
+        n = len(index) if index is not None else int((lab >= 0).sum())
+        keep = lab[:n]
+        idx_parts.append(np.asarray(index if index is not None else np.arange(n), np.int64))
+        lab_parts.append(keep.astype(np.int64))
+        if xyz_all is not None:
+            xyz_parts.append(xyz_all[b].reshape(-1, 3)[:n])
+    index = np.concatenate(idx_parts) if idx_parts else np.zeros(0, np.int64)
+    labels = np.concatenate(lab_parts) if lab_parts else np.zeros(0, np.int64)
+    ok = labels >= 0
+    xyz = np.concatenate(xyz_parts) if xyz_parts else None
+    if xyz is None and path and os.path.isfile(path):
+        try:
+            h = las_header(path)
+            if not h["compressed"]:
+                xyz = las_xyz(path)[index]
+        except (ValueError, OSError):
+            xyz = None
+    if xyz is not None:
+        xyz = xyz[ok]
+    return index[ok], labels[ok], xyz
+
+
+def write_classified_las(src: str, dst: str, index: np.ndarray, codes: np.ndarray) -> str:
+    """Copy an uncompressed LAS file, setting the classification of the points at `index` to `codes`
+    (ASPRS codes); the other points keep theirs."""
     h = las_header(src)
     if h["compressed"]:
         raise ValueError(tr("{path} is compressed (LAZ); the plugin writes only uncompressed LAS.").format(path=src))
-    labels = np.asarray(labels).reshape(-1)
-    if len(labels) != h["count"]:
-        raise ValueError(
-            tr("{n} labels for {count} points in {path}.").format(n=len(labels), count=h["count"], path=src)
-        )
-    codes = labels if class_codes is None else np.asarray(class_codes)[labels]
+    index = np.asarray(index, np.int64).reshape(-1)
+    codes = np.asarray(codes).reshape(-1)
     with open(src, "rb") as fh:
         data = bytearray(fh.read())
     rec = np.frombuffer(data, np.uint8, count=h["count"] * h["record_length"], offset=h["offset"])
     rec = rec.reshape(h["count"], h["record_length"])
     if h["format"] >= 6:
-        rec[:, 16] = np.clip(codes, 0, 255).astype(np.uint8)
+        rec[index, 16] = np.clip(codes, 0, 255).astype(np.uint8)
     else:
-        rec[:, 15] = (rec[:, 15] & 0xE0) | (np.clip(codes, 0, 31).astype(np.uint8) & 0x1F)
+        rec[index, 15] = (rec[index, 15] & 0xE0) | (np.clip(codes, 0, 31).astype(np.uint8) & 0x1F)
     with open(dst, "wb") as fh:
         fh.write(bytes(data))
     return dst

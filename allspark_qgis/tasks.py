@@ -18,12 +18,9 @@ from qgis.PyQt.QtCore import pyqtSignal
 
 from .i18n import tr
 from .log import log
+from .runner import Cancelled  # noqa: F401 - raised inside task functions
 
 _running: set = set()
-
-
-class Cancelled(Exception):
-    """Raised inside a task function to stop after the user cancelled."""
 
 
 class AllSparkTask(QgsTask):

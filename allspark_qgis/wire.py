@@ -30,7 +30,7 @@ machine; every byte of every frame is still covered by the MAC.
 protocol version, signature (constant time), header fields, then each array descriptor against its
 frame (dtype whitelist, shape product x itemsize == frame length: a huge declared shape is refused,
 never allocated). Every failure raises `WireError` with a `code` the server puts in its error reply.
-Decoded arrays are read-only views of the received frames (np.frombuffer); copy before writing.
+Decoded arrays are views of the received frames (np.frombuffer, no copy): they share the frame's memory.
 """
 
 from __future__ import annotations
@@ -71,10 +71,11 @@ class WireError(Exception):
     `code` is one of the module's error codes; `re` the id the message claimed (so an error reply can
     still reach the request that caused it), or None when the header could not be read."""
 
-    def __init__(self, code: str, message: str, re: str | None = None):
+    def __init__(self, code: str, message: str, re: str | None = None, header: dict | None = None):
         super().__init__(message)
         self.code = code
         self.re = re
+        self.header = header  # the (unverified) header, when it could be read
 
 
 @dataclass
@@ -367,7 +368,8 @@ def decode(signer: Signer, frames: Sequence, limits: Limits | None = None, repla
         raise WireError(BAD_SIGNATURE, "the message is not signed", re)
     sig_b = sig.tobytes()
     if not signer.verify(sig_b, hbytes, raw):
-        raise WireError(BAD_SIGNATURE, "the message signature does not match the connection file's key", re)
+        raise WireError(BAD_SIGNATURE, "the message signature does not match the connection file's key", re,
+                        header)
     if replay is not None and not replay.first_time(sig_b):
         raise WireError(REPLAYED, "this exact message was received before (replay refused)", re)
     mtype, mid, nonce = header.get("type"), header.get("id"), header.get("nonce", "")

@@ -13,11 +13,6 @@ from .modalities import LabelledSet
 from .modalities import get as get_modality
 
 
-def labelled_subset(data: LabelledSet, idx) -> LabelledSet:
-    return LabelledSet([data.samples[i] for i in idx], data.targets[idx], data.classes, data.target_info,
-                       None if data.groups is None else np.asarray(data.groups)[idx], data.info)
-
-
 def load_eval_data(bundle_path: str, data: str, labels: str | None = None, split: str = "all",
                    max_samples: int | None = None, seed: int = 0) -> tuple[dict, LabelledSet]:
     """The labelled data; `split="validation"` re-creates the bundle's own validation split (the part
@@ -34,10 +29,10 @@ def load_eval_data(bundle_path: str, data: str, labels: str | None = None, split
     training = m.get("training", {})
     if split == "validation":
         _, val_idx = split_indices(ds, training.get("val_fraction", 0.15), training.get("seed", 0))
-        ds = labelled_subset(ds, val_idx)
+        ds = ds.subset(val_idx)
     if max_samples and len(ds.samples) > max_samples:
         idx = np.sort(np.random.default_rng(seed).choice(len(ds.samples), max_samples, replace=False))
-        ds = labelled_subset(ds, idx)
+        ds = ds.subset(idx)
     return m, ds
 
 

@@ -39,6 +39,9 @@ def for_inference(model, device: str, precision: str = "auto"):
     precision = resolve_precision(precision, device)
     model = model.eval().to(device)
     if precision == "int8":
+        # nn.TransformerEncoder's fused fast path reads `linear.weight` as a tensor, which a dynamically
+        # quantized Linear does not have: use the regular path (same maths).
+        torch.backends.mha.set_fastpath_enabled(False)
         model.encoder = _int8(model.encoder)
         model.bridge = _int8(model.bridge)
     elif precision == "fp16":

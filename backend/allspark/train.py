@@ -55,7 +55,7 @@ class TrainConfig:
     threads: int | None = None
 
 
-def split_indices(data: LabelledSet, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def split_indices(data: "LabelledSet", fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Validation split by group (scene, tile, month) when the data has groups, else by sample.
     Time-ordered groups (info['split'] == 'time') put the latest groups in validation."""
     n = len(data.samples)
@@ -120,6 +120,36 @@ class PromptEmbeddings:
             self.suffix = runtime.embed_ids(ids)[0].float()
 
 
+def embedding_rms(runtime) -> float:
+    """RMS of the LLM's (scaled) input token embeddings: the scale bridge tokens are given."""
+    import torch
+
+    with torch.no_grad():
+        probe = torch.arange(0, min(8192, runtime.n_vocab), device=runtime.device)
+        return float(runtime.embed_ids(probe[None])[0].float().pow(2).mean().sqrt())
+
+
+def make_manifest(modality, task: str, spec: dict, stats: dict, tnorm: dict, runtime, llm_info: dict,
+                  classes=None, targets=None, name: str = "bundle", bridge: dict | None = None,
+                  head: dict | None = None, read_options: dict | None = None) -> dict:
+    """A new bundle's manifest (weights to come) for `modality` / `task` against the runtime's LLM."""
+    prompt_list = list(modality.prompts)
+    if hasattr(modality, "prompt_for"):
+        prompt_list = [modality.prompt_for(p, classes) for p in prompt_list]
+    return {
+        "name": name, "modality": modality.name, "task": task,
+        "classes": list(classes) if classes is not None and task in ("classification", *DENSE) else None,
+        "targets": targets if task == "regression" else None,
+        "prompts": prompt_list, "input": spec["input"], "read_options": read_options or {},
+        "normalisation": {**stats, "target": tnorm}, "encoder": spec["encoder"],
+        "bridge": {"queries": 32, "layers": 3, "heads": 8, "head_dim": 64, "ffn_mult": 4, **(bridge or {}),
+                   "output_rms": embedding_rms(runtime)},
+        "head": {**({"k": 20, "horizon": 12} if task == "trajectory" else {}), **(head or {})},
+        "llm": {"file": llm_info["file"], "sha256": llm_info["sha256"], "n_embd": llm_info["n_embd"],
+                "arch": llm_info.get("arch")},
+    }
+
+
 def llm_forward(runtime, model, inputs, prefix, suffix, bf16: bool):
     """Encoder -> bridge -> LLM (frozen, differentiable) -> head output."""
     import torch
@@ -177,8 +207,7 @@ def train(cfg: TrainConfig, progress: Callable[[float, str], None] | None = None
         raise InputError(f"no labelled samples in {cfg.data}")
     if cfg.max_samples and len(data.samples) > cfg.max_samples:
         keep = np.sort(np.random.default_rng(cfg.seed).choice(len(data.samples), cfg.max_samples, replace=False))
-        data = LabelledSet([data.samples[i] for i in keep], data.targets[keep], data.classes, data.target_info,
-                           None if data.groups is None else np.asarray(data.groups)[keep], data.info)
+        data = data.subset(keep)
     train_idx, val_idx = split_indices(data, cfg.val_fraction, cfg.seed)
     train_samples = [data.samples[i] for i in train_idx]
 
@@ -195,24 +224,12 @@ def train(cfg: TrainConfig, progress: Callable[[float, str], None] | None = None
         modality.check(s, spec)
     stats = modality.normalise_stats(train_samples, spec)
     tnorm = target_normalisation(task, data.targets[train_idx])
-    with torch.no_grad():
-        probe = torch.arange(0, min(8192, runtime.vocab_size if hasattr(runtime, "vocab_size") else 8192), device=device)
-        output_rms = float(runtime.embed_ids(probe[None])[0].float().pow(2).mean().sqrt())
-    prompt_list = list(modality.prompts)
-    if hasattr(modality, "prompt_for"):
-        prompt_list = [modality.prompt_for(p, data.classes) for p in prompt_list]
-    manifest = {
-        "name": cfg.name or Path(cfg.out).name, "modality": modality.name, "task": task,
-        "classes": data.classes if task in ("classification", *DENSE) else None,
-        "targets": data.target_info if task == "regression" else None,
-        "prompts": prompt_list, "input": spec["input"], "read_options": cfg.read_options,
-        "normalisation": {**stats, "target": tnorm}, "encoder": spec["encoder"],
-        "bridge": {"queries": 32, "layers": 3, "heads": 8, "head_dim": 64, "ffn_mult": 4, **cfg.bridge,
-                   "output_rms": output_rms},
-        "head": {**({"k": 20, "horizon": 12} if task == "trajectory" else {}), **cfg.head},
-        "llm": {"file": info["file"], "sha256": info["sha256"], "n_embd": info["n_embd"], "arch": info.get("arch")},
-        "trained_on": str(cfg.data), "training": {k: v for k, v in asdict(cfg).items() if k not in ("out",)},
-    }
+    manifest = make_manifest(modality, task, spec, stats, tnorm, runtime, info, classes=data.classes,
+                             targets=data.target_info, name=cfg.name or Path(cfg.out).name, bridge=cfg.bridge,
+                             head=cfg.head, read_options=cfg.read_options)
+    manifest["trained_on"] = str(cfg.data)
+    manifest["training"] = {k: v for k, v in asdict(cfg).items() if k != "out"}
+    prompt_list = manifest["prompts"]
     model = AllSparkModel(manifest).to(device)
     n_params = sum(p.numel() for p in model.parameters())
 
@@ -265,7 +282,7 @@ def train(cfg: TrainConfig, progress: Callable[[float, str], None] | None = None
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             step += 1
-            losses.append(float(loss))
+            losses.append(loss.item())
             say((epoch + (i + 1) / steps_per_epoch) / cfg.epochs,
                 f"epoch {epoch + 1}/{cfg.epochs} step {i + 1}/{steps_per_epoch} loss {np.mean(losses[-20:]):.4f}")
         val = validate(runtime, model, batch, val_idx, data.targets[val_idx], emb, task, manifest, cfg)

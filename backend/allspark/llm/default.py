@@ -99,16 +99,76 @@ def resolve_llm_path(path: str | Path | None) -> Path:
     return p
 
 
+_SCALAR = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+
+
+def read_gguf(path: str | Path, max_array: int = 4096) -> tuple[dict, dict]:
+    """GGUF metadata and tensor directory, read straight from the header (the gguf package's GGUFReader
+    takes ~20 s on Gemma's 262k-token vocabulary). Arrays longer than max_array are skipped (value None).
+    Returns (metadata {key: value}, tensors {name: (ggml type, shape (numpy order), absolute offset)})."""
+    import mmap
+    import struct
+
+    p = Path(path)
+    with p.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        if m[:4] != GGUF_MAGIC:
+            raise LLMError(f"{p} is not a GGUF file")
+        version, n_tensors, n_kv = struct.unpack_from("<IQQ", m, 4)
+        if version < 2:
+            raise LLMError(f"{p} is a GGUF version {version} file; version 2 or later is needed")
+        off = 24
+
+        def string() -> str:
+            nonlocal off
+            (n,) = struct.unpack_from("<Q", m, off)
+            off += 8 + n
+            return m[off - n : off].decode("utf-8", "replace")
+
+        def value(t: int, keep: bool = True):
+            nonlocal off
+            if t == 8:
+                return string()
+            if t == 9:
+                sub, count = struct.unpack_from("<IQ", m, off)
+                off += 12
+                keep = keep and count <= max_array
+                if sub in _SCALAR and not keep:  # fixed-size items: jump over them
+                    off += count * struct.calcsize(_SCALAR[sub])
+                    return None
+                items = [value(sub, keep) for _ in range(count)]
+                return items if keep else None
+            fmt = _SCALAR[t]
+            (v,) = struct.unpack_from(fmt, m, off)
+            off += struct.calcsize(fmt)
+            return v
+
+        meta = {}
+        for _ in range(n_kv):
+            key = string()
+            (t,) = struct.unpack_from("<I", m, off)
+            off += 4
+            meta[key] = value(t)
+        infos = []
+        for _ in range(n_tensors):
+            name = string()
+            (n_dims,) = struct.unpack_from("<I", m, off)
+            dims = struct.unpack_from(f"<{n_dims}Q", m, off + 4)
+            typ, rel = struct.unpack_from("<IQ", m, off + 4 + 8 * n_dims)
+            off += 4 + 8 * n_dims + 12
+            infos.append((name, typ, tuple(reversed(dims)), rel))
+        align = int(meta.get("general.alignment", 32))
+        start = (off + align - 1) // align * align
+    return meta, {name: (typ, shape, start + rel) for name, typ, shape, rel in infos}
+
+
 def gguf_info(path: str | Path) -> dict:
     """What a bundle records about its LLM: architecture, width, depth, file name and sha256."""
-    from gguf import GGUFReader
-
     p = resolve_llm_path(path)
+    meta, _ = read_gguf(p, max_array=0)
     try:
-        fields = GGUFReader(str(p)).fields
-        arch = fields["general.architecture"].contents()
-        n_embd = int(fields[f"{arch}.embedding_length"].contents())
-        n_layer = int(fields[f"{arch}.block_count"].contents())
-    except (KeyError, ValueError) as e:
+        arch = meta["general.architecture"]
+        n_embd = int(meta[f"{arch}.embedding_length"])
+        n_layer = int(meta[f"{arch}.block_count"])
+    except KeyError as e:
         raise LLMError(f"{p} lacks the GGUF metadata of an LLM ({e})") from e
     return {"arch": arch, "n_embd": n_embd, "n_layer": n_layer, "file": p.name, "sha256": file_sha256(p)}

@@ -2,17 +2,17 @@
 
 The bridge is trained through this runtime and served through llama.cpp, so it mirrors llama.cpp's
 reading of the GGUF where transformers' GGUF loader reads less (see `_config_like_llamacpp`), and it
-tokenizes with llama.cpp's own vocabulary when llama-cpp-python is importable.
+tokenizes with llama.cpp's own vocabulary.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import os
 import shutil
 import tempfile
-import threading
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -21,7 +21,8 @@ import torch
 
 from ..errors import LLMError
 from .base import Runtime, Segment, stream_text
-from .default import cache_dir, file_sha256, resolve_llm_path
+from .default import cache_dir, file_sha256, read_gguf, resolve_llm_path
+from .llamacpp import LlamaVocab
 
 log = logging.getLogger("allspark.llm")
 
@@ -29,31 +30,29 @@ log = logging.getLogger("allspark.llm")
 @contextlib.contextmanager
 def _quiet_transformers():
     """transformers' GGUF loader logs every unparsed key and draws progress bars: keep errors only."""
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
     from transformers.utils import logging as tlog
 
-    level, bars = tlog.get_verbosity(), tlog.is_progress_bar_enabled()
+    level, bars, bar = tlog.get_verbosity(), tlog.is_progress_bar_enabled(), gguf_utils.tqdm
     tlog.set_verbosity_error()
     tlog.disable_progress_bar()
+    gguf_utils.tqdm = lambda iterable, **_: iterable  # the GGUF loader calls tqdm directly
     try:
         yield
     finally:
+        gguf_utils.tqdm = bar
         tlog.set_verbosity(level)
         if bars:
             tlog.enable_progress_bar()
 
 
-def _gguf_fields(path: Path) -> dict:
-    from gguf import GGUFReader
-
-    fields = GGUFReader(str(path)).fields
-    return {k: f.contents() for k, f in fields.items() if not k.startswith("tokenizer.ggml.")}
-
-
-def _config_like_llamacpp(config, fields: dict) -> None:
-    """Make transformers' config read the GGUF as llama.cpp does (gemma3 is the architecture we ship)."""
+def _config_like_llamacpp(config, fields: dict) -> bool:
+    """Make transformers' config read the GGUF as llama.cpp does (gemma3 is the architecture we ship);
+    True when something had to change."""
     arch = fields.get("general.architecture")
     if arch != "gemma3":
-        return
+        return False
+    before = config.to_dict()
     n_layer, n_embd = config.num_hidden_layers, config.hidden_size
     # llama.cpp scales queries by 1/sqrt(head_dim), except Gemma 3 27B (62 layers): 1/sqrt(n_embd/n_head).
     # transformers' GGUF loader leaves query_pre_attn_scalar at its default (256), right only for 256-wide heads.
@@ -69,11 +68,12 @@ def _config_like_llamacpp(config, fields: dict) -> None:
     softcap = fields.get(f"{arch}.final_logit_softcapping")
     if softcap:
         config.final_logit_softcapping = float(softcap)
+    return config.to_dict() != before
 
 
 def _load_model(path: Path, dtype: torch.dtype):
     """Dequantize once (~30 s for Gemma 3 270M) and keep it as safetensors keyed by the GGUF's sha256."""
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM
 
     cached = cache_dir("torch") / file_sha256(path)
     with _quiet_transformers():
@@ -84,39 +84,25 @@ def _load_model(path: Path, dtype: torch.dtype):
                 log.warning("rebuilding the torch cache of %s (%s)", path.name, e)
                 shutil.rmtree(cached, ignore_errors=True)
         try:
-            config = AutoConfig.from_pretrained(str(path.parent), gguf_file=path.name)
-            _config_like_llamacpp(config, _gguf_fields(path))
-            model = AutoModelForCausalLM.from_pretrained(
-                str(path.parent), gguf_file=path.name, config=config, dtype=torch.float32
-            )
+            model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
+            config = copy.deepcopy(model.config)
+            if _config_like_llamacpp(config, read_gguf(path, max_array=64)[0]):
+                # Rebuild around the corrected config (cheaper than a second pass over the GGUF).
+                fixed = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+                fixed.load_state_dict(model.state_dict())
+                model = fixed
         except Exception as e:
             raise LLMError(f"transformers could not load the LLM {path}: {e}") from e
+        tmp = None
         try:
             tmp = Path(tempfile.mkdtemp(prefix=".save-", dir=cached.parent))
             model.save_pretrained(str(tmp))
-            os.replace(tmp, cached)
-        except OSError as e:  # no cache: next load dequantizes again
+            os.replace(tmp, cached)  # atomic: a half-written cache is never picked up
+        except OSError as e:  # no cache: the next load dequantizes again
             log.warning("could not cache the dequantized LLM in %s: %s", cached, e)
-            shutil.rmtree(tmp, ignore_errors=True)
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
     return model.to(dtype)
-
-
-class _HFVocab:
-    """transformers' tokenizer from the GGUF, used when llama-cpp-python is not importable."""
-
-    def __init__(self, path: Path):
-        from transformers import AutoTokenizer
-
-        with _quiet_transformers():
-            self.tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
-        self.bos_id = self.tok.bos_token_id
-        self.eos_ids = {t for t in (self.tok.eos_token_id, self.tok.convert_tokens_to_ids("<end_of_turn>")) if t is not None and t != self.tok.unk_token_id}
-
-    def tokenize(self, text: str) -> list[int]:
-        return self.tok.encode(text, add_special_tokens=False)
-
-    def detokenize(self, ids: Sequence[int]) -> str:
-        return self.tok.decode(list(ids), skip_special_tokens=True)
 
 
 class TorchRuntime(Runtime):
@@ -141,19 +127,13 @@ class TorchRuntime(Runtime):
             # Activations are recomputed in backward; the LLM stays frozen, the gradient flows to the embeds.
             self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         self.n_embd = self.model.config.hidden_size
-        self._vocab = self._open_vocab()
+        self.n_vocab = self.model.config.vocab_size
+        # llama.cpp's tokenizer, not transformers' GGUF one: on Gemma the latter splits text differently
+        # ("hello world": 5 pieces instead of 2) and takes ~45 s to build; the bridge must see at training
+        # exactly the prompt tokens it will see at inference.
+        self._vocab = LlamaVocab(self.gguf_path)
         self.bos_id = self._vocab.bos_id
         self.eos_ids = set(self._vocab.eos_ids)
-        self._is_eog = getattr(self._vocab, "is_eog", self.eos_ids.__contains__)
-        self._lock = threading.RLock()
-
-    def _open_vocab(self):
-        try:
-            from .llamacpp import LlamaVocab
-
-            return LlamaVocab(self.gguf_path)
-        except ImportError:
-            return _HFVocab(self.gguf_path)
 
     # -- text -------------------------------------------------------------------------------------
     def tokenize(self, text: str, add_bos: bool = False) -> list[int]:
@@ -240,16 +220,15 @@ class TorchRuntime(Runtime):
     @torch.inference_mode()
     def _next_tokens(self, segments: Sequence[Segment], max_tokens: int) -> Iterator[int]:
         """Greedy tokens, continuing from the context's KV cache."""
-        with self._lock:
-            out = self.model(inputs_embeds=self._embed_segments(segments)[None], use_cache=True)
-            for _ in range(max_tokens):
-                tok = int(out.logits[0, -1].argmax())
-                if self._is_eog(tok):
-                    return
-                yield tok
-                out = self.model(
-                    input_ids=torch.tensor([[tok]], device=self.device), past_key_values=out.past_key_values, use_cache=True
-                )
+        out = self.model(inputs_embeds=self._embed_segments(segments)[None], use_cache=True)
+        for _ in range(max_tokens):
+            tok = int(out.logits[0, -1].argmax())
+            if self._vocab.is_eog(tok):
+                return
+            yield tok
+            out = self.model(
+                input_ids=torch.tensor([[tok]], device=self.device), past_key_values=out.past_key_values, use_cache=True
+            )
 
     def close(self) -> None:
         self.model = None

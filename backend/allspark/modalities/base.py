@@ -51,6 +51,11 @@ class LabelledSet:
     groups: np.ndarray | None = None  # (B,) scene / month / tile id for honest validation splits
     info: dict = field(default_factory=dict)
 
+    def subset(self, idx) -> "LabelledSet":
+        idx = np.asarray(idx)
+        return LabelledSet([self.samples[i] for i in idx], self.targets[idx], self.classes, self.target_info,
+                           None if self.groups is None else np.asarray(self.groups)[idx], self.info)
+
 
 class Modality(ABC):
     name: str = "?"
@@ -92,12 +97,16 @@ class Modality(ABC):
         """The name docs/DESIGN.md uses for `to_inputs`."""
         return self.to_inputs(samples, spec, stats)
 
-    def prompt_for(self, spec: dict | None = None, classes: Sequence[str] | None = None, index: int = 0) -> str:
-        """The prompt used at inference (the first one unless `index`), "[category list]" filled from `classes`.
+    def prompt_for(self, prompt: "str | dict | None" = None, classes: Sequence[str] | None = None,
+                   index: int = 0) -> str:
+        """A prompt with "[category list]" filled from `classes` ("a, b, c").
 
-        A bundle's own prompts (spec["prompts"] when the manifest's list is passed in) win over the modality's.
+        `prompt`: a prompt string; or a manifest / spec dict whose "prompts" are used; or None for the
+        modality's own prompts. `index` picks from a list (0, the inference prompt, by default).
         """
-        prompts = list((spec or {}).get("prompts") or self.prompts)
+        if isinstance(prompt, str):
+            return fill_prompt(prompt, classes)
+        prompts = list((prompt or {}).get("prompts") or self.prompts)
         if not prompts:
             return ""
         return fill_prompt(prompts[index % len(prompts)], classes)

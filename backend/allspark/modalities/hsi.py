@@ -3,7 +3,7 @@
 Reader: a hyperspectral GeoTIFF / ENVI / any GDAL raster (C bands), or a NumPy `.npy` cube (H, W, C)
 (`layout="chw"` for (C, H, W)). Every valid pixel (all bands valid: nodata, NaN and the dataset mask
 exclude it) is one sample: data `spectrum` (C,) float32; meta `row`, `col`, and the raster's
-`shape` (H, W), `transform`, `crs`, `source`, so per-pixel results go back into a label raster
+`shape` (H, W) (also as `height`, `width`), `transform`, `crs`, `source`, so per-pixel results go back into a label raster
 (`to_label_raster`). `window=` [xoff, yoff, w, h] and `step=` (every step-th pixel) limit the pixels.
 
 Training data: Indian Pines as published (a folder with `Indian_pines_corrected.npy` and
@@ -89,6 +89,8 @@ class HSI(Modality):
             "crs": cube.meta.get("crs"),
             "transform": cube.meta.get("transform"),
             "shape": shape,
+            "height": H,
+            "width": W,
             "window": cube.meta.get("window"),
             "band_names": cube.meta.get("band_names"),
         }

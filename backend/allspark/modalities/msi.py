@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+
 from ..errors import InputError
 from .base import register
 from .raster import (ImageModality, RASTER_TYPES, band_name_from_filename, check_raster, raster_info,
@@ -73,23 +75,23 @@ class MSI(ImageModality):
             else:
                 names = [b for b in order if b in named] + sorted(b for b in named if b not in order)
             paths = [named[b] for b in names]
-            if nodata is None:
-                nodata = 0  # Sentinel-2 no-data when the files declare none
-                if any(raster_info(p)["nodata"] is not None for p in paths):
-                    nodata = None
+            # Sentinel-2's no-data is 0 in every band; a single band's 0 (B10 cirrus) is real
+            zero_nodata = nodata is None and not any(raster_info(p)["nodata"] is not None for p in paths)
         else:
             if len(files) == 1:
                 return self.read_file(files[0], bands, window, tile, stride, nodata)
             names, paths = [os.path.splitext(os.path.basename(f))[0] for f in files], files
+            zero_nodata = False
+        fix = _zero_nodata if zero_nodata else (lambda s: s)
         if not tile:
-            return [read_band_files(paths, names, window=window, nodata=nodata)]
+            return [fix(read_band_files(paths, names, window=window, nodata=nodata))]
         ref = min((raster_info(p) for p in paths), key=lambda i: abs(i["transform"][1] * i["transform"][5]))
         W, H = ref["width"], ref["height"]
         if W * H * len(paths) <= 200_000_000:  # fits in memory: read once, cut
-            return split_tiles(read_band_files(paths, names, nodata=nodata), tile, stride)
+            return split_tiles(fix(read_band_files(paths, names, nodata=nodata)), tile, stride)
         out = []
         for i, w in enumerate(tile_windows(W, H, tile, stride)):
-            s = read_band_files(paths, names, window=w, nodata=nodata)
+            s = fix(read_band_files(paths, names, window=w, nodata=nodata))
             if s.mask.any():
                 s.meta["tile"] = i
                 out.append(s)
@@ -133,6 +135,18 @@ class MSI(ImageModality):
         from .encoders import ViTEncoder
 
         return ViTEncoder.from_spec(self.input_spec(spec), self.encoder_spec(spec))
+
+
+def _zero_nodata(sample):
+    """Sentinel-2 no-data: pixels that are 0 in at least half the bands (outside the swath, every band
+    is 0; resampled coarse bands are near 0 there)."""
+    img = sample.data["image"]
+    nd = (img == 0).sum(axis=0) * 2 >= img.shape[0]
+    if nd.any():
+        img[:, nd] = np.nan
+        sample.mask &= ~nd
+    sample.meta["nodata"] = "0 in most bands"
+    return sample
 
 
 def _is_s2(name) -> bool:

@@ -75,10 +75,16 @@ def gdal_transform(affine) -> list[float]:
     return [float(v) for v in affine.to_gdal()]
 
 
-def affine_from_gdal(gt: Sequence[float]):
-    from affine import Affine
+def shift_gt(gt: Sequence[float], col: float, row: float) -> list[float]:
+    """A GDAL geotransform moved to start at pixel (col, row) of the grid (a window's transform)."""
+    c, a, b, f, d, e = [float(v) for v in gt]
+    return [c + col * a + row * b, a, b, f + col * d + row * e, d, e]
 
-    return Affine.from_gdal(*[float(v) for v in gt])
+
+def scale_gt(gt: Sequence[float], sx: float, sy: float) -> list[float]:
+    """A GDAL geotransform whose pixels are sx x sy times larger (a decimated read)."""
+    c, a, b, f, d, e = [float(v) for v in gt]
+    return [c, a * sx, b * sy, f, d * sx, e * sy]
 
 
 def crs_wkt(crs) -> str | None:
@@ -186,13 +192,14 @@ def _read_src(src, bands=None, window=None, out_shape=None, nodata=None, resampl
     else:
         transform = src.window_transform(win)
         wlist = [int(win.col_off), int(win.row_off), int(win.width), int(win.height)]
+    gt = gdal_transform(transform)
     if out_shape is not None:  # decimated read: scale the pixel size
-        transform = transform * transform.scale(wlist[2] / img.shape[2], wlist[3] / img.shape[1])
+        gt = scale_gt(gt, wlist[2] / img.shape[2], wlist[3] / img.shape[1])
     names = band_names_of(src)
     meta = {
         "source": os.fspath(src.name),
         "crs": crs_wkt(src.crs),
-        "transform": gdal_transform(transform),
+        "transform": gt,
         "width": int(img.shape[2]),
         "height": int(img.shape[1]),
         "raster_size": [int(src.width), int(src.height)],
@@ -201,7 +208,7 @@ def _read_src(src, bands=None, window=None, out_shape=None, nodata=None, resampl
         "band_names": [names[i - 1] for i in idx],
         "bands": idx,
         "dtype": src.dtypes[idx[0] - 1],
-        "res": [float(abs(transform.a)), float(abs(transform.e))],
+        "res": [abs(gt[1]), abs(gt[5])],
         "georeferenced": src.crs is not None,
     }
     return Sample(data={"image": img}, mask=valid, meta=meta)
@@ -283,8 +290,7 @@ def split_tiles(sample: Sample, tile, stride=None, skip_empty=True) -> list[Samp
         meta = dict(sample.meta)
         meta.update(width=w, height=h, window=[base[0] + x, base[1] + y, w, h], tile=i)
         if gt is not None:
-            a = affine_from_gdal(gt)
-            meta["transform"] = gdal_transform(a * a.translation(x, y))
+            meta["transform"] = shift_gt(gt, x, y)
         out.append(Sample({"image": img[:, y : y + h, x : x + w].copy()}, m.copy(), meta))
     if not out:
         raise InputError(f"{sample.meta.get('source', 'raster')}: every tile is nodata")
@@ -299,9 +305,8 @@ _S2_BAND = re.compile(r"(?:^|[^A-Za-z0-9])B(\d{1,2}|8A)(?=[^A-Za-z0-9]|_|$)", re
 def band_name_from_filename(path) -> str | None:
     """"s2_B01.tif" / "T18SUJ_20180807T154911_B8A_20m.jp2" -> "B01" / "B8A"; None when no band is named."""
     stem = os.path.splitext(os.path.basename(os.fspath(path)))[0]
-    m = None
-    for m in _S2_BAND.finditer(stem):
-        pass  # the last match (tile ids may look like bands earlier in the name)
+    matches = list(_S2_BAND.finditer(stem))  # the last one: tile ids may look like bands earlier in the name
+    m = matches[-1] if matches else None
     if m is None:
         return None
     b = m.group(1).upper()

@@ -337,7 +337,8 @@ class Table(Modality):
             info={"files": files, "rows_read": int(cols.n), "rows_missing_target": int(cols.n - sub.n),
                   "target": target, "numeric": samples[0].meta["columns"]["numeric"],
                   "categorical": samples[0].meta["columns"]["categorical"],
-                  "groups": "year*100+month" if groups is not None and group_by is None else group_by},
+                  "groups": "year*100+month" if groups is not None and group_by is None else group_by,
+                  **({"split": "time"} if groups is not None and group_by is None else {})},
         )
 
     def from_payload(self, arrays, meta) -> list[Sample]:

@@ -25,6 +25,16 @@ def is_loopback(ip: str) -> bool:
         return False  # "*", host names, interface names: not loopback
 
 
+def is_wildcard(ip: str) -> bool:
+    """'*' or an unspecified address (all interfaces)."""
+    if ip == "*":
+        return True
+    try:
+        return ipaddress.ip_address(ip.strip("[]")).is_unspecified
+    except ValueError:
+        return False
+
+
 @dataclass
 class CurveKeys:
     public: bytes

@@ -93,6 +93,7 @@ class Job:
     final: dict | None = None  # the terminal event (result / error / cancelled), always kept
     final_body: dict | None = None  # what the job's steps leave for its result event
     last_progress_sent: float = 0.0
+    nbytes: int = 0  # payload bytes the job holds while queued / running
     lock: threading.Lock = field(default_factory=threading.Lock)  # guards state changes
 
     def claim(self) -> bool:
@@ -400,16 +401,20 @@ def batch_steps(ctx: JobContext) -> Iterator[None]:
             raise ProtocolError("batch needs 'path' (a file the backend reads) or 'payloads' (a list of "
                                 "{'arrays': ..., 'meta': ...})")
         n = len(payloads)
-        pending, first = [], 0
+        pending, lo, start = [], 0.0, 0
         for i, payload in enumerate(payloads):
             ctx.check_cancel()
             if not isinstance(payload, dict):
                 raise ProtocolError(f"payload {i} is not an object")
-            pending.extend(_payload_samples(engine, bundle, payload))
-            if len(pending) >= chunk or i == n - 1:
-                run(pending, first / n, (i + 1) / n, f"payloads {first + 1}-{i + 1} of {n}: ",
-                    {"payloads": [first, i + 1]})
-                pending, first = [], i + 1
+            samples = _payload_samples(engine, bundle, payload)
+            pending.extend(samples)
+            last = i == n - 1
+            while pending and (len(pending) >= chunk or last):
+                part, pending = pending[:chunk], pending[chunk:]
+                hi = max(lo, min(1.0, (i + 1 - len(pending) / max(1, len(samples))) / n))
+                run(part, lo, hi, f"samples {start + 1}-{start + len(part)}: ", {"start": start, "payload": i})
+                start += len(part)
+                lo = hi
                 yield
     if not parts:
         raise InputError("nothing to predict: every block or payload was empty")
@@ -445,6 +450,32 @@ def train_steps(ctx: JobContext) -> Iterator[None]:
 JOB_KINDS = {"batch": batch_steps, "train": train_steps}
 
 
+def check_job_body(kind: str, body: dict) -> None:
+    """Refuse a job whose request cannot work, before it queues (ProtocolError names the problem)."""
+    if kind == "train":
+        if not isinstance(body.get("config"), dict):
+            raise ProtocolError("train needs 'config' (the training settings as an object)")
+        return
+    if not isinstance(body.get("bundle"), str) or not body["bundle"]:
+        raise ProtocolError("batch needs 'bundle' (a bundle name)")
+    path, payloads = body.get("path"), body.get("payloads")
+    if path is not None and not isinstance(path, str):
+        raise ProtocolError("batch 'path' must be a file path")
+    if path is None and (not isinstance(payloads, list) or not payloads
+                         or not all(isinstance(p, dict) for p in payloads)):
+        raise ProtocolError("batch needs 'path' (a file the backend reads) or 'payloads' (a non-empty list "
+                            "of {'arrays': ..., 'meta': ...})")
+    for key in ("output",):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            raise ProtocolError(f"batch '{key}' must be a file path")
+    for key in ("options",):
+        if body.get(key) is not None and not isinstance(body[key], dict):
+            raise ProtocolError(f"batch '{key}' must be an object")
+    chunk = body.get("chunk")
+    if chunk is not None and (not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 1):
+        raise ProtocolError("batch 'chunk' must be a positive integer")
+
+
 # ---- the model worker ---------------------------------------------------------------------------
 class Worker(threading.Thread):
     """The one thread that uses the engine's LLM: interactive tasks first, then steps of the current job."""
@@ -458,7 +489,7 @@ class Worker(threading.Thread):
         self._interactive: deque = deque()
         self._jobs: deque = deque()
         self._cv = threading.Condition()
-        self._stop = False
+        self._halt = False
         self.current: Job | None = None
         self.busy_since: float | None = None
 
@@ -479,7 +510,7 @@ class Worker(threading.Thread):
 
     def stop(self) -> None:
         with self._cv:
-            self._stop = True
+            self._halt = True
             self._cv.notify_all()
 
     def run(self) -> None:
@@ -487,9 +518,9 @@ class Worker(threading.Thread):
         while True:
             task = job = None
             with self._cv:
-                while not self._stop and not self._interactive and gen is None and not self._jobs:
+                while not self._halt and not self._interactive and gen is None and not self._jobs:
                     self._cv.wait(0.5)
-                if self._stop:
+                if self._halt:
                     break
                 if self._interactive:
                     task = self._interactive.popleft()

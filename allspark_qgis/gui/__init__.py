@@ -1,0 +1,1 @@
+"""The plugin's widgets: the prompt dock and the settings dialog."""

@@ -1,0 +1,1 @@
+"""The `allspark` Processing provider: one algorithm per file."""

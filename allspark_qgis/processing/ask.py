@@ -1,0 +1,144 @@
+"""allspark:ask - a free prompt about a layer; the bundle's head result and the LLM's written answer
+come back as text outputs (and optionally a text file)."""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsProcessingException,
+    QgsProcessingOutputString,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterMapLayer,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterString,
+)
+
+from ..i18n import tr
+from . import base
+
+TEXT_MAX_PIXELS = 512 * 512
+
+
+class AskAlgorithm(base.AllSparkAlgorithm):
+    INPUT, PROMPT, MODALITY, MAX_TOKENS = "INPUT", "PROMPT", "MODALITY", "MAX_TOKENS"
+    OUTPUT, ANSWER, SUMMARY, BUNDLE_USED = "OUTPUT", "ANSWER", "SUMMARY", "BUNDLE_USED"
+    GROUP, GROUP_ID = "", ""
+
+    def name(self):
+        return "ask"
+
+    def displayName(self):  # noqa: N802
+        return tr("Ask about a layer")
+
+    def shortHelpString(self):  # noqa: N802
+        return tr(
+            "Sends the layer (a raster extent, the attribute rows, the tracks or the point-cloud file) with a "
+            "prompt to a bundle of its modality; the answer is written in words by the LLM. Without a bundle, the "
+            "first bundle of the layer's detected modality is used; without a prompt, the bundle's own prompt."
+        )
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        from .. import modality
+
+        self.addParameter(QgsProcessingParameterMapLayer(self.INPUT, tr("Layer")))
+        self.add_bundle_parameter(optional=True)
+        self.addParameter(QgsProcessingParameterString(self.PROMPT, tr("Prompt"), optional=True, multiLine=True))
+        m = QgsProcessingParameterEnum(self.MODALITY, tr("Modality (default: detected from the layer)"),
+                                       options=list(modality.MODALITIES), optional=True, defaultValue=None)
+        m.setUsesStaticStrings(True)
+        self.addParameter(m)
+        self.addParameter(QgsProcessingParameterNumber(self.MAX_TOKENS, tr("Longest answer (tokens)"),
+                                                       QgsProcessingParameterNumber.Integer, 96, minValue=1, maxValue=2048))
+        self.addParameter(QgsProcessingParameterFileDestination(
+            self.OUTPUT, tr("Answer file"), tr("Text files (*.txt)"), optional=True, createByDefault=False))
+        self.addOutput(QgsProcessingOutputString(self.ANSWER, tr("Answer")))
+        self.addOutput(QgsProcessingOutputString(self.SUMMARY, tr("Head result in words")))
+        self.addOutput(QgsProcessingOutputString(self.BUNDLE_USED, tr("Bundle used")))
+
+    def pick(self, parameters, context, layer):
+        from .. import connection, modality
+
+        m = self.parameterAsEnumString(parameters, self.MODALITY, context) or modality.detect_layer(layer)
+        name = self.parameterAsEnumString(parameters, self.BUNDLE, context)
+        if name:
+            manifest = connection.bundle(name)
+            if manifest is None:
+                raise QgsProcessingException(tr("The backend has no bundle named '{name}'.").format(name=name))
+            return manifest, m
+        cands = modality.bundles_for(connection.bundles(), m)
+        if not cands:
+            raise QgsProcessingException(tr("The backend has no bundle for {modality} layers.").format(modality=m or "?"))
+        return cands[0], m
+
+    def check_layer_parameters(self, parameters, context):
+        from .. import modality
+
+        layer = self.parameterAsLayer(parameters, self.INPUT, context)
+        if layer is None:
+            return True, ""
+        try:
+            manifest, m = self.pick(parameters, context, layer)
+        except QgsProcessingException as exc:
+            return False, str(exc)
+        problem = modality.fit_problem(manifest, modality.facts_from_layer(layer), m)
+        return (False, problem) if problem else (True, "")
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        from .. import connection, layers, modality, runner
+
+        layer = self.parameterAsLayer(parameters, self.INPUT, context)
+        if layer is None:
+            raise QgsProcessingException(tr("The input layer is missing or invalid."))
+        manifest, m = self.pick(parameters, context, layer)
+        self.check_fit(manifest, layer, m)
+        prompt = self.parameterAsString(parameters, self.PROMPT, context).strip() or None
+        max_tokens = self.parameterAsInt(parameters, self.MAX_TOKENS, context)
+
+        def payload():
+            if m in modality.RASTER_MODALITIES:
+                prov = layer.dataProvider().clone()
+                grid = layers.raster_grid(layer)
+                if m == "hsi":  # the written answer is about one spectrum: the centre pixel
+                    return layers.raster_payload(layer, window=[grid.width // 2, grid.height // 2, 1, 1], provider=prov)
+                return layers.raster_payload(layer, provider=prov, max_pixels=TEXT_MAX_PIXELS)
+            if m == "pointcloud":
+                return layers.pointcloud_payload(layer)
+            source = self.parameterAsSource(parameters, self.INPUT, context) or layer
+            if m == "table":
+                numeric, categorical = layers.bundle_table_columns(manifest)
+                first = next(iter(source.getFeatures()), None)
+                return layers.table_payload(source, [first.id()] if first is not None else None,
+                                            numeric=numeric, categorical=categorical)
+            return layers.layer_payload(source, m)
+
+        arrays, meta = self.run_guarded(payload)
+        feedback.pushInfo(tr("Asking bundle {name}...").format(name=manifest["name"]))
+        feedback.setProgress(10)
+        client = self.client()
+        pieces = []
+
+        def on_token(piece):
+            pieces.append(piece)
+            if feedback.isCanceled():
+                raise runner.Cancelled()
+            feedback.setProgress(min(95, 10 + len(pieces) * 85 / max(1, max_tokens)))
+
+        try:
+            res = self.run_guarded(lambda: client.ask(manifest["name"], arrays, meta, prompt=prompt, text=True,
+                                                      on_token=on_token, max_tokens=max_tokens))
+        finally:
+            connection._close(client)
+        if res is None or feedback.isCanceled():
+            return {}
+        answer = (res.get("text") or "".join(pieces)).strip()
+        summary = (res.get("summary") or "").strip()
+        feedback.pushInfo(tr("Answer: {text}").format(text=answer))
+        if summary:
+            feedback.pushInfo(summary)
+        out = {self.ANSWER: answer, self.SUMMARY: summary, self.BUNDLE_USED: manifest["name"]}
+        path = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
+        if path:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(f"{prompt or manifest.get('prompts', [''])[0]}\n\n{answer}\n\n{summary}\n")
+            out[self.OUTPUT] = path
+        return out

@@ -1,0 +1,352 @@
+"""What the prompt dock and the Processing algorithms ask the backend, in plain functions.
+
+Each takes a client (allspark_qgis.client.Client), the bundle's manifest, the layer data, and a
+`Feedback` (progress + cancel), and returns arrays ready for results.py. They run on worker threads
+(QgsTask, Processing), so rasters are read through a cloned data provider.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+
+import numpy as np
+
+from . import layers
+from .i18n import tr
+
+PAYLOAD_BYTES = 24 * 2**20  # raster pixels sent per batch job
+TABLE_ROWS = 20000  # rows per table payload
+
+
+class Cancelled(Exception):
+    pass
+
+
+class Feedback:
+    """Progress and cancel for plain code; adapters wrap QgsTask and QgsProcessingFeedback."""
+
+    def progress(self, fraction: float, message: str = "") -> None:  # noqa: D401
+        pass
+
+    def canceled(self) -> bool:
+        return False
+
+    def info(self, message: str) -> None:
+        pass
+
+    def check(self) -> None:
+        if self.canceled():
+            raise Cancelled(tr("Cancelled."))
+
+
+class TaskFeedback(Feedback):
+    def __init__(self, task):
+        self.task = task
+
+    def progress(self, fraction, message=""):
+        self.task.report(fraction, message)
+
+    def canceled(self):
+        return self.task.isCanceled()
+
+    def info(self, message):
+        self.task.report(None, message)
+
+
+class ProcessingFeedback(Feedback):
+    def __init__(self, feedback, lo: float = 0.0, hi: float = 100.0):
+        self.fb, self.lo, self.hi = feedback, lo, hi
+
+    def progress(self, fraction, message=""):
+        if self.fb is None:
+            return
+        self.fb.setProgress(self.lo + (self.hi - self.lo) * max(0.0, min(1.0, float(fraction))))
+        if message:
+            self.fb.setProgressText(str(message))
+
+    def canceled(self):
+        return self.fb is not None and self.fb.isCanceled()
+
+    def info(self, message):
+        if self.fb is not None:
+            self.fb.pushInfo(str(message))
+
+
+class Sub(Feedback):
+    """A slice [lo, hi] of another feedback's progress."""
+
+    def __init__(self, parent: Feedback, lo: float, hi: float):
+        self.parent, self.lo, self.hi = parent, lo, hi
+
+    def progress(self, fraction, message=""):
+        self.parent.progress(self.lo + (self.hi - self.lo) * max(0.0, min(1.0, float(fraction))), message)
+
+    def canceled(self):
+        return self.parent.canceled()
+
+    def info(self, message):
+        self.parent.info(message)
+
+
+# ---- jobs ---------------------------------------------------------------------------------------
+
+
+def batch(client, bundle: str, payloads: list[tuple[dict, dict]], feedback: Feedback, options: dict | None = None) -> dict:
+    """One batch job over payloads [(arrays, meta), ...]; the merged result (with `samples` meta)."""
+    feedback.check()
+    job = client.submit_batch(bundle, payloads=[{"arrays": a, "meta": m} for a, m in payloads], options=options or None)
+    return wait(client, job, feedback)
+
+
+def wait(client, job_id, feedback: Feedback) -> dict:
+    def on_progress(ev):
+        frac = ev.get("progress")
+        if frac is not None:
+            feedback.progress(float(frac), ev.get("message") or "")
+
+    try:
+        out = client.wait(job_id, on_progress=on_progress, cancel_check=feedback.canceled)
+    except Exception:
+        if feedback.canceled():
+            raise Cancelled(tr("Cancelled.")) from None
+        raise
+    if feedback.canceled():
+        raise Cancelled(tr("Cancelled."))
+    return out
+
+
+def ask(client, bundle: str, arrays: dict, meta: dict, prompt: str | None, text: bool, feedback: Feedback,
+        on_token=None) -> dict:
+    feedback.check()
+    return client.ask(bundle, arrays, meta, prompt=prompt or None, text=text, on_token=on_token)
+
+
+# ---- rasters ------------------------------------------------------------------------------------
+
+
+def tile_size(manifest: dict, override: int | None = None) -> int:
+    if override:
+        return int(override)
+    spec = manifest.get("input") or {}
+    size = spec.get("size") or spec.get("tile") or 64
+    if isinstance(size, (list, tuple)):
+        size = size[0]
+    return int(size)
+
+
+def classify_tiles(client, manifest: dict, layer, window, tile: int, feedback: Feedback, provider=None):
+    """Scene classification tile by tile over a native window.
+
+    Returns (labels (rows, cols) int, -1 = no data; probabilities (rows, cols) of the winning class;
+    GDAL transform of the tile grid; classes)."""
+    provider = provider or layer.dataProvider().clone()
+    grid = layers.raster_grid(layer)
+    bands = layers.data_bands(layer)
+    alpha = layers.alpha_band(layer)
+    crs = layers.crs_wkt(layer.crs())
+    names = layers.band_names(layer, bands)
+    cols, rows = layers.tile_grid(window, tile)
+    labels = np.full((rows, cols), -1, np.int64)
+    conf = np.full((rows, cols), np.nan, np.float32)
+    classes = list(manifest.get("classes") or [])
+    per_job = max(1, PAYLOAD_BYTES // (len(bands) * tile * tile * 4))
+    cells = list(layers.iter_tiles(window, tile))
+    done = 0
+    for start in range(0, len(cells), per_job):
+        feedback.check()
+        chunk = cells[start:start + per_job]
+        payloads, where = [], []
+        for c, r, win in chunk:
+            img = layers.read_block(provider, grid.window_extent(win), tile, tile, bands, alpha)
+            if not np.isfinite(img).any():
+                continue
+            meta = {"crs": crs, "transform": grid.transform(win), "window": win, "band_names": names,
+                    "tile": int(r * cols + c), "nodata": None}
+            payloads.append(({"image": img}, meta))
+            where.append((r, c))
+        if payloads:
+            sub = Sub(feedback, start / len(cells), (start + len(chunk)) / len(cells))
+            res = batch(client, manifest["name"], payloads, sub)
+            classes = list(res.get("classes") or classes)
+            idx = _sample_order(res, [m["tile"] for _, m in payloads], "tile")
+            lab = results_labels(res, classes)
+            prob = _winning_prob(res)
+            for k, (r, c) in enumerate(where):
+                j = idx[k]
+                if j is None:
+                    continue
+                labels[r, c] = lab[j]
+                if prob is not None:
+                    conf[r, c] = prob[j]
+        done += len(chunk)
+        feedback.progress(done / len(cells), tr("{done} of {total} tiles").format(done=done, total=len(cells)))
+    return labels, conf, grid.transform(window, scale=tile), classes
+
+
+def classify_pixels(client, manifest: dict, layer, window, feedback: Feedback, provider=None):
+    """Per-pixel classification (hyperspectral) over a native window, block by block.
+
+    Returns (labels (h, w) int, -1 = none; GDAL transform of the window; classes)."""
+    provider = provider or layer.dataProvider().clone()
+    grid = layers.raster_grid(layer)
+    bands = layers.data_bands(layer)
+    alpha = layers.alpha_band(layer)
+    crs = layers.crs_wkt(layer.crs())
+    names = layers.band_names(layer, bands)
+    x0, y0, w, h = window
+    labels = np.full((h, w), -1, np.int64)
+    classes = list(manifest.get("classes") or [])
+    side = max(16, int(math.sqrt(PAYLOAD_BYTES / (4 * max(1, len(bands))))))
+    blocks = [[x0 + bx, y0 + by, min(side, w - bx), min(side, h - by)] for by in range(0, h, side) for bx in range(0, w, side)]
+    for i, blk in enumerate(blocks):
+        feedback.check()
+        img = layers.read_block(provider, grid.window_extent(blk), blk[2], blk[3], bands, alpha)
+        if not np.isfinite(img).any():
+            continue
+        meta = {"crs": crs, "transform": grid.transform(blk), "window": blk, "band_names": names, "nodata": None}
+        res = batch(client, manifest["name"], [({"image": img}, meta)], Sub(feedback, i / len(blocks), (i + 1) / len(blocks)))
+        classes = list(res.get("classes") or classes)
+        place_pixels(labels, res, blk, window, classes)
+        feedback.progress((i + 1) / len(blocks), tr("{done} of {total} blocks").format(done=i + 1, total=len(blocks)))
+    return labels, grid.transform(window), classes
+
+
+def place_pixels(labels: np.ndarray, res: dict, blk, window, classes) -> None:
+    """Write one block's per-pixel result into the window's label array."""
+    bx, by = blk[0] - window[0], blk[1] - window[1]
+    if res.get("element_labels") is not None:
+        el = np.asarray(res["element_labels"]).reshape(-1)
+        if el.size == blk[2] * blk[3]:
+            labels[by:by + blk[3], bx:bx + blk[2]] = el.reshape(blk[3], blk[2])
+            return
+    lab = results_labels(res, classes)
+    samples = res.get("samples") or []
+    if samples and all("row" in s and "col" in s for s in samples):
+        for s, v in zip(samples, lab):
+            win = s.get("window") or blk
+            r = int(s["row"]) + int(win[1]) - window[1]
+            c = int(s["col"]) + int(win[0]) - window[0]
+            if 0 <= r < labels.shape[0] and 0 <= c < labels.shape[1]:
+                labels[r, c] = v
+    elif len(lab) == blk[2] * blk[3]:
+        labels[by:by + blk[3], bx:bx + blk[2]] = np.asarray(lab).reshape(blk[3], blk[2])
+    else:
+        raise RuntimeError(tr("The backend returned {n} labels for a block of {m} pixels.").format(
+            n=len(lab), m=blk[2] * blk[3]))
+
+
+def results_labels(res: dict, classes) -> np.ndarray:
+    from .results import label_indices
+
+    if res.get("element_labels") is not None and res.get("labels") is None and res.get("probabilities") is None:
+        return label_indices(res)
+    r = dict(res)
+    r.pop("element_labels", None)
+    r["classes"] = classes
+    return label_indices(r)
+
+
+def _winning_prob(res: dict):
+    p = res.get("probabilities")
+    if p is None:
+        return None
+    p = np.asarray(p)
+    return p.reshape(-1, p.shape[-1]).max(axis=1)
+
+
+def _sample_order(res: dict, keys, key: str) -> list:
+    """For each payload (by its `key` value), the index of its sample in the result."""
+    samples = res.get("samples") or []
+    if samples and all(key in s for s in samples):
+        pos = {s[key]: i for i, s in enumerate(samples)}
+        return [pos.get(k) for k in keys]
+    n = len(results_labels(res, res.get("classes") or []))
+    return [i if i < n else None for i in range(len(keys))]
+
+
+# ---- tables -------------------------------------------------------------------------------------
+
+
+def predict_table(client, manifest: dict, arrays: dict, meta: dict, feedback: Feedback) -> tuple[dict, list]:
+    """Predictions for table rows, in payloads of TABLE_ROWS; returns (merged result, fids in order)."""
+    fids = list(meta.get("fids") or [])
+    n = len(fids)
+    parts, order = [], []
+    for start in range(0, n, TABLE_ROWS):
+        feedback.check()
+        sl = slice(start, start + TABLE_ROWS)
+        a = {k: v[sl] for k, v in arrays.items()}
+        m = dict(meta, fids=fids[sl], categorical={k: v[sl] for k, v in (meta.get("categorical") or {}).items()})
+        res = batch(client, manifest["name"], [(a, m)], Sub(feedback, start / n, min(n, start + TABLE_ROWS) / n))
+        samples = res.get("samples") or []
+        got = [s.get("fid") for s in samples] if samples and all("fid" in s for s in samples) else fids[sl]
+        parts.append(res)
+        order.extend(got)
+    return merge(parts), order
+
+
+def merge(parts: list[dict]) -> dict:
+    if len(parts) == 1:
+        return parts[0]
+    out = dict(parts[0])
+    for k, v in parts[0].items():
+        if isinstance(v, np.ndarray) and v.ndim > 0:
+            out[k] = np.concatenate([np.asarray(p[k]) for p in parts])
+        elif k in ("labels", "samples"):
+            out[k] = [x for p in parts for x in (p.get(k) or [])]
+    return out
+
+
+# ---- trajectories -------------------------------------------------------------------------------
+
+
+def predict_trajectories(client, manifest: dict, arrays: dict, meta: dict, feedback: Feedback):
+    """(result, track ids in result order, last observed xy per result row)."""
+    res = batch(client, manifest["name"], [(arrays, meta)], feedback)
+    ids = list(meta.get("track_ids") or [])
+    samples = res.get("samples") or []
+    n = np.asarray(res["paths"]).shape[0]
+    if samples and all("track" in s for s in samples):
+        codes = [s["track"] for s in samples]
+    else:
+        codes = list(range(n))
+    names, last = [], []
+    from .results import last_positions
+
+    pos = last_positions(arrays, len(ids) or (int(np.max(arrays["track"])) + 1))
+    for c in codes:
+        if isinstance(c, (int, np.integer)) and 0 <= int(c) < len(ids):
+            names.append(ids[int(c)])
+            last.append(pos[int(c)])
+        else:
+            names.append(c)
+            last.append(None)
+    return res, names, (last if all(p is not None for p in last) else None)
+
+
+# ---- point clouds -------------------------------------------------------------------------------
+
+
+def classify_pointcloud(client, manifest: dict, path: str, feedback: Feedback, crs_wkt: str | None = None) -> dict:
+    """Per-point classes for a LAS / LAZ / COPC file the backend reads."""
+    return batch(client, manifest["name"], [({}, {"path": path, "crs": crs_wkt, "return_xyz": True})], feedback)
+
+
+# ---- training -----------------------------------------------------------------------------------
+
+
+def train(client, config: dict, feedback: Feedback) -> dict:
+    feedback.check()
+    job = client.submit_train(config)
+    return wait(client, job, feedback)
+
+
+def temp_dir(prefix: str = "allspark-") -> str:
+    return tempfile.mkdtemp(prefix=prefix)
+
+
+def is_file_raster(layer) -> bool:
+    """A GDAL raster whose source is a plain local file (the backend could read it by path)."""
+    return layer.providerType() == "gdal" and os.path.isfile(layer.source())

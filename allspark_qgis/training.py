@@ -1,0 +1,232 @@
+"""The user's own layers -> training data in the formats the backend's readers take, and the train
+job's config (allspark.train.TrainConfig fields).
+
+- RGB / multispectral / SAR (one class per image): a raster with a labelled point or polygon layer
+  -> a folder per class of image patches (GeoTIFF) centred on the points (on a grid inside polygons);
+- hyperspectral (one class per pixel): the raster file and a label raster rasterised from the points /
+  polygons on its grid (0 = unlabelled, class k -> k + 1);
+- table: the attributes as CSV, with the target field;
+- trajectory: a CSV of t, id, x, y rows;
+- point cloud: the LAS / LAZ / COPC file itself (classification attribute: ground = 2).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+
+import numpy as np
+
+from . import layers
+from .i18n import tr
+
+MAX_PATCHES_PER_POLYGON = 25
+
+
+def _safe_dir(name: str) -> str:
+    s = "".join(ch if ch.isalnum() or ch in " -_.+" else "_" for ch in str(name)).strip().strip(".")
+    return s or "class"
+
+
+def label_points(label_source, field: str, dest_crs, transform_context, spacing: float | None = None):
+    """[(x, y, class name)] in the raster's CRS: points as they are, polygons as their point on surface
+    plus points on a `spacing` grid inside them."""
+    from qgis.core import Qgis, QgsCoordinateTransform, QgsGeometry, QgsPointXY, QgsWkbTypes
+
+    idx = label_source.fields().indexOf(field)
+    if idx < 0:
+        raise layers.LayerError(tr("The labels have no field '{field}'.").format(field=field))
+    ct = QgsCoordinateTransform(layers.source_crs(label_source), dest_crs, transform_context)
+    out = []
+    for f in label_source.getFeatures():
+        v = f.attributes()[idx]
+        if layers.is_null(v) or f.geometry().isEmpty():
+            continue
+        name = layers.category_text(v) or str(v)
+        g = QgsGeometry(f.geometry())
+        g.transform(ct)
+        gt = QgsWkbTypes.geometryType(g.wkbType())
+        if gt == Qgis.GeometryType.Point:
+            for p in g.vertices():
+                out.append((p.x(), p.y(), name))
+        elif gt == Qgis.GeometryType.Polygon:
+            c = g.pointOnSurface().asPoint()
+            pts = [(c.x(), c.y())]
+            if spacing:
+                bb = g.boundingBox()
+                nx = int(bb.width() // spacing)
+                ny = int(bb.height() // spacing)
+                for i in range(nx + 1):
+                    for j in range(ny + 1):
+                        x = bb.xMinimum() + (i + 0.5) * spacing
+                        y = bb.yMinimum() + (j + 0.5) * spacing
+                        if g.contains(QgsPointXY(x, y)):
+                            pts.append((x, y))
+                if len(pts) > MAX_PATCHES_PER_POLYGON:
+                    step = len(pts) / MAX_PATCHES_PER_POLYGON
+                    pts = [pts[int(k * step)] for k in range(MAX_PATCHES_PER_POLYGON)]
+            out.extend((x, y, name) for x, y in pts)
+        else:
+            c = g.centroid().asPoint()
+            out.append((c.x(), c.y(), name))
+    if not out:
+        raise layers.LayerError(tr("The label layer has no labelled features."))
+    return out
+
+
+def write_patches(layer, points, patch: int, folder: str, provider=None, feedback=None) -> dict:
+    """Image patches of `patch` px centred on the points, in folder/<class>/<n>.tif. Returns counts per class."""
+    from osgeo import gdal
+
+    provider = provider or layer.dataProvider().clone()
+    grid = layers.raster_grid(layer)
+    bands = layers.data_bands(layer)
+    alpha = layers.alpha_band(layer)
+    wkt = layers.crs_wkt(layer.crs())
+    counts: dict = {}
+    drv = gdal.GetDriverByName("GTiff")
+    for k, (x, y, name) in enumerate(points):
+        if feedback is not None:
+            feedback.check()
+            feedback.progress(k / len(points), tr("patch {k} of {n}").format(k=k + 1, n=len(points)))
+        col = math.floor((x - grid.xmin) / grid.xres)
+        row = math.floor((grid.ymax - y) / grid.yres)
+        if not (0 <= col < grid.width and 0 <= row < grid.height):
+            continue
+        win = [col - patch // 2, row - patch // 2, patch, patch]
+        img = layers.read_block(provider, grid.window_extent(win), patch, patch, bands, alpha)
+        if not np.isfinite(img).any():
+            continue
+        d = os.path.join(folder, _safe_dir(name))
+        os.makedirs(d, exist_ok=True)
+        n = counts.get(name, 0)
+        ds = drv.Create(os.path.join(d, f"{n:05d}.tif"), patch, patch, len(bands), gdal.GDT_Float32)
+        ds.SetGeoTransform(grid.transform(win))
+        if wkt:
+            ds.SetProjection(wkt)
+        for b in range(len(bands)):
+            band = ds.GetRasterBand(b + 1)
+            band.SetNoDataValue(float("nan"))
+            band.WriteArray(img[b])
+        ds = None
+        counts[name] = n + 1
+    if not counts:
+        raise layers.LayerError(tr("No labelled point falls on the raster."))
+    return counts
+
+
+def write_label_raster(layer, points, path: str) -> list[str]:
+    """A label raster on the layer's grid: 0 = unlabelled, class k (sorted names) -> k + 1. Returns the classes."""
+    from osgeo import gdal
+
+    grid = layers.raster_grid(layer)
+    classes = sorted({p[2] for p in points})
+    code = {c: i + 1 for i, c in enumerate(classes)}
+    lab = np.zeros((grid.height, grid.width), np.uint16)
+    for x, y, name in points:
+        col = math.floor((x - grid.xmin) / grid.xres)
+        row = math.floor((grid.ymax - y) / grid.yres)
+        if 0 <= col < grid.width and 0 <= row < grid.height:
+            lab[row, col] = code[name]
+    if not lab.any():
+        raise layers.LayerError(tr("No labelled point falls on the raster."))
+    ds = gdal.GetDriverByName("GTiff").Create(path, grid.width, grid.height, 1, gdal.GDT_UInt16)
+    ds.SetGeoTransform(grid.transform([0, 0, grid.width, grid.height]))
+    wkt = layers.crs_wkt(layer.crs())
+    if wkt:
+        ds.SetProjection(wkt)
+    ds.GetRasterBand(1).WriteArray(lab)
+    ds = None
+    return classes
+
+
+def polygon_pixels(layer, label_source, field: str, transform_context):
+    """Every pixel centre inside the labelled polygons (and the points), as (x, y, class)."""
+    grid = layers.raster_grid(layer)
+    return label_points(label_source, field, layer.crs(), transform_context, spacing=min(grid.xres, grid.yres))
+
+
+def write_raster_file(layer, path: str, provider=None) -> str:
+    """The whole raster as a float32 GeoTIFF (NaN nodata), for rasters that are not plain files."""
+    from osgeo import gdal
+
+    arrays, meta = layers.raster_payload(layer, provider=provider, max_pixels=10**12)
+    img = arrays["image"]
+    ds = gdal.GetDriverByName("GTiff").Create(path, img.shape[2], img.shape[1], img.shape[0], gdal.GDT_Float32)
+    ds.SetGeoTransform(meta["transform"])
+    if meta.get("crs"):
+        ds.SetProjection(meta["crs"])
+    for b in range(img.shape[0]):
+        band = ds.GetRasterBand(b + 1)
+        band.SetNoDataValue(float("nan"))
+        band.WriteArray(img[b])
+        band.SetDescription(meta["band_names"][b])
+    ds = None
+    return path
+
+
+def write_table_csv(source, path: str, target: str) -> str:
+    """The attribute table as CSV (header row; empty cells for NULL)."""
+    names = [f.name() for f in source.fields() if f.name().lower() not in ("fid", "ogc_fid")]
+    if target not in names:
+        raise layers.LayerError(tr("The layer has no target field '{field}'.").format(field=target))
+    idx = [source.fields().indexOf(n) for n in names]
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(names)
+        for f in source.getFeatures():
+            a = f.attributes()
+            w.writerow(["" if layers.is_null(a[i]) else _cell(a[i]) for i in idx])
+    return path
+
+
+def _cell(v):
+    if hasattr(v, "toString") and not isinstance(v, str):
+        return v.toString("yyyy-MM-ddTHH:mm:ss") if hasattr(v, "toMSecsSinceEpoch") else v.toString()
+    return v
+
+
+def write_tracks_csv(source, time_field: str, id_field: str, path: str) -> str:
+    rows = layers.trajectory_rows(source, time_field, id_field)
+    if not rows:
+        raise layers.LayerError(tr("The layer has no fixes with a time and a track id."))
+    codes: dict = {}
+    for r in rows:
+        codes.setdefault(r[3], len(codes))
+    rows.sort(key=lambda r: (codes[r[3]], r[2]))
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["t", "id", "x", "y"])
+        for x, y, t, tid in rows:
+            w.writerow([f"{t:.3f}", tid, f"{x:.6f}", f"{y:.6f}"])
+    return path
+
+
+def is_numeric_field(source, name: str) -> bool:
+    from .modality import NUMERIC_TYPES, field_kinds
+
+    return dict(field_kinds(source)).get(name) in NUMERIC_TYPES
+
+
+def default_bundles_folder(settings=None) -> str:
+    from .settings import Settings
+
+    s = settings or Settings.load()
+    if s.bundles_dir:
+        return s.bundles_dir
+    base = os.environ.get("ALLSPARK_BUNDLES", "").split(os.pathsep)[0] or os.path.join(
+        os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share"), "allspark", "bundles")
+    return base
+
+
+def config(modality: str, data: str, out: str, name: str, epochs: int, task: str | None = None,
+           labels: str | None = None, read_options: dict | None = None, **extra) -> dict:
+    cfg = {"modality": modality, "data": data, "out": out, "name": name, "epochs": int(epochs),
+           "read_options": dict(read_options or {})}
+    if task:
+        cfg["task"] = task
+    if labels:
+        cfg["labels"] = labels
+    cfg.update({k: v for k, v in extra.items() if v is not None})
+    return cfg

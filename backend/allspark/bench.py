@@ -1,0 +1,204 @@
+"""`allspark bench`: speed and memory of the pipeline on the default LLM, CPU (or CUDA when present).
+
+Figures, in one run:
+- raw llama.cpp prompt throughput (tokens/s) at the token count one sample uses;
+- end-to-end head-mode throughput (samples/s) per modality, batched (the prompt prefix's KV cache
+  computed once, samples as parallel sequences) and one by one, through llama.cpp and through torch;
+- the pipeline's own cost (encoder, bridge, head) as a share of the LLM's time;
+- parity of the two runtimes (hidden-state cosine, class-probability difference);
+- peak memory; and the ZeroMQ service's figures (ping, 100 MB transfer, ask overhead).
+Speed is measured on freshly initialised bundles: throughput does not depend on the weights' values.
+"""
+
+from __future__ import annotations
+
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .llm.base import Segment
+
+TARGETS = {"pipeline_share_max": 0.10, "llamacpp_over_torch_min": 3.0, "batched_over_single_min": 1.5,
+           "service_payload_vs_pair_min": 0.80, "service_ask_overhead_ms_max": 5.0}
+
+
+def synthetic_payloads(tmp: Path) -> dict[str, tuple[dict, dict]]:
+    """One small payload per modality, in the wire formats of docs/DESIGN.md."""
+    rng = np.random.default_rng(0)
+    payloads = {
+        "rgb": ({"image": rng.uniform(0, 255, (3, 128, 128)).astype(np.float32)}, {}),
+        "msi": ({"image": rng.uniform(0, 3000, (13, 64, 64)).astype(np.float32)}, {}),
+        "hsi": ({"image": rng.uniform(0, 8000, (200, 4, 4)).astype(np.float32)}, {}),
+        "sar": ({"image": rng.gamma(1.0, 50.0, (1, 128, 128)).astype(np.float32)}, {}),
+        "table": ({"col:TEMP": rng.normal(15, 8, 16), "col:PRES": rng.normal(1010, 8, 16),
+                   "col:NO2": rng.gamma(2, 20, 16)}, {"categorical": {"station": ["A", "B"] * 8}}),
+    }
+    tracks = np.repeat(np.arange(16), 8)
+    t = np.tile(np.arange(8) * 0.4, 16)
+    xy = np.cumsum(rng.normal(0, 0.4, (128, 2)), 0)
+    payloads["trajectory"] = ({"xy": xy, "t": t, "track": tracks.astype(np.int64)}, {})
+    try:
+        import laspy
+
+        las = laspy.create(point_format=3, file_version="1.2")
+        n = 20000
+        las.x, las.y = rng.uniform(0, 40, n), rng.uniform(0, 40, n)
+        las.z = rng.normal(0, 1, n)
+        path = tmp / "bench.las"
+        las.write(str(path))
+        payloads["pointcloud"] = ({}, {"path": str(path)})
+    except ImportError:  # pragma: no cover
+        pass
+    return payloads
+
+
+def fresh_bundle(modality_name: str, samples, runtime, llm_path: Path, out: Path):
+    """An untrained bundle of the modality's default configuration (for speed, not answers)."""
+    import torch
+
+    from .bundle import save_bundle
+    from .llm.default import gguf_info
+    from .model import AllSparkModel
+    from .modalities import get
+    from .train import make_manifest
+
+    modality = get(modality_name)
+    task = modality.tasks[0]
+    spec = modality.default_spec(samples)
+    stats = modality.normalise_stats(samples, spec)
+    tnorm = {"mean": [0.0], "std": [1.0]} if task == "regression" else {"scale": 1.0} if task == "trajectory" else {}
+    manifest = make_manifest(modality, task, spec, stats, tnorm, runtime, gguf_info(llm_path),
+                             classes=["a", "b", "c", "d"], targets=[{"name": "y", "unit": ""}], name=f"bench-{modality_name}")
+    torch.manual_seed(0)
+    model = AllSparkModel(manifest)
+    return save_bundle(out / manifest["name"], manifest, model.state_dict())
+
+
+def _time(fn, repeat: int) -> float:
+    fn()  # warm-up
+    t0 = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    return (time.perf_counter() - t0) / repeat
+
+
+def cosine(a, b) -> np.ndarray:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1) + 1e-12)
+
+
+def parity(llama_rt, torch_rt, n_embeds: int = 32, seed: int = 0) -> dict:
+    """The same context (prompt, injected tokens at the LLM's embedding scale, suffix) through both runtimes."""
+    import torch
+
+    from . import prompts
+
+    rng = np.random.default_rng(seed)
+    prefix, suffix = prompts.head_ids(llama_rt, "Given the spectral information, which class is this pixel?")
+    with torch.no_grad():
+        ids = torch.as_tensor(rng.integers(1000, 20000, n_embeds))[None]
+        embeds = torch_rt.embed_ids(ids)[0].float().numpy()
+    embeds = embeds + rng.normal(0, embeds.std() * 0.3, embeds.shape).astype(np.float32)
+    segs = [Segment(ids=prefix), Segment(embeds=embeds), Segment(ids=suffix)]
+    h_l, h_t = llama_rt.hidden_states(segs), torch_rt.hidden_states(segs)
+    cos = cosine(h_l[len(prefix):], h_t[len(prefix):])
+    w = rng.normal(0, 1 / np.sqrt(h_l.shape[1]), (h_l.shape[1], 5))
+    feats = np.stack([h_l[-1], h_t[-1]])
+    feats = (feats - feats.mean(-1, keepdims=True)) / feats.std(-1, keepdims=True)
+    logits = feats @ w
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    return {"min_cosine": float(cos.min()), "mean_cosine": float(cos.mean()),
+            "max_prob_diff": float(np.abs(probs[0] - probs[1]).max()), "positions": int(len(cos))}
+
+
+def run_bench(llm: str | None = None, quick: bool = False, bundles=None, include_service: bool = True,
+              modalities=None) -> dict:
+    from .engine import Engine
+    from .llm import open_runtime
+    from .llm.default import gguf_info, resolve_llm_path
+    from .modalities import get
+
+    llm_path = resolve_llm_path(llm)
+    repeat = 2 if quick else 5
+    report: dict = {"llm": gguf_info(llm_path), "targets": TARGETS, "modalities": {}}
+    tmp = Path(tempfile.mkdtemp(prefix="allspark-bench-"))
+    engine = Engine(llm_path=str(llm_path), runtime="llamacpp", batch_size=16)
+    torch_engine = Engine(llm_path=str(llm_path), runtime="torch", precision="fp32", batch_size=16)
+    single = Engine(llm_path=str(llm_path), runtime="llamacpp", batch_size=1)
+    single._runtime = engine.runtime  # the same loaded LLM, fed one sample at a time
+    torch_rt = torch_engine.runtime
+    report["device"] = engine.device
+
+    # raw llama.cpp prompt throughput at one sample's token count
+    n_tokens = 48
+    ids = engine.runtime.tokenize("word " * (n_tokens * 2), add_bos=True)[:n_tokens]
+    secs = _time(lambda: engine.runtime.hidden_states([Segment(ids=ids)]), repeat)
+    report["llamacpp_prompt_tokens_per_s"] = round(n_tokens / secs, 1)
+    report["llamacpp_prompt_tokens"] = n_tokens
+
+    payloads = synthetic_payloads(tmp)
+    names = modalities or list(payloads)
+    for name in names:
+        arrays, meta = payloads[name]
+        modality = get(name)
+        samples = modality.read(meta["path"]) if "path" in meta else modality.from_payload(arrays, meta)
+        samples = (samples * (16 // max(1, len(samples)) + 1))[:16]
+        b = fresh_bundle(name, samples, torch_rt, llm_path, tmp)
+        entry = {"samples": len(samples)}
+        for label, eng in (("llamacpp_batched", engine), ("llamacpp_single", single), ("torch", torch_engine)):
+            eng.load_bundle(str(b.path))
+            timing: dict = {}
+            eng.predict(b.name, samples[:2])
+            t0 = time.perf_counter()
+            eng.predict(b.name, samples, timing=timing)
+            dt = time.perf_counter() - t0
+            entry[f"{label}_samples_per_s"] = round(len(samples) / dt, 2)
+            if label == "llamacpp_batched":
+                entry["tokens_per_sample"] = len(engine.loaded[b.name].suffix_ids) + engine.loaded[b.name].model.n_bridge
+                entry["pipeline_share_of_llm"] = round((timing["encode_s"] + timing["head_s"]) / timing["llm_s"], 4)
+                entry["encoder_precision"] = engine.loaded[b.name].precision
+        entry["llamacpp_over_torch"] = round(entry["llamacpp_batched_samples_per_s"] / entry["torch_samples_per_s"], 2)
+        entry["batched_over_single"] = round(entry["llamacpp_batched_samples_per_s"] / entry["llamacpp_single_samples_per_s"], 2)
+        report["modalities"][name] = entry
+        for eng in (engine, torch_engine, single):
+            eng.loaded.pop(b.name, None)
+
+    report["parity"] = parity(engine.runtime, torch_rt)
+    if include_service:
+        try:
+            from .service.bench import bench_service
+
+            report["service"] = bench_service(quick=quick)
+        except ImportError as exc:  # pragma: no cover
+            report["service"] = {"error": f"service benchmark unavailable: {exc}"}
+    report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    m = report["modalities"].values()
+    report["checks"] = {
+        "pipeline_share_max": max(e["pipeline_share_of_llm"] for e in m) if m else None,
+        "llamacpp_over_torch_min": min(e["llamacpp_over_torch"] for e in m) if m else None,
+        "batched_over_single_min": min(e["batched_over_single"] for e in m) if m else None,
+        "parity_min_cosine": report["parity"]["min_cosine"],
+    }
+    engine.close()
+    torch_engine.close()
+    return report
+
+
+def print_report(r: dict) -> None:
+    print(f"LLM {r['llm']['file']} (width {r['llm']['n_embd']}) on {r['device']}")
+    print(f"llama.cpp prompt throughput: {r['llamacpp_prompt_tokens_per_s']} tokens/s at {r['llamacpp_prompt_tokens']} tokens")
+    print(f"{'modality':<11} {'batched/s':>10} {'single/s':>9} {'torch/s':>8} {'llama/torch':>11} {'batch gain':>10} {'pipeline share':>14}")
+    for name, e in r["modalities"].items():
+        print(f"{name:<11} {e['llamacpp_batched_samples_per_s']:>10} {e['llamacpp_single_samples_per_s']:>9} "
+              f"{e['torch_samples_per_s']:>8} {e['llamacpp_over_torch']:>11} {e['batched_over_single']:>10} "
+              f"{e['pipeline_share_of_llm']:>14.1%}")
+    p = r["parity"]
+    print(f"parity: min cosine {p['min_cosine']:.4f}, max probability difference {p['max_prob_diff']:.4f}")
+    if "service" in r:
+        print(f"service: {r['service']}")
+    print(f"peak memory: {r['peak_rss_mb']} MB")
+    print(f"targets: {r['targets']}")

@@ -1,0 +1,511 @@
+"""Trajectory: moving agents' tracks (pedestrians, vehicles, GPS), future-path prediction.
+
+Reader:
+- CSV / TSV / TXT with columns frame (or time), id, x, y — ETH-UCY's TSV is `frame_id ped_id x y`,
+  tab-separated, no header (frames at 25 fps: step 10 = 0.4 s; `frame_dt=` changes the frame
+  duration). A header may name them (frame|frame_id|time|t|timestamp, id|ped_id|track|agent_id,
+  x|pos_x|easting, y|pos_y|northing, or lon|longitude + lat|latitude); times are seconds or ISO dates.
+- GPX: every track segment with times is a track; lon / lat are projected to a local azimuthal
+  equidistant frame (metres, centred on the file's points; its WKT is meta `crs`, the source CRS is
+  meta `input_crs`), so predictions go back to lon / lat with `to_input_coords`.
+Tracks are resampled by time to the step `dt` (0.4 s = 2.5 fps) and cut where a gap exceeds
+`max_gap` seconds. `read` gives each track's last `obs` (8) points — the samples to predict from;
+shorter tracks are skipped (listed in meta `skipped_tracks`). `read_labelled` gives sliding windows of
+obs + pred (8 + 12) points, targets = the 12 future points relative to the last observed one, in
+metres; split groups = scene (file name without _train / _val).
+
+Sample: data `xy` (obs, 2) float64 in the working metric frame, `t` (obs,) seconds; meta `track`,
+`scene`, `source`, `origin` (the last observed point), `crs`, `input_crs`, `dt`.
+
+Encoder (TUTR-style): each observed step -> [x, y relative to the last observed point, vx, vy] / scale,
+a linear lift, learned step positions, a 2-layer transformer -> (B, obs, dim) tokens.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import functools
+import io
+import os
+import re
+import xml.etree.ElementTree as ET
+
+import numpy as np
+
+from ..errors import InputError
+from .base import LabelledSet, Modality, Sample, merged, need_samples, register, section
+
+TIME_COLS = ["frame", "frame_id", "time", "t", "timestamp", "datetime", "sec", "seconds"]
+ID_COLS = ["id", "ped_id", "track", "track_id", "agent_id", "agent", "object_id", "trackid"]
+X_COLS = ["x", "pos_x", "easting", "e"]
+Y_COLS = ["y", "pos_y", "northing", "n"]
+LON_COLS = ["lon", "longitude", "lng"]
+LAT_COLS = ["lat", "latitude"]
+TRACK_TYPES = [".csv", ".tsv", ".txt", ".gpx"]
+
+
+class Tracks:
+    """Raw tracks from a file: id -> (t (n,), xy (n, 2)), plus the frame they are in."""
+
+    def __init__(self, tracks: dict, source: str, crs=None, input_crs=None, frame=None, scene=None):
+        self.tracks, self.source, self.crs, self.input_crs, self.frame = tracks, source, crs, input_crs, frame
+        self.scene = scene or _scene(source)
+
+
+# ---- local metric frame for lon / lat ----------------------------------------------------------
+
+
+def _aeqd(lon0, lat0):
+    from rasterio.crs import CRS
+
+    return CRS.from_proj4(f"+proj=aeqd +lat_0={lat0:.9f} +lon_0={lon0:.9f} +x_0=0 +y_0=0 +datum=WGS84 +units=m +no_defs")
+
+
+def _project(lon, lat):
+    """lon / lat (deg) -> x / y (m) in an azimuthal equidistant frame centred on them; + frame info."""
+    from rasterio.crs import CRS
+    from rasterio.warp import transform
+
+    lon0, lat0 = float(np.mean(lon)), float(np.mean(lat))
+    dst = _aeqd(lon0, lat0)
+    x, y = transform(CRS.from_epsg(4326), dst, list(map(float, lon)), list(map(float, lat)))
+    frame = {"proj": "aeqd", "lon0": lon0, "lat0": lat0}
+    return np.asarray(x), np.asarray(y), dst.to_wkt(), CRS.from_epsg(4326).to_wkt(), frame
+
+
+def unproject(x, y, frame: dict):
+    """Inverse of the local frame: x / y (m) -> lon / lat (deg)."""
+    from rasterio.crs import CRS
+    from rasterio.warp import transform
+
+    lon, lat = transform(_aeqd(frame["lon0"], frame["lat0"]), CRS.from_epsg(4326),
+                         list(map(float, np.ravel(x))), list(map(float, np.ravel(y))))
+    return np.reshape(lon, np.shape(x)), np.reshape(lat, np.shape(y))
+
+
+# ---- readers ------------------------------------------------------------------------------------
+
+
+def _scene(path) -> str:
+    stem = os.path.splitext(os.path.basename(os.fspath(path)))[0]
+    return re.sub(r"[_-](train|val|valid|test)$", "", stem, flags=re.IGNORECASE)
+
+
+def _time(v: str) -> float:
+    try:
+        return float(v)
+    except ValueError:
+        pass
+    s = v.strip().replace("Z", "+00:00")
+    try:
+        d = _dt.datetime.fromisoformat(s)
+    except ValueError:
+        raise InputError(f"cannot parse the time {v!r} (seconds or ISO 8601 expected)") from None
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=_dt.timezone.utc)
+    return d.timestamp()
+
+
+def _pick(names, options):
+    low = [n.strip().lower() for n in names]
+    for o in options:
+        if o in low:
+            return low.index(o)
+    return None
+
+
+def read_track_table(path, frame_dt=0.04, crs=None, delimiter=None, **_) -> Tracks:
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise InputError(f"cannot read {path}: no such file")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            text = f.read()
+    except Exception as e:
+        raise InputError(f"cannot read {path}: {e}") from None
+    if "\x00" in text[:4096]:
+        raise InputError(f"cannot read {path}: not a text file")
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if not lines:
+        raise InputError(f"{path}: the track file is empty")
+    if delimiter is None:
+        first = lines[0]
+        delimiter = "\t" if "\t" in first else ("," if "," in first else (";" if ";" in first else None))
+    if delimiter is None:
+        rows = [ln.split() for ln in lines]
+    else:
+        rows = list(csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter))
+    header = None
+    try:
+        [float(v) for v in rows[0][:1]]
+        float(rows[0][-1])
+    except ValueError:
+        header, rows = [h.strip() for h in rows[0]], rows[1:]
+    if not rows:
+        raise InputError(f"{path}: the track file has a header but no points")
+    use_frames = False
+    lonlat = False
+    if header is None:
+        if len(rows[0]) < 4:
+            raise InputError(f"{path}: expected columns frame, id, x, y; got {len(rows[0])} columns")
+        it, ii, ix, iy = 0, 1, 2, 3
+        use_frames = True
+    else:
+        it, ii = _pick(header, TIME_COLS), _pick(header, ID_COLS)
+        ix, iy = _pick(header, X_COLS), _pick(header, Y_COLS)
+        if ix is None or iy is None:
+            ix, iy = _pick(header, LON_COLS), _pick(header, LAT_COLS)
+            lonlat = ix is not None and iy is not None
+        missing = [n for n, i in (("time/frame", it), ("x", ix), ("y", iy)) if i is None]
+        if missing:
+            raise InputError(f"{path}: missing columns {', '.join(missing)} (has {', '.join(header)})")
+        use_frames = header[it].strip().lower() in ("frame", "frame_id")
+    try:
+        t = np.array([_time(r[it]) for r in rows], np.float64)
+        x = np.array([float(r[ix]) if r[ix].strip() else np.nan for r in rows], np.float64)
+        y = np.array([float(r[iy]) if r[iy].strip() else np.nan for r in rows], np.float64)
+        ids = [r[ii].strip() if ii is not None else "1" for r in rows]
+    except IndexError:
+        raise InputError(f"{path}: a row has fewer columns than the header") from None
+    except ValueError as e:
+        raise InputError(f"{path}: non-numeric coordinate ({e})") from None
+    if use_frames:
+        t = t * float(frame_dt)
+    wkt = in_wkt = frame = None
+    ok = np.isfinite(x) & np.isfinite(y) & np.isfinite(t)
+    if lonlat:
+        if not ok.any():
+            raise InputError(f"{path}: no valid coordinates")
+        px, py, wkt, in_wkt, frame = _project(x[ok], y[ok])
+        x, y = x.copy(), y.copy()
+        x[ok], y[ok] = px, py
+    elif crs is not None:
+        from rasterio.crs import CRS
+
+        wkt = in_wkt = CRS.from_user_input(crs).to_wkt()
+    tracks = _group(ids, t, x, y)
+    return Tracks(tracks, path, wkt, in_wkt, frame)
+
+
+def _group(ids, t, x, y) -> dict:
+    order = {}
+    for k, i in enumerate(ids):
+        order.setdefault(_norm_id(i), []).append(k)
+    out = {}
+    for i, idx in order.items():
+        idx = np.asarray(idx)
+        out[i] = (t[idx], np.stack([x[idx], y[idx]], axis=1))
+    return out
+
+
+def _norm_id(v):
+    try:
+        f = float(v)
+        return int(f) if f.is_integer() else v
+    except (TypeError, ValueError):
+        return v
+
+
+def read_gpx(path, **_) -> Tracks:
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise InputError(f"cannot read {path}: no such file")
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as e:
+        raise InputError(f"cannot read {path}: not a valid GPX (XML) file ({e})") from None
+    ns = ""
+    m = re.match(r"\{(.*)\}", root.tag)
+    if m:
+        ns = "{" + m.group(1) + "}"
+    raw = []
+    for ti, trk in enumerate(root.iter(f"{ns}trk")):
+        name = trk.findtext(f"{ns}name") or f"track {ti + 1}"
+        segs = list(trk.iter(f"{ns}trkseg"))
+        for si, seg in enumerate(segs):
+            pts = []
+            for p in seg.iter(f"{ns}trkpt"):
+                tt = p.findtext(f"{ns}time")
+                if tt is None:
+                    raise InputError(f"{path}: track {name!r} has points without <time>; times are needed")
+                pts.append((_time(tt), float(p.get("lon")), float(p.get("lat"))))
+            if pts:
+                raw.append((name if len(segs) == 1 else f"{name}/{si + 1}", pts))
+    if not raw:
+        raise InputError(f"{path}: no GPX track points (<trk><trkseg><trkpt>)")
+    allpts = np.array([p for _, pts in raw for p in pts])
+    px, py, wkt, in_wkt, frame = _project(allpts[:, 1], allpts[:, 2])
+    tracks, k = {}, 0
+    for name, pts in raw:
+        n = len(pts)
+        tracks[name] = (allpts[k : k + n, 0], np.stack([px[k : k + n], py[k : k + n]], axis=1))
+        k += n
+    return Tracks(tracks, path, wkt, in_wkt, frame)
+
+
+def read_tracks(path, **options) -> Tracks:
+    ext = os.path.splitext(os.fspath(path))[1].lower()
+    if ext == ".gpx":
+        return read_gpx(path, **options)
+    return read_track_table(path, **options)
+
+
+def resample(t, xy, dt=0.4, max_gap=1.0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Linear interpolation onto a regular time step ending at each piece's last point; pieces split where
+    the gap exceeds max_gap."""
+    ok = np.isfinite(t) & np.isfinite(xy).all(1)
+    t, xy = t[ok], xy[ok]
+    if len(t) == 0:
+        return []
+    o = np.argsort(t, kind="stable")
+    t, xy = t[o], xy[o]
+    keep = np.concatenate([[True], np.diff(t) > 1e-9])  # duplicate times: keep the first
+    t, xy = t[keep], xy[keep]
+    cuts = np.flatnonzero(np.diff(t) > max_gap) + 1
+    out = []
+    for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(t)]):
+        tt, pp = t[a:b], xy[a:b]
+        n = int(np.floor((tt[-1] - tt[0]) / dt + 1e-6)) + 1
+        grid = tt[-1] - dt * np.arange(n)[::-1]  # anchored at the latest point: it is what predictions start from
+        grid[0] = max(grid[0], tt[0])
+        out.append((grid, np.stack([np.interp(grid, tt, pp[:, 0]), np.interp(grid, tt, pp[:, 1])], axis=1)))
+    return out
+
+
+# ---- the modality -------------------------------------------------------------------------------
+
+
+@register
+class Trajectory(Modality):
+    name = "trajectory"
+    title = "Trajectory"
+    layer_kind = "vector"
+    tasks = ["trajectory"]
+    file_types = list(TRACK_TYPES)
+    prompts = [
+        "Based on their past positions and movements in a crowded environment, predict the future "
+        "trajectory of a selected pedestrian.",
+        "Given the observed path of this pedestrian over the last few seconds, where will they walk next?",
+        "Considering the pedestrian's recent positions and velocity, forecast the next twelve positions "
+        "of their trajectory.",
+    ]
+    input_defaults = {"obs": 8, "pred": 12, "dt": 0.4, "max_gap": 1.0}
+    encoder_defaults = {"type": "tutr", "dim": 128, "depth": 2, "heads": 4, "mlp_ratio": 2.0, "dropout": 0.0}
+
+    def input_spec(self, spec):
+        return merged(self.input_defaults, section(spec, "input"))
+
+    def encoder_spec(self, spec):
+        return merged(self.encoder_defaults, section(spec, "encoder"))
+
+    def _pieces(self, tr: Tracks, dt, max_gap):
+        for tid, (t, xy) in tr.tracks.items():
+            pieces = resample(t, xy, dt, max_gap)
+            for k, (tt, pp) in enumerate(pieces):
+                yield (tid if len(pieces) == 1 else f"{tid}#{k + 1}"), tt, pp
+
+    def _sample(self, tr: Tracks, tid, t, xy, dt, extra=None) -> Sample:
+        meta = {"track": tid, "scene": tr.scene, "source": tr.source, "origin": [float(v) for v in xy[-1]],
+                "t_last": float(t[-1]), "crs": tr.crs, "input_crs": tr.input_crs, "frame": tr.frame, "dt": dt,
+                "units": "m"}
+        if extra:
+            meta.update(extra)
+        return Sample(data={"xy": xy.astype(np.float64), "t": t.astype(np.float64)}, mask=None, meta=meta)
+
+    def samples_from_tracks(self, tr: Tracks, obs=8, dt=0.4, max_gap=1.0, mode="last") -> list[Sample]:
+        out, skipped = [], []
+        for tid, t, xy in self._pieces(tr, dt, max_gap):
+            if len(t) < obs:
+                skipped.append({"track": tid, "points": int(len(t))})
+                continue
+            if mode == "all":
+                for a in range(0, len(t) - obs + 1):
+                    out.append(self._sample(tr, tid, t[a : a + obs], xy[a : a + obs], dt))
+            else:
+                out.append(self._sample(tr, tid, t[-obs:], xy[-obs:], dt))
+        if not out:
+            longest = max((s["points"] for s in skipped), default=0)
+            raise InputError(
+                f"{tr.source}: too few trajectory points: no track has {obs} points {dt:g} s apart "
+                f"(the longest has {longest} after resampling); the bundle needs {obs} observed steps"
+            )
+        for s in out:
+            s.meta["skipped_tracks"] = skipped
+        return out
+
+    def read(self, path, obs=None, dt=None, max_gap=None, mode="last", **options) -> list[Sample]:
+        d = self.input_defaults
+        tr = read_tracks(path, **options)
+        return self.samples_from_tracks(tr, obs or d["obs"], dt or d["dt"], max_gap or d["max_gap"], mode)
+
+    def read_labelled(self, path, obs=None, pred=None, dt=None, max_gap=None, stride=1, **options) -> LabelledSet:
+        d = self.input_defaults
+        obs, pred, dt, max_gap = obs or d["obs"], pred or d["pred"], dt or d["dt"], max_gap or d["max_gap"]
+        path = os.fspath(path)
+        if os.path.isdir(path):
+            files = sorted(os.path.join(r, f) for r, _, fs in os.walk(path) for f in fs
+                           if os.path.splitext(f)[1].lower() in TRACK_TYPES)
+            if not files:
+                raise InputError(f"{path}: no track files ({', '.join(TRACK_TYPES)})")
+        else:
+            files = [path]
+        samples, targets, groups = [], [], []
+        L = obs + pred
+        for f in files:
+            tr = read_tracks(f, **options)
+            for tid, t, xy in self._pieces(tr, dt, max_gap):
+                for a in range(0, len(t) - L + 1, stride):
+                    s = self._sample(tr, tid, t[a : a + obs], xy[a : a + obs], dt,
+                                     {"window_start": float(t[a])})
+                    samples.append(s)
+                    targets.append(xy[a + obs : a + L] - xy[a + obs - 1])
+                    groups.append(tr.scene)
+        if not samples:
+            raise InputError(f"{path}: too few trajectory points: no track has {L} points ({obs} + {pred}) "
+                             f"{dt:g} s apart")
+        return LabelledSet(
+            samples=samples, targets=np.asarray(targets, np.float32), classes=None,
+            target_info=[{"name": "future positions", "unit": "m", "steps": pred, "dt": dt}],
+            groups=np.asarray(groups), info={"files": files, "obs": obs, "pred": pred, "dt": dt},
+        )
+
+    def from_payload(self, arrays, meta) -> list[Sample]:
+        meta = dict(meta or {})
+        arrays = arrays or {}
+        d = self.input_defaults
+        obs, dt, max_gap = int(meta.get("obs") or d["obs"]), float(meta.get("dt") or d["dt"]), \
+            float(meta.get("max_gap") or d["max_gap"])
+        if "xy" in arrays:
+            xy = np.asarray(arrays["xy"], np.float64)
+            if xy.ndim != 2 or xy.shape[1] != 2:
+                raise InputError(f"trajectory payload 'xy' must be (P, 2); got shape {xy.shape}")
+            if len(xy) == 0:
+                raise InputError("trajectory payload is empty (0 points)")
+            t = np.asarray(arrays.get("t"), np.float64) if arrays.get("t") is not None else None
+            if t is None or t.shape != (len(xy),):
+                raise InputError(f"trajectory payload needs 't' (P,) seconds for its {len(xy)} points")
+            track = np.asarray(arrays.get("track")) if arrays.get("track") is not None else np.zeros(len(xy), np.int64)
+            if track.shape != (len(xy),):
+                raise InputError("trajectory payload 'track' must have one id per point")
+            crs = meta.get("crs")
+            wkt, in_wkt, frame = crs, crs, None
+            if _geographic(crs):
+                ok = np.isfinite(xy).all(1)
+                px, py, wkt, in_wkt, frame = _project(xy[ok, 0], xy[ok, 1])
+                xy = xy.copy()
+                xy[ok, 0], xy[ok, 1] = px, py
+            tr = Tracks(_group(list(track), t, xy[:, 0], xy[:, 1]), meta.get("source", meta.get("layer", "payload")),
+                        wkt, in_wkt, frame)
+            return self.samples_from_tracks(tr, obs, dt, max_gap, meta.get("mode", "last"))
+        if meta.get("path"):
+            return self.read(meta["path"], obs=obs, dt=dt, max_gap=max_gap, mode=meta.get("mode", "last"))
+        raise InputError("trajectory payload has neither 'xy' / 't' arrays nor a 'path'")
+
+    def to_input_coords(self, sample: Sample, rel: np.ndarray) -> np.ndarray:
+        """Offsets (..., 2) in metres from the sample's last observed point -> the input's coordinates
+        (lon / lat for GPX and geographic payloads)."""
+        rel = np.asarray(rel, np.float64)
+        p = rel + np.asarray(sample.meta["origin"])
+        if sample.meta.get("frame"):
+            lon, lat = unproject(p[..., 0], p[..., 1], sample.meta["frame"])
+            p = np.stack([lon, lat], axis=-1)
+        return p
+
+    # the contract
+    def default_spec(self, samples=None) -> dict:
+        return {"input": dict(self.input_defaults), "encoder": dict(self.encoder_defaults)}
+
+    def check(self, sample, spec) -> None:
+        inp = self.input_spec(spec)
+        obs = int(inp["obs"])
+        src = sample.meta.get("source", "input")
+        xy = sample.data.get("xy") if sample.data else None
+        if xy is None:
+            raise InputError(f"{self.title}: sample from {src} has no 'xy' points")
+        xy = np.asarray(xy)
+        if xy.ndim != 2 or xy.shape[1] != 2:
+            raise InputError(f"{self.title}: 'xy' must be (points, 2); got shape {xy.shape}")
+        if len(xy) == 0:
+            raise InputError(f"{self.title}: track {sample.meta.get('track')} of {src} is empty")
+        if len(xy) < obs:
+            raise InputError(f"{self.title}: too few trajectory points: track {sample.meta.get('track')} of {src} "
+                             f"has {len(xy)}, the bundle needs {obs} observed steps ({inp['dt']:g} s apart)")
+        if not np.isfinite(xy).all():
+            raise InputError(f"{self.title}: NaN / infinite coordinates in track {sample.meta.get('track')} of {src}")
+        dt = sample.meta.get("dt")
+        if dt is not None and abs(float(dt) - float(inp["dt"])) > 1e-6:
+            raise InputError(f"{self.title}: track sampled every {dt:g} s, the bundle expects {inp['dt']:g} s")
+
+    def _features(self, samples, obs):
+        xy = np.stack([np.asarray(s.data["xy"], np.float64)[-obs:] for s in samples])  # (B, obs, 2)
+        rel = xy - xy[:, -1:, :]
+        vel = np.zeros_like(rel)
+        vel[:, 1:] = np.diff(xy, axis=1)
+        return rel, vel
+
+    def normalise_stats(self, samples, spec=None, targets=None) -> dict:
+        """One length scale (m) for positions (and the targets, which share it) and one for velocities."""
+        need_samples(samples, self.name)
+        inp = self.input_spec(spec)
+        rel, vel = self._features(samples[:: max(1, len(samples) // 20000)], int(inp["obs"]))
+        scale = float(np.sqrt(np.mean(rel ** 2))) or 1.0
+        vscale = float(np.sqrt(np.mean(vel[:, 1:] ** 2))) or 1.0
+        st = {"scale": scale, "vscale": vscale, "obs": int(inp["obs"]), "pred": int(inp["pred"]), "dt": float(inp["dt"])}
+        if targets is not None:
+            tg = np.asarray(targets, np.float64)
+            st["target_scale"] = float(np.sqrt(np.mean(tg ** 2))) or 1.0
+        return st
+
+    def to_inputs(self, samples, spec, stats) -> dict[str, np.ndarray]:
+        need_samples(samples, self.name)
+        obs = int(self.input_spec(spec)["obs"])
+        short = [s.meta.get("track") for s in samples if len(s.data["xy"]) < obs]
+        if short:
+            raise InputError(f"{self.title}: too few trajectory points in tracks {short[:5]} (need {obs})")
+        rel, vel = self._features(samples, obs)
+        x = np.concatenate([rel / stats["scale"], vel / stats["vscale"]], axis=-1)
+        return {"obs": np.nan_to_num(x).astype(np.float32)}
+
+    def build_encoder(self, spec: dict):
+        inp, enc = self.input_spec(spec), self.encoder_spec(spec)
+        return _encoder_class()(obs=int(inp["obs"]), dim=int(enc["dim"]), depth=int(enc["depth"]),
+                                heads=int(enc["heads"]), mlp_ratio=float(enc["mlp_ratio"]),
+                                dropout=float(enc["dropout"]))
+
+
+def _geographic(crs) -> bool:
+    if not crs:
+        return False
+    try:
+        from rasterio.crs import CRS
+
+        return CRS.from_user_input(crs).is_geographic
+    except Exception:
+        return False
+
+
+@functools.lru_cache(maxsize=None)
+def _encoder_class():
+    import torch
+    from torch import nn
+
+    from .encoders import TransformerStack
+
+    class TrajectoryEncoder(nn.Module):
+        """obs (B, T, 4) [rel x, rel y, vx, vy] -> tokens (B, T, dim)."""
+
+        def __init__(self, obs=8, dim=128, depth=2, heads=4, mlp_ratio=2.0, dropout=0.0):
+            super().__init__()
+            self.obs = obs
+            self.lift = nn.Linear(4, dim)
+            self.pos = nn.Parameter(torch.zeros(1, obs, dim))
+            nn.init.trunc_normal_(self.pos, std=0.02)
+            self.blocks = TransformerStack(dim, depth, heads, mlp_ratio, dropout)
+
+        def forward(self, obs):
+            if obs.shape[1] != self.obs or obs.shape[2] != 4:
+                raise ValueError(f"trajectory encoder expects (B, {self.obs}, 4); got {tuple(obs.shape)}")
+            return self.blocks(self.lift(obs) + self.pos)
+
+    return TrajectoryEncoder

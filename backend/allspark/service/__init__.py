@@ -1,0 +1,8 @@
+"""The ZeroMQ service (`allspark serve`) the QGIS plugin talks to; protocol in allspark_qgis.wire.
+
+server.Server     the ROUTER service on an engine (dependency-injected: anything with the Engine API)
+jobs              the model worker, batch / train jobs, tiled raster blocks, atomic result files
+auth              loopback check and ZeroMQ CURVE for remote GPU hosts
+connection        the 0600 connection file clients use to find and authenticate to the service
+bench             bench_service(): ping, 100 MB throughput vs bare PAIR, ask overhead
+"""

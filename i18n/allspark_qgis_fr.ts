@@ -1,0 +1,891 @@
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
+<TS version="2.1" language="fr">
+    <context>
+        <name>AllSpark</name>
+        <message>
+            <source>Starting the AllSpark backend...</source>
+            <translation>Démarrage du serveur AllSpark...</translation>
+        </message>
+        <message>
+            <source>Starting the AllSpark backend</source>
+            <translation>Démarrage du serveur AllSpark</translation>
+        </message>
+        <message>
+            <source>Checking the AllSpark backend</source>
+            <translation>Vérification du serveur AllSpark</translation>
+        </message>
+        <message>
+            <source>Stopping the backend...</source>
+            <translation>Arrêt du serveur...</translation>
+        </message>
+        <message>
+            <source>Backend: not running</source>
+            <translation>Serveur : arrêté</translation>
+        </message>
+        <message>
+            <source>Backend: starting...</source>
+            <translation>Serveur : démarrage...</translation>
+        </message>
+        <message>
+            <source>Backend: ready</source>
+            <translation>Serveur : prêt</translation>
+        </message>
+        <message>
+            <source>Backend: unreachable</source>
+            <translation>Serveur : injoignable</translation>
+        </message>
+        <message>
+            <source>Backend: stopping...</source>
+            <translation>Serveur : arrêt...</translation>
+        </message>
+        <message>
+            <source>Waiting for the backend to be ready</source>
+            <translation>Attente de la disponibilité du serveur</translation>
+        </message>
+        <message>
+            <source>The backend was not started by this plugin; it keeps running.</source>
+            <translation>Le serveur n'a pas été démarré par cette extension ; il continue de fonctionner.</translation>
+        </message>
+        <message>
+            <source>Backend stopped.</source>
+            <translation>Serveur arrêté.</translation>
+        </message>
+        <message>
+            <source>Stopping the AllSpark backend</source>
+            <translation>Arrêt du serveur AllSpark</translation>
+        </message>
+        <message>
+            <source>Backend ready on {device}; {n} bundle(s).</source>
+            <translation>Serveur prêt sur {device} ; {n} paquet(s) de modèle.</translation>
+        </message>
+        <message>
+            <source>The backend's Python ({path}) does not exist; check AllSpark &gt; Settings.</source>
+            <translation>Le Python du serveur ({path}) n'existe pas ; vérifiez AllSpark &gt; Paramètres.</translation>
+        </message>
+        <message>
+            <source>Stopping the backend: {error}</source>
+            <translation>Arrêt du serveur : {error}</translation>
+        </message>
+        <message>
+            <source>No AllSpark backend can be reached. Start it from AllSpark &gt; Settings (Start backend), run `allspark serve` and point the settings (or ALLSPARK_CONNECTION_FILE) at its connection file.</source>
+            <translation>Aucun serveur AllSpark n'est joignable. Démarrez-le depuis AllSpark &gt; Paramètres (Démarrer le serveur), ou lancez `allspark serve` et indiquez son fichier de connexion dans les paramètres (ou dans ALLSPARK_CONNECTION_FILE).</translation>
+        </message>
+        <message>
+            <source>The AllSpark backend ({path}) does not answer: {error}</source>
+            <translation>Le serveur AllSpark ({path}) ne répond pas : {error}</translation>
+        </message>
+        <message>
+            <source>RGB</source>
+            <translation>RVB</translation>
+        </message>
+        <message>
+            <source>Multispectral</source>
+            <translation>Multispectral</translation>
+        </message>
+        <message>
+            <source>Hyperspectral</source>
+            <translation>Hyperspectral</translation>
+        </message>
+        <message>
+            <source>SAR</source>
+            <translation>RSO (SAR)</translation>
+        </message>
+        <message>
+            <source>Table</source>
+            <translation>Table</translation>
+        </message>
+        <message>
+            <source>Trajectory</source>
+            <translation>Trajectoire</translation>
+        </message>
+        <message>
+            <source>Point cloud</source>
+            <translation>Nuage de points</translation>
+        </message>
+        <message>
+            <source>none</source>
+            <translation>aucune</translation>
+        </message>
+        <message>
+            <source>AllSpark</source>
+            <translation>AllSpark</translation>
+        </message>
+        <message>
+            <source>Start</source>
+            <translation>Démarrer</translation>
+        </message>
+        <message>
+            <source>Start or reconnect to the backend</source>
+            <translation>Démarrer le serveur ou s'y reconnecter</translation>
+        </message>
+        <message>
+            <source>Layer</source>
+            <translation>Couche</translation>
+        </message>
+        <message>
+            <source>Modality</source>
+            <translation>Modalité</translation>
+        </message>
+        <message>
+            <source>Reload the bundle list from the backend</source>
+            <translation>Recharger la liste des paquets depuis le serveur</translation>
+        </message>
+        <message>
+            <source>Bundle</source>
+            <translation>Paquet</translation>
+        </message>
+        <message>
+            <source>Layer extent</source>
+            <translation>Emprise de la couche</translation>
+        </message>
+        <message>
+            <source>Map canvas extent</source>
+            <translation>Emprise du canevas</translation>
+        </message>
+        <message>
+            <source>Selected features</source>
+            <translation>Entités sélectionnées</translation>
+        </message>
+        <message>
+            <source>Extent</source>
+            <translation>Emprise</translation>
+        </message>
+        <message>
+            <source>The bundle's prompts</source>
+            <translation>Les invites du paquet</translation>
+        </message>
+        <message>
+            <source>Ask something about the layer...</source>
+            <translation>Posez une question sur la couche...</translation>
+        </message>
+        <message>
+            <source>Answer in words</source>
+            <translation>Répondre en toutes lettres</translation>
+        </message>
+        <message>
+            <source>Add results as layers</source>
+            <translation>Ajouter les résultats comme couches</translation>
+        </message>
+        <message>
+            <source>Run</source>
+            <translation>Exécuter</translation>
+        </message>
+        <message>
+            <source>Cancel</source>
+            <translation>Annuler</translation>
+        </message>
+        <message>
+            <source>The answer appears here.</source>
+            <translation>La réponse s'affiche ici.</translation>
+        </message>
+        <message>
+            <source>History</source>
+            <translation>Historique</translation>
+        </message>
+        <message>
+            <source>Clear history</source>
+            <translation>Effacer l'historique</translation>
+        </message>
+        <message>
+            <source>Sending to the backend...</source>
+            <translation>Envoi au serveur...</translation>
+        </message>
+        <message>
+            <source>Done.</source>
+            <translation>Terminé.</translation>
+        </message>
+        <message>
+            <source>Time field</source>
+            <translation>Champ de temps</translation>
+        </message>
+        <message>
+            <source>Track id field</source>
+            <translation>Champ d'identifiant de trace</translation>
+        </message>
+        <message>
+            <source>Cancelling...</source>
+            <translation>Annulation...</translation>
+        </message>
+        <message>
+            <source>Auto ({modality})</source>
+            <translation>Automatique ({modality})</translation>
+        </message>
+        <message>
+            <source>AllSpark: {bundle} on {layer}</source>
+            <translation>AllSpark : {bundle} sur {layer}</translation>
+        </message>
+        <message>
+            <source>AllSpark answered about '{layer}'.</source>
+            <translation>AllSpark a répondu au sujet de « {layer} ».</translation>
+        </message>
+        <message>
+            <source>(no {modality} bundle)</source>
+            <translation>(aucun paquet {modality})</translation>
+        </message>
+        <message>
+            <source>Writing the answer...</source>
+            <translation>Rédaction de la réponse...</translation>
+        </message>
+        <message>
+            <source>{layer} - {bundle}</source>
+            <translation>{layer} - {bundle}</translation>
+        </message>
+        <message>
+            <source>The extent does not overlap the raster layer '{name}'.</source>
+            <translation>L'emprise ne recouvre pas la couche raster « {name} ».</translation>
+        </message>
+        <message>
+            <source>The results could not be added as layers: {error}</source>
+            <translation>Les résultats n'ont pas pu être ajoutés comme couches : {error}</translation>
+        </message>
+        <message>
+            <source>the backend sent no point coordinates</source>
+            <translation>le serveur n'a pas envoyé les coordonnées des points</translation>
+        </message>
+        <message>
+            <source>Added layers: {names}</source>
+            <translation>Couches ajoutées : {names}</translation>
+        </message>
+        <message>
+            <source>{layer} - predicted paths</source>
+            <translation>{layer} - trajectoires prédites</translation>
+        </message>
+        <message>
+            <source>{layer} - classes</source>
+            <translation>{layer} - classes</translation>
+        </message>
+        <message>
+            <source>AllSpark Settings</source>
+            <translation>Paramètres d'AllSpark</translation>
+        </message>
+        <message>
+            <source>Start the backend</source>
+            <translation>Démarrer le serveur</translation>
+        </message>
+        <message>
+            <source>The Python of an environment where the allspark backend is installed (e.g. .venv/bin/python); the plugin runs `python -m allspark serve`.</source>
+            <translation>Le Python d'un environnement où le serveur allspark est installé (par exemple .venv/bin/python) ; l'extension lance `python -m allspark serve`.</translation>
+        </message>
+        <message>
+            <source>Backend Python</source>
+            <translation>Python du serveur</translation>
+        </message>
+        <message>
+            <source>Device</source>
+            <translation>Périphérique</translation>
+        </message>
+        <message>
+            <source>GGUF models (*.gguf)</source>
+            <translation>Modèles GGUF (*.gguf)</translation>
+        </message>
+        <message>
+            <source>default (Gemma 3 270M)</source>
+            <translation>par défaut (Gemma 3 270M)</translation>
+        </message>
+        <message>
+            <source>LLM file</source>
+            <translation>Fichier du LLM</translation>
+        </message>
+        <message>
+            <source>Bundles folder</source>
+            <translation>Dossier des paquets</translation>
+        </message>
+        <message>
+            <source>Start the backend when QGIS starts</source>
+            <translation>Démarrer le serveur au lancement de QGIS</translation>
+        </message>
+        <message>
+            <source>Or connect to a running backend</source>
+            <translation>Ou se connecter à un serveur déjà lancé</translation>
+        </message>
+        <message>
+            <source>Connection files (*.json)</source>
+            <translation>Fichiers de connexion (*.json)</translation>
+        </message>
+        <message>
+            <source>default connection file</source>
+            <translation>fichier de connexion par défaut</translation>
+        </message>
+        <message>
+            <source>Connection file</source>
+            <translation>Fichier de connexion</translation>
+        </message>
+        <message>
+            <source>Request time limit</source>
+            <translation>Délai maximal d'une requête</translation>
+        </message>
+        <message>
+            <source>Start backend</source>
+            <translation>Démarrer le serveur</translation>
+        </message>
+        <message>
+            <source>Stop backend</source>
+            <translation>Arrêter le serveur</translation>
+        </message>
+        <message>
+            <source>Automatic</source>
+            <translation>Automatique</translation>
+        </message>
+        <message>
+            <source>CPU</source>
+            <translation>CPU</translation>
+        </message>
+        <message>
+            <source>CUDA (NVIDIA GPU)</source>
+            <translation>CUDA (GPU NVIDIA)</translation>
+        </message>
+        <message>
+            <source>AllSpark has no modality '{modality}'.</source>
+            <translation>AllSpark n'a pas de modalité « {modality} ».</translation>
+        </message>
+        <message>
+            <source>The raster layer '{name}' has no pixels.</source>
+            <translation>La couche raster « {name} » n'a aucun pixel.</translation>
+        </message>
+        <message>
+            <source>Every pixel of '{name}' in this extent is nodata.</source>
+            <translation>Tous les pixels de « {name} » dans cette emprise sont sans données.</translation>
+        </message>
+        <message>
+            <source>The layer '{name}' lacks the field(s) {fields}.</source>
+            <translation>Il manque à la couche « {name} » le(s) champ(s) {fields}.</translation>
+        </message>
+        <message>
+            <source>The layer '{name}' has no features to send.</source>
+            <translation>La couche « {name} » n'a aucune entité à envoyer.</translation>
+        </message>
+        <message>
+            <source>The layer '{name}' has no field '{field}'.</source>
+            <translation>La couche « {name} » n'a pas de champ « {field} ».</translation>
+        </message>
+        <message>
+            <source>The layer '{name}' has no fixes with a time and a track id.</source>
+            <translation>La couche « {name} » n'a aucun point ayant à la fois un temps et un identifiant de trace.</translation>
+        </message>
+        <message>
+            <source>The point cloud '{name}' is not a LAS, LAZ or COPC file ({path}); AllSpark reads only those.</source>
+            <translation>Le nuage de points « {name} » n'est pas un fichier LAS, LAZ ou COPC ({path}) ; AllSpark ne lit que ces formats.</translation>
+        </message>
+        <message>
+            <source>The point cloud file {path} does not exist.</source>
+            <translation>Le fichier de nuage de points {path} n'existe pas.</translation>
+        </message>
+        <message>
+            <source>Cannot read band {band} of the raster.</source>
+            <translation>Impossible de lire la bande {band} du raster.</translation>
+        </message>
+        <message>
+            <source>The layer '{name}' needs a time field and an id field to be read as trajectories.</source>
+            <translation>La couche « {name} » doit avoir un champ de temps et un champ d'identifiant pour être lue comme des trajectoires.</translation>
+        </message>
+        <message>
+            <source>AllSpark does not read this kind of layer; bundle '{name}' needs a {want} layer.</source>
+            <translation>AllSpark ne lit pas ce type de couche ; le paquet « {name} » demande une couche {want}.</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' expects a {want} layer, but this layer looks like {have}.</source>
+            <translation>Le paquet « {name} » attend une couche {want}, mais cette couche ressemble à {have}.</translation>
+        </message>
+        <message>
+            <source>nothing AllSpark reads</source>
+            <translation>rien de ce que lit AllSpark</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' needs a raster layer.</source>
+            <translation>Le paquet « {name} » demande une couche raster.</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' needs {bands} band(s); this raster has {count}.</source>
+            <translation>Le paquet « {name} » demande {bands} bande(s) ; ce raster en a {count}.</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' needs a point-cloud layer.</source>
+            <translation>Le paquet « {name} » demande une couche de nuage de points.</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' reads LAS, LAZ or COPC files; this layer's source ({source}) is not one of them.</source>
+            <translation>Le paquet « {name} » lit des fichiers LAS, LAZ ou COPC ; la source de cette couche ({source}) n'en est pas un.</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' needs a point or line layer with a time field and an id field.</source>
+            <translation>Le paquet « {name} » demande une couche de points ou de lignes avec un champ de temps et un champ d'identifiant.</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' needs a vector layer or table.</source>
+            <translation>Le paquet « {name} » demande une couche vecteur ou une table.</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' needs the field(s) {fields}, which this layer lacks.</source>
+            <translation>Le paquet « {name} » demande le(s) champ(s) {fields}, absents de cette couche.</translation>
+        </message>
+        <message>
+            <source>Ask AllSpark...</source>
+            <translation>Demander à AllSpark...</translation>
+        </message>
+        <message>
+            <source>Open the AllSpark prompt panel</source>
+            <translation>Ouvrir le panneau d'invite AllSpark</translation>
+        </message>
+        <message>
+            <source>Start Backend</source>
+            <translation>Démarrer le serveur</translation>
+        </message>
+        <message>
+            <source>Stop Backend</source>
+            <translation>Arrêter le serveur</translation>
+        </message>
+        <message>
+            <source>Settings...</source>
+            <translation>Paramètres...</translation>
+        </message>
+        <message>
+            <source>Diagnostics...</source>
+            <translation>Diagnostic...</translation>
+        </message>
+        <message>
+            <source>Write a report for a bug report (versions, device, backend log)</source>
+            <translation>Écrire un rapport pour signaler un bogue (versions, périphérique, journal du serveur)</translation>
+        </message>
+        <message>
+            <source>Train a Bundle...</source>
+            <translation>Entraîner un paquet...</translation>
+        </message>
+        <message>
+            <source>AllSpark backend status</source>
+            <translation>État du serveur AllSpark</translation>
+        </message>
+        <message>
+            <source>Set the backend's Python in AllSpark &gt; Settings first (or a connection file).</source>
+            <translation>Indiquez d'abord le Python du serveur dans AllSpark &gt; Paramètres (ou un fichier de connexion).</translation>
+        </message>
+        <message>
+            <source>AllSpark Diagnostics</source>
+            <translation>Diagnostic d'AllSpark</translation>
+        </message>
+        <message>
+            <source>AllSpark diagnostics</source>
+            <translation>Diagnostic d'AllSpark</translation>
+        </message>
+        <message>
+            <source>Diagnostics written to {path}</source>
+            <translation>Diagnostic écrit dans {path}</translation>
+        </message>
+        <message>
+            <source>The report was written to {path}.</source>
+            <translation>Le rapport a été écrit dans {path}.</translation>
+        </message>
+        <message>
+            <source>Raster</source>
+            <translation>Raster</translation>
+        </message>
+        <message>
+            <source>Input raster</source>
+            <translation>Raster en entrée</translation>
+        </message>
+        <message>
+            <source>Extent (default: the whole raster)</source>
+            <translation>Emprise (par défaut : tout le raster)</translation>
+        </message>
+        <message>
+            <source>Classified raster</source>
+            <translation>Raster classé</translation>
+        </message>
+        <message>
+            <source>Class names</source>
+            <translation>Noms des classes</translation>
+        </message>
+        <message>
+            <source>The backend has no bundle named '{name}'.</source>
+            <translation>Le serveur n'a pas de paquet nommé « {name} ».</translation>
+        </message>
+        <message>
+            <source>Ask about a layer</source>
+            <translation>Interroger sur une couche</translation>
+        </message>
+        <message>
+            <source>Sends the layer (a raster extent, the attribute rows, the tracks or the point-cloud file) with a prompt to a bundle of its modality; the answer is written in words by the LLM. Without a bundle, the first bundle of the layer's detected modality is used; without a prompt, the bundle's own prompt.</source>
+            <translation>Envoie la couche (une emprise raster, les lignes de la table attributaire, les traces ou le fichier de nuage de points) avec une invite à un paquet de sa modalité ; la réponse est rédigée par le LLM. Sans paquet, le premier paquet de la modalité détectée est utilisé ; sans invite, celle du paquet.</translation>
+        </message>
+        <message>
+            <source>Modality (default: detected from the layer)</source>
+            <translation>Modalité (par défaut : détectée d'après la couche)</translation>
+        </message>
+        <message>
+            <source>Prompt</source>
+            <translation>Invite</translation>
+        </message>
+        <message>
+            <source>Longest answer (tokens)</source>
+            <translation>Réponse la plus longue (jetons)</translation>
+        </message>
+        <message>
+            <source>Answer file</source>
+            <translation>Fichier de réponse</translation>
+        </message>
+        <message>
+            <source>Text files (*.txt)</source>
+            <translation>Fichiers texte (*.txt)</translation>
+        </message>
+        <message>
+            <source>Answer</source>
+            <translation>Réponse</translation>
+        </message>
+        <message>
+            <source>Head result in words</source>
+            <translation>Résultat de la tête en toutes lettres</translation>
+        </message>
+        <message>
+            <source>Bundle used</source>
+            <translation>Paquet utilisé</translation>
+        </message>
+        <message>
+            <source>The input layer is missing or invalid.</source>
+            <translation>La couche en entrée est absente ou invalide.</translation>
+        </message>
+        <message>
+            <source>Asking bundle {name}...</source>
+            <translation>Interrogation du paquet {name}...</translation>
+        </message>
+        <message>
+            <source>Answer: {text}</source>
+            <translation>Réponse : {text}</translation>
+        </message>
+        <message>
+            <source>The backend has no bundle for {modality} layers.</source>
+            <translation>Le serveur n'a aucun paquet pour les couches {modality}.</translation>
+        </message>
+        <message>
+            <source>The trained AllSpark bundle (encoder + bridge + head) to use; its name.</source>
+            <translation>Le paquet AllSpark entraîné (encodeur + pont + tête) à utiliser ; son nom.</translation>
+        </message>
+        <message>
+            <source>any</source>
+            <translation>toutes</translation>
+        </message>
+        <message>
+            <source>No bundle is selected, and the backend has none for {kinds}; train one with 'Train a bundle' or add one to the bundles folder.</source>
+            <translation>Aucun paquet n'est choisi et le serveur n'en a aucun pour {kinds} ; entraînez-en un avec « Entraîner un paquet » ou ajoutez-en un au dossier des paquets.</translation>
+        </message>
+        <message>
+            <source>Classify pixels (hyperspectral)</source>
+            <translation>Classer les pixels (hyperspectral)</translation>
+        </message>
+        <message>
+            <source>Sends the raster block by block; the bundle classifies every valid pixel from its spectrum. The output has the input's grid, nodata where the input is nodata, and the class names in its legend.</source>
+            <translation>Envoie le raster bloc par bloc ; le paquet classe chaque pixel valide d'après son spectre. La sortie a la grille de l'entrée, sans données là où l'entrée l'est, et les noms des classes dans sa légende.</translation>
+        </message>
+        <message>
+            <source>Bundle {name}: {w} x {h} pixels.</source>
+            <translation>Paquet {name} : {w} x {h} pixels.</translation>
+        </message>
+        <message>
+            <source>Classify point cloud</source>
+            <translation>Classer un nuage de points</translation>
+        </message>
+        <message>
+            <source>The backend reads the layer's LAS / LAZ / COPC file and classifies every point it keeps per tile. The output is a 3D point layer with the class of each point (styled by class); when the input is an uncompressed LAS file, a classified copy of it can also be written.</source>
+            <translation>Le serveur lit le fichier LAS / LAZ / COPC de la couche et classe chaque point qu'il garde par tuile. La sortie est une couche de points 3D avec la classe de chaque point (symbolisée par classe) ; si l'entrée est un fichier LAS non compressé, une copie classée peut aussi être écrite.</translation>
+        </message>
+        <message>
+            <source>Classified points</source>
+            <translation>Points classés</translation>
+        </message>
+        <message>
+            <source>Classified LAS copy (uncompressed LAS input only)</source>
+            <translation>Copie LAS classée (entrée LAS non compressée uniquement)</translation>
+        </message>
+        <message>
+            <source>LAS files (*.las)</source>
+            <translation>Fichiers LAS (*.las)</translation>
+        </message>
+        <message>
+            <source>The backend reads {path}.</source>
+            <translation>Le serveur lit {path}.</translation>
+        </message>
+        <message>
+            <source>The backend sent no point coordinates, and the plugin cannot read {path} itself (compressed); update the backend.</source>
+            <translation>Le serveur n'a pas envoyé les coordonnées des points, et l'extension ne peut pas lire {path} elle-même (compressé) ; mettez le serveur à jour.</translation>
+        </message>
+        <message>
+            <source>Classify raster (tiled)</source>
+            <translation>Classer un raster (par tuiles)</translation>
+        </message>
+        <message>
+            <source>Cuts the raster into tiles of the bundle's input size (or the given size), asks the bundle for the class of each tile, and writes a classified raster on the tile grid with the class names in its legend. Tiles that are all nodata stay nodata.</source>
+            <translation>Découpe le raster en tuiles de la taille d'entrée du paquet (ou de la taille donnée), demande au paquet la classe de chaque tuile et écrit un raster classé sur la grille des tuiles, avec les noms des classes dans sa légende. Les tuiles entièrement sans données restent sans données.</translation>
+        </message>
+        <message>
+            <source>Tile size in pixels (0: the bundle's input size)</source>
+            <translation>Taille des tuiles en pixels (0 : la taille d'entrée du paquet)</translation>
+        </message>
+        <message>
+            <source>Bundle {name}: tiles of {tile} px over a window of {w} x {h} px.</source>
+            <translation>Paquet {name} : tuiles de {tile} px sur une fenêtre de {w} x {h} px.</translation>
+        </message>
+        <message>
+            <source>Vector</source>
+            <translation>Vecteur</translation>
+        </message>
+        <message>
+            <source>Predict attribute</source>
+            <translation>Prédire un attribut</translation>
+        </message>
+        <message>
+            <source>Predicts a value (regression, e.g. PM2.5 in ug/m3) or a class for every feature from the fields the bundle was trained on. The output is a copy of the layer with the prediction as new fields (&lt;target&gt;_pred, or pred_class and pred_prob).</source>
+            <translation>Prédit une valeur (régression, par exemple PM2.5 en ug/m3) ou une classe pour chaque entité à partir des champs sur lesquels le paquet a été entraîné. La sortie est une copie de la couche avec la prédiction dans de nouveaux champs (&lt;target&gt;_pred, ou pred_class et pred_prob).</translation>
+        </message>
+        <message>
+            <source>Input layer or table</source>
+            <translation>Couche ou table en entrée</translation>
+        </message>
+        <message>
+            <source>Predictions</source>
+            <translation>Prédictions</translation>
+        </message>
+        <message>
+            <source>{n} rows, {c} columns.</source>
+            <translation>{n} lignes, {c} colonnes.</translation>
+        </message>
+        <message>
+            <source>Predict trajectories</source>
+            <translation>Prédire des trajectoires</translation>
+        </message>
+        <message>
+            <source>Reads the tracks of a point layer (one fix per feature) or line layer (vertex times from M values, or from the time field), and predicts candidate future paths for each track. The output has one line per candidate with its rank (1 = most likely) and score (the scores of a track sum to 1). Time and track id fields are found automatically when left empty.</source>
+            <translation>Lit les traces d'une couche de points (un point par entité) ou de lignes (temps des sommets d'après les valeurs M ou le champ de temps) et prédit des trajectoires futures candidates pour chaque trace. La sortie contient une ligne par candidate avec son rang (1 = la plus probable) et son score (les scores d'une trace ont pour somme 1). Les champs de temps et d'identifiant sont trouvés automatiquement s'ils sont laissés vides.</translation>
+        </message>
+        <message>
+            <source>Trajectory layer</source>
+            <translation>Couche de trajectoires</translation>
+        </message>
+        <message>
+            <source>Predicted trajectories</source>
+            <translation>Trajectoires prédites</translation>
+        </message>
+        <message>
+            <source>The layer needs a time field and a track id field (none was given and none could be found).</source>
+            <translation>La couche doit avoir un champ de temps et un champ d'identifiant de trace (aucun n'a été donné ni trouvé).</translation>
+        </message>
+        <message>
+            <source>{points} fixes in {tracks} tracks (time: {t}, id: {i}).</source>
+            <translation>{points} points dans {tracks} traces (temps : {t}, identifiant : {i}).</translation>
+        </message>
+        <message>
+            <source>{n} candidate paths for {tracks} tracks.</source>
+            <translation>{n} trajectoires candidates pour {tracks} traces.</translation>
+        </message>
+        <message>
+            <source>AllSpark multimodal model</source>
+            <translation>Modèle multimodal AllSpark</translation>
+        </message>
+        <message>
+            <source>Training</source>
+            <translation>Entraînement</translation>
+        </message>
+        <message>
+            <source>Train a bundle</source>
+            <translation>Entraîner un paquet</translation>
+        </message>
+        <message>
+            <source>Trains encoder, bridge and head against the backend's frozen LLM from your layers: a raster with a labelled point or polygon layer (RGB, multispectral and SAR learn one class per patch, hyperspectral one class per pixel), a trajectory layer (time and track id fields), a table with a target field (numbers: regression; text: classification), or a point cloud with a classification attribute (ground = 2). The bundle is written to the bundles folder and is listed right away.</source>
+            <translation>Entraîne l'encodeur, le pont et la tête face au LLM figé du serveur à partir de vos couches : un raster avec une couche de points ou de polygones étiquetés (RVB, multispectral et RSO apprennent une classe par imagette, l'hyperspectral une classe par pixel), une couche de trajectoires (champs de temps et d'identifiant), une table avec un champ cible (nombres : régression ; texte : classification) ou un nuage de points avec un attribut de classification (sol = 2). Le paquet est écrit dans le dossier des paquets et apparaît aussitôt dans les listes.</translation>
+        </message>
+        <message>
+            <source>Training options (JSON)</source>
+            <translation>Options d'entraînement (JSON)</translation>
+        </message>
+        <message>
+            <source>Advanced settings passed to the backend's trainer, e.g. {"batch_size": 16, "lr": 0.0003, "max_samples": 2000, "bridge": {"queries": 16}}.</source>
+            <translation>Réglages avancés transmis à l'entraîneur du serveur, par exemple {"batch_size": 16, "lr": 0.0003, "max_samples": 2000, "bridge": {"queries": 16}}.</translation>
+        </message>
+        <message>
+            <source>Training layer</source>
+            <translation>Couche d'entraînement</translation>
+        </message>
+        <message>
+            <source>Labels (points or polygons, for a raster)</source>
+            <translation>Étiquettes (points ou polygones, pour un raster)</translation>
+        </message>
+        <message>
+            <source>Class field of the labels</source>
+            <translation>Champ de classe des étiquettes</translation>
+        </message>
+        <message>
+            <source>Target field (table)</source>
+            <translation>Champ cible (table)</translation>
+        </message>
+        <message>
+            <source>Time field (trajectory)</source>
+            <translation>Champ de temps (trajectoire)</translation>
+        </message>
+        <message>
+            <source>Track id field (trajectory)</source>
+            <translation>Champ d'identifiant de trace (trajectoire)</translation>
+        </message>
+        <message>
+            <source>Bundle name</source>
+            <translation>Nom du paquet</translation>
+        </message>
+        <message>
+            <source>Epochs</source>
+            <translation>Époques</translation>
+        </message>
+        <message>
+            <source>Patch size in pixels (RGB, multispectral, SAR)</source>
+            <translation>Taille des imagettes en pixels (RVB, multispectral, RSO)</translation>
+        </message>
+        <message>
+            <source>Bundles folder (default: the backend's)</source>
+            <translation>Dossier des paquets (par défaut : celui du serveur)</translation>
+        </message>
+        <message>
+            <source>Bundle folder</source>
+            <translation>Dossier du paquet</translation>
+        </message>
+        <message>
+            <source>Validation metrics (JSON)</source>
+            <translation>Métriques de validation (JSON)</translation>
+        </message>
+        <message>
+            <source>AllSpark cannot train on this kind of layer.</source>
+            <translation>AllSpark ne peut pas s'entraîner sur ce type de couche.</translation>
+        </message>
+        <message>
+            <source>Give the bundle a name without slashes.</source>
+            <translation>Donnez au paquet un nom sans barre oblique.</translation>
+        </message>
+        <message>
+            <source>Training options must be a JSON object.</source>
+            <translation>Les options d'entraînement doivent être un objet JSON.</translation>
+        </message>
+        <message>
+            <source>Training on a raster needs a labelled point or polygon layer (Labels).</source>
+            <translation>L'entraînement sur un raster demande une couche de points ou de polygones étiquetés (Étiquettes).</translation>
+        </message>
+        <message>
+            <source>Choose the labels' class field.</source>
+            <translation>Choisissez le champ de classe des étiquettes.</translation>
+        </message>
+        <message>
+            <source>Training {name} ({modality}) on {data}</source>
+            <translation>Entraînement de {name} ({modality}) sur {data}</translation>
+        </message>
+        <message>
+            <source>New bundle {name} in {path}</source>
+            <translation>Nouveau paquet {name} dans {path}</translation>
+        </message>
+        <message>
+            <source>A table bundle trains on a vector layer or table with a target field.</source>
+            <translation>Un paquet de table s'entraîne sur une couche vecteur ou une table avec un champ cible.</translation>
+        </message>
+        <message>
+            <source>Unknown training option(s): {names}; known: {known}</source>
+            <translation>Option(s) d'entraînement inconnue(s) : {names} ; options connues : {known}</translation>
+        </message>
+        <message>
+            <source>A {modality} bundle trains on a raster layer.</source>
+            <translation>Un paquet {modality} s'entraîne sur une couche raster.</translation>
+        </message>
+        <message>
+            <source>A trajectory bundle trains on a point or line layer.</source>
+            <translation>Un paquet de trajectoires s'entraîne sur une couche de points ou de lignes.</translation>
+        </message>
+        <message>
+            <source>The layer needs a time field and a track id field.</source>
+            <translation>La couche doit avoir un champ de temps et un champ d'identifiant de trace.</translation>
+        </message>
+        <message>
+            <source>Training options are not valid JSON: {error}</source>
+            <translation>Les options d'entraînement ne sont pas du JSON valide : {error}</translation>
+        </message>
+        <message>
+            <source>Patches per class: {counts}</source>
+            <translation>Imagettes par classe : {counts}</translation>
+        </message>
+        <message>
+            <source>The layer has no field '{field}'.</source>
+            <translation>La couche n'a pas de champ « {field} ».</translation>
+        </message>
+        <message>
+            <source>A point-cloud bundle trains on a point-cloud layer.</source>
+            <translation>Un paquet de nuage de points s'entraîne sur une couche de nuage de points.</translation>
+        </message>
+        <message>
+            <source>The point cloud must be a LAS, LAZ or COPC file.</source>
+            <translation>Le nuage de points doit être un fichier LAS, LAZ ou COPC.</translation>
+        </message>
+        <message>
+            <source>Cannot write {path}.</source>
+            <translation>Impossible d'écrire {path}.</translation>
+        </message>
+        <message>
+            <source>Cannot open {path}.</source>
+            <translation>Impossible d'ouvrir {path}.</translation>
+        </message>
+        <message>
+            <source>{name} (AllSpark)</source>
+            <translation>{name} (AllSpark)</translation>
+        </message>
+        <message>
+            <source>{path} is not a LAS file.</source>
+            <translation>{path} n'est pas un fichier LAS.</translation>
+        </message>
+        <message>
+            <source>{path} is compressed (LAZ); the plugin reads only uncompressed LAS.</source>
+            <translation>{path} est compressé (LAZ) ; l'extension ne lit que le LAS non compressé.</translation>
+        </message>
+        <message>
+            <source>{path} is compressed (LAZ); the plugin writes only uncompressed LAS.</source>
+            <translation>{path} est compressé (LAZ) ; l'extension n'écrit que du LAS non compressé.</translation>
+        </message>
+        <message>
+            <source>Cannot write {path}: {error}</source>
+            <translation>Impossible d'écrire {path} : {error}</translation>
+        </message>
+        <message>
+            <source>Cancelled.</source>
+            <translation>Annulé.</translation>
+        </message>
+        <message>
+            <source>{done} of {total} tiles</source>
+            <translation>{done} tuiles sur {total}</translation>
+        </message>
+        <message>
+            <source>{done} of {total} blocks</source>
+            <translation>{done} blocs sur {total}</translation>
+        </message>
+        <message>
+            <source>The backend returned {n} labels for a block of {m} pixels.</source>
+            <translation>Le serveur a renvoyé {n} étiquettes pour un bloc de {m} pixels.</translation>
+        </message>
+        <message>
+            <source>The task failed.</source>
+            <translation>La tâche a échoué.</translation>
+        </message>
+        <message>
+            <source>The label layer has no labelled features.</source>
+            <translation>La couche d'étiquettes n'a aucune entité étiquetée.</translation>
+        </message>
+        <message>
+            <source>No labelled point falls on the raster.</source>
+            <translation>Aucun point étiqueté ne tombe sur le raster.</translation>
+        </message>
+        <message>
+            <source>The layer has no fixes with a time and a track id.</source>
+            <translation>La couche n'a aucun point ayant à la fois un temps et un identifiant de trace.</translation>
+        </message>
+        <message>
+            <source>The labels have no field '{field}'.</source>
+            <translation>Les étiquettes n'ont pas de champ « {field} ».</translation>
+        </message>
+        <message>
+            <source>The layer has no target field '{field}'.</source>
+            <translation>La couche n'a pas de champ cible « {field} ».</translation>
+        </message>
+        <message>
+            <source>patch {k} of {n}</source>
+            <translation>imagette {k} sur {n}</translation>
+        </message>
+    </context>
+</TS>

@@ -1,0 +1,891 @@
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
+<TS version="2.1" language="zh_CN">
+    <context>
+        <name>AllSpark</name>
+        <message>
+            <source>Starting the AllSpark backend...</source>
+            <translation>正在启动 AllSpark 后端...</translation>
+        </message>
+        <message>
+            <source>Starting the AllSpark backend</source>
+            <translation>正在启动 AllSpark 后端</translation>
+        </message>
+        <message>
+            <source>Checking the AllSpark backend</source>
+            <translation>正在检查 AllSpark 后端</translation>
+        </message>
+        <message>
+            <source>Stopping the backend...</source>
+            <translation>正在停止后端...</translation>
+        </message>
+        <message>
+            <source>Backend: not running</source>
+            <translation>后端：未运行</translation>
+        </message>
+        <message>
+            <source>Backend: starting...</source>
+            <translation>后端：正在启动...</translation>
+        </message>
+        <message>
+            <source>Backend: ready</source>
+            <translation>后端：就绪</translation>
+        </message>
+        <message>
+            <source>Backend: unreachable</source>
+            <translation>后端：无法连接</translation>
+        </message>
+        <message>
+            <source>Backend: stopping...</source>
+            <translation>后端：正在停止...</translation>
+        </message>
+        <message>
+            <source>Waiting for the backend to be ready</source>
+            <translation>正在等待后端就绪</translation>
+        </message>
+        <message>
+            <source>The backend was not started by this plugin; it keeps running.</source>
+            <translation>后端不是由本插件启动的，将继续运行。</translation>
+        </message>
+        <message>
+            <source>Backend stopped.</source>
+            <translation>后端已停止。</translation>
+        </message>
+        <message>
+            <source>Stopping the AllSpark backend</source>
+            <translation>正在停止 AllSpark 后端</translation>
+        </message>
+        <message>
+            <source>Backend ready on {device}; {n} bundle(s).</source>
+            <translation>后端已在 {device} 上就绪；共 {n} 个模型包。</translation>
+        </message>
+        <message>
+            <source>The backend's Python ({path}) does not exist; check AllSpark &gt; Settings.</source>
+            <translation>后端的 Python（{path}）不存在；请检查 AllSpark &gt; 设置。</translation>
+        </message>
+        <message>
+            <source>Stopping the backend: {error}</source>
+            <translation>停止后端时出错：{error}</translation>
+        </message>
+        <message>
+            <source>No AllSpark backend can be reached. Start it from AllSpark &gt; Settings (Start backend), run `allspark serve` and point the settings (or ALLSPARK_CONNECTION_FILE) at its connection file.</source>
+            <translation>无法连接任何 AllSpark 后端。请在 AllSpark &gt; 设置 中启动后端（启动后端），或运行 `allspark serve` 并在设置（或 ALLSPARK_CONNECTION_FILE）中指定其连接文件。</translation>
+        </message>
+        <message>
+            <source>The AllSpark backend ({path}) does not answer: {error}</source>
+            <translation>AllSpark 后端（{path}）没有响应：{error}</translation>
+        </message>
+        <message>
+            <source>RGB</source>
+            <translation>RGB</translation>
+        </message>
+        <message>
+            <source>Multispectral</source>
+            <translation>多光谱</translation>
+        </message>
+        <message>
+            <source>Hyperspectral</source>
+            <translation>高光谱</translation>
+        </message>
+        <message>
+            <source>SAR</source>
+            <translation>SAR</translation>
+        </message>
+        <message>
+            <source>Table</source>
+            <translation>表格</translation>
+        </message>
+        <message>
+            <source>Trajectory</source>
+            <translation>轨迹</translation>
+        </message>
+        <message>
+            <source>Point cloud</source>
+            <translation>点云</translation>
+        </message>
+        <message>
+            <source>none</source>
+            <translation>无</translation>
+        </message>
+        <message>
+            <source>AllSpark</source>
+            <translation>AllSpark</translation>
+        </message>
+        <message>
+            <source>Start</source>
+            <translation>启动</translation>
+        </message>
+        <message>
+            <source>Start or reconnect to the backend</source>
+            <translation>启动或重新连接后端</translation>
+        </message>
+        <message>
+            <source>Layer</source>
+            <translation>图层</translation>
+        </message>
+        <message>
+            <source>Modality</source>
+            <translation>模态</translation>
+        </message>
+        <message>
+            <source>Reload the bundle list from the backend</source>
+            <translation>从后端重新加载模型包列表</translation>
+        </message>
+        <message>
+            <source>Bundle</source>
+            <translation>模型包</translation>
+        </message>
+        <message>
+            <source>Layer extent</source>
+            <translation>图层范围</translation>
+        </message>
+        <message>
+            <source>Map canvas extent</source>
+            <translation>地图画布范围</translation>
+        </message>
+        <message>
+            <source>Selected features</source>
+            <translation>所选要素</translation>
+        </message>
+        <message>
+            <source>Extent</source>
+            <translation>范围</translation>
+        </message>
+        <message>
+            <source>The bundle's prompts</source>
+            <translation>模型包的提示词</translation>
+        </message>
+        <message>
+            <source>Ask something about the layer...</source>
+            <translation>就该图层提问...</translation>
+        </message>
+        <message>
+            <source>Answer in words</source>
+            <translation>用文字回答</translation>
+        </message>
+        <message>
+            <source>Add results as layers</source>
+            <translation>将结果添加为图层</translation>
+        </message>
+        <message>
+            <source>Run</source>
+            <translation>运行</translation>
+        </message>
+        <message>
+            <source>Cancel</source>
+            <translation>取消</translation>
+        </message>
+        <message>
+            <source>The answer appears here.</source>
+            <translation>回答将显示在这里。</translation>
+        </message>
+        <message>
+            <source>History</source>
+            <translation>历史记录</translation>
+        </message>
+        <message>
+            <source>Clear history</source>
+            <translation>清除历史记录</translation>
+        </message>
+        <message>
+            <source>Sending to the backend...</source>
+            <translation>正在发送到后端...</translation>
+        </message>
+        <message>
+            <source>Done.</source>
+            <translation>完成。</translation>
+        </message>
+        <message>
+            <source>Time field</source>
+            <translation>时间字段</translation>
+        </message>
+        <message>
+            <source>Track id field</source>
+            <translation>轨迹 ID 字段</translation>
+        </message>
+        <message>
+            <source>Cancelling...</source>
+            <translation>正在取消...</translation>
+        </message>
+        <message>
+            <source>Auto ({modality})</source>
+            <translation>自动（{modality}）</translation>
+        </message>
+        <message>
+            <source>AllSpark: {bundle} on {layer}</source>
+            <translation>AllSpark：{bundle} 作用于 {layer}</translation>
+        </message>
+        <message>
+            <source>AllSpark answered about '{layer}'.</source>
+            <translation>AllSpark 已回答关于“{layer}”的问题。</translation>
+        </message>
+        <message>
+            <source>(no {modality} bundle)</source>
+            <translation>（没有 {modality} 模型包）</translation>
+        </message>
+        <message>
+            <source>Writing the answer...</source>
+            <translation>正在撰写回答...</translation>
+        </message>
+        <message>
+            <source>{layer} - {bundle}</source>
+            <translation>{layer} - {bundle}</translation>
+        </message>
+        <message>
+            <source>The extent does not overlap the raster layer '{name}'.</source>
+            <translation>范围与栅格图层“{name}”不重叠。</translation>
+        </message>
+        <message>
+            <source>The results could not be added as layers: {error}</source>
+            <translation>无法将结果添加为图层：{error}</translation>
+        </message>
+        <message>
+            <source>the backend sent no point coordinates</source>
+            <translation>后端未发送点坐标</translation>
+        </message>
+        <message>
+            <source>Added layers: {names}</source>
+            <translation>已添加图层：{names}</translation>
+        </message>
+        <message>
+            <source>{layer} - predicted paths</source>
+            <translation>{layer} - 预测路径</translation>
+        </message>
+        <message>
+            <source>{layer} - classes</source>
+            <translation>{layer} - 类别</translation>
+        </message>
+        <message>
+            <source>AllSpark Settings</source>
+            <translation>AllSpark 设置</translation>
+        </message>
+        <message>
+            <source>Start the backend</source>
+            <translation>启动后端</translation>
+        </message>
+        <message>
+            <source>The Python of an environment where the allspark backend is installed (e.g. .venv/bin/python); the plugin runs `python -m allspark serve`.</source>
+            <translation>安装了 allspark 后端的环境中的 Python（例如 .venv/bin/python）；插件将运行 `python -m allspark serve`。</translation>
+        </message>
+        <message>
+            <source>Backend Python</source>
+            <translation>后端 Python</translation>
+        </message>
+        <message>
+            <source>Device</source>
+            <translation>设备</translation>
+        </message>
+        <message>
+            <source>GGUF models (*.gguf)</source>
+            <translation>GGUF 模型 (*.gguf)</translation>
+        </message>
+        <message>
+            <source>default (Gemma 3 270M)</source>
+            <translation>默认（Gemma 3 270M）</translation>
+        </message>
+        <message>
+            <source>LLM file</source>
+            <translation>LLM 文件</translation>
+        </message>
+        <message>
+            <source>Bundles folder</source>
+            <translation>模型包文件夹</translation>
+        </message>
+        <message>
+            <source>Start the backend when QGIS starts</source>
+            <translation>QGIS 启动时启动后端</translation>
+        </message>
+        <message>
+            <source>Or connect to a running backend</source>
+            <translation>或连接到正在运行的后端</translation>
+        </message>
+        <message>
+            <source>Connection files (*.json)</source>
+            <translation>连接文件 (*.json)</translation>
+        </message>
+        <message>
+            <source>default connection file</source>
+            <translation>默认连接文件</translation>
+        </message>
+        <message>
+            <source>Connection file</source>
+            <translation>连接文件</translation>
+        </message>
+        <message>
+            <source>Request time limit</source>
+            <translation>请求时间限制</translation>
+        </message>
+        <message>
+            <source>Start backend</source>
+            <translation>启动后端</translation>
+        </message>
+        <message>
+            <source>Stop backend</source>
+            <translation>停止后端</translation>
+        </message>
+        <message>
+            <source>Automatic</source>
+            <translation>自动</translation>
+        </message>
+        <message>
+            <source>CPU</source>
+            <translation>CPU</translation>
+        </message>
+        <message>
+            <source>CUDA (NVIDIA GPU)</source>
+            <translation>CUDA（NVIDIA GPU）</translation>
+        </message>
+        <message>
+            <source>AllSpark has no modality '{modality}'.</source>
+            <translation>AllSpark 没有模态“{modality}”。</translation>
+        </message>
+        <message>
+            <source>The raster layer '{name}' has no pixels.</source>
+            <translation>栅格图层“{name}”没有像元。</translation>
+        </message>
+        <message>
+            <source>Every pixel of '{name}' in this extent is nodata.</source>
+            <translation>“{name}”在此范围内的所有像元均为无数据。</translation>
+        </message>
+        <message>
+            <source>The layer '{name}' lacks the field(s) {fields}.</source>
+            <translation>图层“{name}”缺少字段 {fields}。</translation>
+        </message>
+        <message>
+            <source>The layer '{name}' has no features to send.</source>
+            <translation>图层“{name}”没有可发送的要素。</translation>
+        </message>
+        <message>
+            <source>The layer '{name}' has no field '{field}'.</source>
+            <translation>图层“{name}”没有字段“{field}”。</translation>
+        </message>
+        <message>
+            <source>The layer '{name}' has no fixes with a time and a track id.</source>
+            <translation>图层“{name}”没有同时带有时间和轨迹 ID 的定位点。</translation>
+        </message>
+        <message>
+            <source>The point cloud '{name}' is not a LAS, LAZ or COPC file ({path}); AllSpark reads only those.</source>
+            <translation>点云“{name}”不是 LAS、LAZ 或 COPC 文件（{path}）；AllSpark 只读取这些格式。</translation>
+        </message>
+        <message>
+            <source>The point cloud file {path} does not exist.</source>
+            <translation>点云文件 {path} 不存在。</translation>
+        </message>
+        <message>
+            <source>Cannot read band {band} of the raster.</source>
+            <translation>无法读取栅格的第 {band} 波段。</translation>
+        </message>
+        <message>
+            <source>The layer '{name}' needs a time field and an id field to be read as trajectories.</source>
+            <translation>图层“{name}”需要一个时间字段和一个 ID 字段才能作为轨迹读取。</translation>
+        </message>
+        <message>
+            <source>AllSpark does not read this kind of layer; bundle '{name}' needs a {want} layer.</source>
+            <translation>AllSpark 无法读取此类图层；模型包“{name}”需要 {want} 图层。</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' expects a {want} layer, but this layer looks like {have}.</source>
+            <translation>模型包“{name}”需要 {want} 图层，但此图层看起来是 {have}。</translation>
+        </message>
+        <message>
+            <source>nothing AllSpark reads</source>
+            <translation>AllSpark 无法读取的数据</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' needs a raster layer.</source>
+            <translation>模型包“{name}”需要栅格图层。</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' needs {bands} band(s); this raster has {count}.</source>
+            <translation>模型包“{name}”需要 {bands} 个波段；此栅格有 {count} 个。</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' needs a point-cloud layer.</source>
+            <translation>模型包“{name}”需要点云图层。</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' reads LAS, LAZ or COPC files; this layer's source ({source}) is not one of them.</source>
+            <translation>模型包“{name}”读取 LAS、LAZ 或 COPC 文件；此图层的数据源（{source}）不属于这些格式。</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' needs a point or line layer with a time field and an id field.</source>
+            <translation>模型包“{name}”需要带有时间字段和 ID 字段的点或线图层。</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' needs a vector layer or table.</source>
+            <translation>模型包“{name}”需要矢量图层或表格。</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' needs the field(s) {fields}, which this layer lacks.</source>
+            <translation>模型包“{name}”需要字段 {fields}，而此图层缺少这些字段。</translation>
+        </message>
+        <message>
+            <source>Ask AllSpark...</source>
+            <translation>询问 AllSpark...</translation>
+        </message>
+        <message>
+            <source>Open the AllSpark prompt panel</source>
+            <translation>打开 AllSpark 提示面板</translation>
+        </message>
+        <message>
+            <source>Start Backend</source>
+            <translation>启动后端</translation>
+        </message>
+        <message>
+            <source>Stop Backend</source>
+            <translation>停止后端</translation>
+        </message>
+        <message>
+            <source>Settings...</source>
+            <translation>设置...</translation>
+        </message>
+        <message>
+            <source>Diagnostics...</source>
+            <translation>诊断...</translation>
+        </message>
+        <message>
+            <source>Write a report for a bug report (versions, device, backend log)</source>
+            <translation>生成用于错误报告的诊断报告（版本、设备、后端日志）</translation>
+        </message>
+        <message>
+            <source>Train a Bundle...</source>
+            <translation>训练模型包...</translation>
+        </message>
+        <message>
+            <source>AllSpark backend status</source>
+            <translation>AllSpark 后端状态</translation>
+        </message>
+        <message>
+            <source>Set the backend's Python in AllSpark &gt; Settings first (or a connection file).</source>
+            <translation>请先在 AllSpark &gt; 设置 中设置后端的 Python（或连接文件）。</translation>
+        </message>
+        <message>
+            <source>AllSpark Diagnostics</source>
+            <translation>AllSpark 诊断</translation>
+        </message>
+        <message>
+            <source>AllSpark diagnostics</source>
+            <translation>AllSpark 诊断</translation>
+        </message>
+        <message>
+            <source>Diagnostics written to {path}</source>
+            <translation>诊断报告已写入 {path}</translation>
+        </message>
+        <message>
+            <source>The report was written to {path}.</source>
+            <translation>报告已写入 {path}。</translation>
+        </message>
+        <message>
+            <source>Raster</source>
+            <translation>栅格</translation>
+        </message>
+        <message>
+            <source>Input raster</source>
+            <translation>输入栅格</translation>
+        </message>
+        <message>
+            <source>Extent (default: the whole raster)</source>
+            <translation>范围（默认：整个栅格）</translation>
+        </message>
+        <message>
+            <source>Classified raster</source>
+            <translation>分类栅格</translation>
+        </message>
+        <message>
+            <source>Class names</source>
+            <translation>类别名称</translation>
+        </message>
+        <message>
+            <source>The backend has no bundle named '{name}'.</source>
+            <translation>后端没有名为“{name}”的模型包。</translation>
+        </message>
+        <message>
+            <source>Ask about a layer</source>
+            <translation>就图层提问</translation>
+        </message>
+        <message>
+            <source>Sends the layer (a raster extent, the attribute rows, the tracks or the point-cloud file) with a prompt to a bundle of its modality; the answer is written in words by the LLM. Without a bundle, the first bundle of the layer's detected modality is used; without a prompt, the bundle's own prompt.</source>
+            <translation>将图层（栅格范围、属性行、轨迹或点云文件）连同提示词发送给其模态的模型包；回答由 LLM 以文字写出。未指定模型包时，使用图层检测到的模态的第一个模型包；未指定提示词时，使用模型包自带的提示词。</translation>
+        </message>
+        <message>
+            <source>Modality (default: detected from the layer)</source>
+            <translation>模态（默认：根据图层检测）</translation>
+        </message>
+        <message>
+            <source>Prompt</source>
+            <translation>提示词</translation>
+        </message>
+        <message>
+            <source>Longest answer (tokens)</source>
+            <translation>最长回答（词元数）</translation>
+        </message>
+        <message>
+            <source>Answer file</source>
+            <translation>回答文件</translation>
+        </message>
+        <message>
+            <source>Text files (*.txt)</source>
+            <translation>文本文件 (*.txt)</translation>
+        </message>
+        <message>
+            <source>Answer</source>
+            <translation>回答</translation>
+        </message>
+        <message>
+            <source>Head result in words</source>
+            <translation>文字形式的预测结果</translation>
+        </message>
+        <message>
+            <source>Bundle used</source>
+            <translation>所用模型包</translation>
+        </message>
+        <message>
+            <source>The input layer is missing or invalid.</source>
+            <translation>输入图层缺失或无效。</translation>
+        </message>
+        <message>
+            <source>Asking bundle {name}...</source>
+            <translation>正在询问模型包 {name}...</translation>
+        </message>
+        <message>
+            <source>Answer: {text}</source>
+            <translation>回答：{text}</translation>
+        </message>
+        <message>
+            <source>The backend has no bundle for {modality} layers.</source>
+            <translation>后端没有适用于 {modality} 图层的模型包。</translation>
+        </message>
+        <message>
+            <source>The trained AllSpark bundle (encoder + bridge + head) to use; its name.</source>
+            <translation>要使用的已训练 AllSpark 模型包（编码器 + 桥接器 + 预测头）；填写其名称。</translation>
+        </message>
+        <message>
+            <source>any</source>
+            <translation>任意</translation>
+        </message>
+        <message>
+            <source>No bundle is selected, and the backend has none for {kinds}; train one with 'Train a bundle' or add one to the bundles folder.</source>
+            <translation>未选择模型包，且后端没有适用于 {kinds} 的模型包；请使用“训练模型包”训练一个，或将其添加到模型包文件夹。</translation>
+        </message>
+        <message>
+            <source>Classify pixels (hyperspectral)</source>
+            <translation>像元分类（高光谱）</translation>
+        </message>
+        <message>
+            <source>Sends the raster block by block; the bundle classifies every valid pixel from its spectrum. The output has the input's grid, nodata where the input is nodata, and the class names in its legend.</source>
+            <translation>按块发送栅格；模型包根据光谱对每个有效像元进行分类。输出与输入网格一致，输入为无数据处输出也为无数据，图例中显示类别名称。</translation>
+        </message>
+        <message>
+            <source>Bundle {name}: {w} x {h} pixels.</source>
+            <translation>模型包 {name}：{w} x {h} 个像元。</translation>
+        </message>
+        <message>
+            <source>Classify point cloud</source>
+            <translation>点云分类</translation>
+        </message>
+        <message>
+            <source>The backend reads the layer's LAS / LAZ / COPC file and classifies every point it keeps per tile. The output is a 3D point layer with the class of each point (styled by class); when the input is an uncompressed LAS file, a classified copy of it can also be written.</source>
+            <translation>后端读取图层的 LAS / LAZ / COPC 文件，并对每个瓦片中保留的每个点进行分类。输出为按类别设置样式的三维点图层，包含每个点的类别；若输入为未压缩的 LAS 文件，还可写出其分类副本。</translation>
+        </message>
+        <message>
+            <source>Classified points</source>
+            <translation>已分类的点</translation>
+        </message>
+        <message>
+            <source>Classified LAS copy (uncompressed LAS input only)</source>
+            <translation>分类后的 LAS 副本（仅限未压缩的 LAS 输入）</translation>
+        </message>
+        <message>
+            <source>LAS files (*.las)</source>
+            <translation>LAS 文件 (*.las)</translation>
+        </message>
+        <message>
+            <source>The backend reads {path}.</source>
+            <translation>后端读取 {path}。</translation>
+        </message>
+        <message>
+            <source>The backend sent no point coordinates, and the plugin cannot read {path} itself (compressed); update the backend.</source>
+            <translation>后端未发送点坐标，而插件无法自行读取 {path}（已压缩）；请更新后端。</translation>
+        </message>
+        <message>
+            <source>Classify raster (tiled)</source>
+            <translation>栅格分类（分块）</translation>
+        </message>
+        <message>
+            <source>Cuts the raster into tiles of the bundle's input size (or the given size), asks the bundle for the class of each tile, and writes a classified raster on the tile grid with the class names in its legend. Tiles that are all nodata stay nodata.</source>
+            <translation>将栅格切分为模型包输入尺寸（或指定尺寸）的瓦片，由模型包判定每个瓦片的类别，并在瓦片网格上写出分类栅格，图例中显示类别名称。全部为无数据的瓦片保持为无数据。</translation>
+        </message>
+        <message>
+            <source>Tile size in pixels (0: the bundle's input size)</source>
+            <translation>瓦片大小（像元，0：模型包的输入尺寸）</translation>
+        </message>
+        <message>
+            <source>Bundle {name}: tiles of {tile} px over a window of {w} x {h} px.</source>
+            <translation>模型包 {name}：在 {w} x {h} 像元的窗口上使用 {tile} 像元的瓦片。</translation>
+        </message>
+        <message>
+            <source>Vector</source>
+            <translation>矢量</translation>
+        </message>
+        <message>
+            <source>Predict attribute</source>
+            <translation>预测属性</translation>
+        </message>
+        <message>
+            <source>Predicts a value (regression, e.g. PM2.5 in ug/m3) or a class for every feature from the fields the bundle was trained on. The output is a copy of the layer with the prediction as new fields (&lt;target&gt;_pred, or pred_class and pred_prob).</source>
+            <translation>根据模型包训练时使用的字段，为每个要素预测一个数值（回归，例如 PM2.5，单位 ug/m3）或一个类别。输出为图层的副本，预测结果作为新字段（&lt;target&gt;_pred，或 pred_class 和 pred_prob）。</translation>
+        </message>
+        <message>
+            <source>Input layer or table</source>
+            <translation>输入图层或表格</translation>
+        </message>
+        <message>
+            <source>Predictions</source>
+            <translation>预测结果</translation>
+        </message>
+        <message>
+            <source>{n} rows, {c} columns.</source>
+            <translation>{n} 行，{c} 列。</translation>
+        </message>
+        <message>
+            <source>Predict trajectories</source>
+            <translation>预测轨迹</translation>
+        </message>
+        <message>
+            <source>Reads the tracks of a point layer (one fix per feature) or line layer (vertex times from M values, or from the time field), and predicts candidate future paths for each track. The output has one line per candidate with its rank (1 = most likely) and score (the scores of a track sum to 1). Time and track id fields are found automatically when left empty.</source>
+            <translation>读取点图层（每个要素一个定位点）或线图层（顶点时间来自 M 值或时间字段）的轨迹，并为每条轨迹预测候选的未来路径。输出中每个候选路径一条线，带有其排名（1 = 最可能）和得分（同一轨迹的得分之和为 1）。时间字段和轨迹 ID 字段留空时会自动查找。</translation>
+        </message>
+        <message>
+            <source>Trajectory layer</source>
+            <translation>轨迹图层</translation>
+        </message>
+        <message>
+            <source>Predicted trajectories</source>
+            <translation>预测的轨迹</translation>
+        </message>
+        <message>
+            <source>The layer needs a time field and a track id field (none was given and none could be found).</source>
+            <translation>图层需要时间字段和轨迹 ID 字段（未指定，也未能自动找到）。</translation>
+        </message>
+        <message>
+            <source>{points} fixes in {tracks} tracks (time: {t}, id: {i}).</source>
+            <translation>{tracks} 条轨迹中共 {points} 个定位点（时间：{t}，ID：{i}）。</translation>
+        </message>
+        <message>
+            <source>{n} candidate paths for {tracks} tracks.</source>
+            <translation>{tracks} 条轨迹共 {n} 条候选路径。</translation>
+        </message>
+        <message>
+            <source>AllSpark multimodal model</source>
+            <translation>AllSpark 多模态模型</translation>
+        </message>
+        <message>
+            <source>Training</source>
+            <translation>训练</translation>
+        </message>
+        <message>
+            <source>Train a bundle</source>
+            <translation>训练模型包</translation>
+        </message>
+        <message>
+            <source>Trains encoder, bridge and head against the backend's frozen LLM from your layers: a raster with a labelled point or polygon layer (RGB, multispectral and SAR learn one class per patch, hyperspectral one class per pixel), a trajectory layer (time and track id fields), a table with a target field (numbers: regression; text: classification), or a point cloud with a classification attribute (ground = 2). The bundle is written to the bundles folder and is listed right away.</source>
+            <translation>使用你的图层，针对后端冻结的 LLM 训练编码器、桥接器和预测头：带有已标注点或面图层的栅格（RGB、多光谱和 SAR 按图块学习类别，高光谱按像元学习类别）、轨迹图层（时间和轨迹 ID 字段）、带目标字段的表格（数值：回归；文本：分类），或带分类属性的点云（地面 = 2）。模型包写入模型包文件夹，并立即出现在列表中。</translation>
+        </message>
+        <message>
+            <source>Training options (JSON)</source>
+            <translation>训练选项（JSON）</translation>
+        </message>
+        <message>
+            <source>Advanced settings passed to the backend's trainer, e.g. {"batch_size": 16, "lr": 0.0003, "max_samples": 2000, "bridge": {"queries": 16}}.</source>
+            <translation>传递给后端训练器的高级设置，例如 {"batch_size": 16, "lr": 0.0003, "max_samples": 2000, "bridge": {"queries": 16}}。</translation>
+        </message>
+        <message>
+            <source>Training layer</source>
+            <translation>训练图层</translation>
+        </message>
+        <message>
+            <source>Labels (points or polygons, for a raster)</source>
+            <translation>标注（点或面，用于栅格）</translation>
+        </message>
+        <message>
+            <source>Class field of the labels</source>
+            <translation>标注的类别字段</translation>
+        </message>
+        <message>
+            <source>Target field (table)</source>
+            <translation>目标字段（表格）</translation>
+        </message>
+        <message>
+            <source>Time field (trajectory)</source>
+            <translation>时间字段（轨迹）</translation>
+        </message>
+        <message>
+            <source>Track id field (trajectory)</source>
+            <translation>轨迹 ID 字段（轨迹）</translation>
+        </message>
+        <message>
+            <source>Bundle name</source>
+            <translation>模型包名称</translation>
+        </message>
+        <message>
+            <source>Epochs</source>
+            <translation>训练轮数</translation>
+        </message>
+        <message>
+            <source>Patch size in pixels (RGB, multispectral, SAR)</source>
+            <translation>图块大小（像元；RGB、多光谱、SAR）</translation>
+        </message>
+        <message>
+            <source>Bundles folder (default: the backend's)</source>
+            <translation>模型包文件夹（默认：后端的文件夹）</translation>
+        </message>
+        <message>
+            <source>Bundle folder</source>
+            <translation>模型包文件夹</translation>
+        </message>
+        <message>
+            <source>Validation metrics (JSON)</source>
+            <translation>验证指标（JSON）</translation>
+        </message>
+        <message>
+            <source>AllSpark cannot train on this kind of layer.</source>
+            <translation>AllSpark 无法用此类图层进行训练。</translation>
+        </message>
+        <message>
+            <source>Give the bundle a name without slashes.</source>
+            <translation>请为模型包指定一个不含斜杠的名称。</translation>
+        </message>
+        <message>
+            <source>Training options must be a JSON object.</source>
+            <translation>训练选项必须是一个 JSON 对象。</translation>
+        </message>
+        <message>
+            <source>Training on a raster needs a labelled point or polygon layer (Labels).</source>
+            <translation>在栅格上训练需要一个已标注的点或面图层（标注）。</translation>
+        </message>
+        <message>
+            <source>Choose the labels' class field.</source>
+            <translation>请选择标注的类别字段。</translation>
+        </message>
+        <message>
+            <source>Training {name} ({modality}) on {data}</source>
+            <translation>正在用 {data} 训练 {name}（{modality}）</translation>
+        </message>
+        <message>
+            <source>New bundle {name} in {path}</source>
+            <translation>新模型包 {name} 位于 {path}</translation>
+        </message>
+        <message>
+            <source>A table bundle trains on a vector layer or table with a target field.</source>
+            <translation>表格模型包需要在带有目标字段的矢量图层或表格上训练。</translation>
+        </message>
+        <message>
+            <source>Unknown training option(s): {names}; known: {known}</source>
+            <translation>未知的训练选项：{names}；可用选项：{known}</translation>
+        </message>
+        <message>
+            <source>A {modality} bundle trains on a raster layer.</source>
+            <translation>{modality} 模型包需要在栅格图层上训练。</translation>
+        </message>
+        <message>
+            <source>A trajectory bundle trains on a point or line layer.</source>
+            <translation>轨迹模型包需要在点或线图层上训练。</translation>
+        </message>
+        <message>
+            <source>The layer needs a time field and a track id field.</source>
+            <translation>图层需要时间字段和轨迹 ID 字段。</translation>
+        </message>
+        <message>
+            <source>Training options are not valid JSON: {error}</source>
+            <translation>训练选项不是有效的 JSON：{error}</translation>
+        </message>
+        <message>
+            <source>Patches per class: {counts}</source>
+            <translation>每个类别的图块数：{counts}</translation>
+        </message>
+        <message>
+            <source>The layer has no field '{field}'.</source>
+            <translation>图层没有字段“{field}”。</translation>
+        </message>
+        <message>
+            <source>A point-cloud bundle trains on a point-cloud layer.</source>
+            <translation>点云模型包需要在点云图层上训练。</translation>
+        </message>
+        <message>
+            <source>The point cloud must be a LAS, LAZ or COPC file.</source>
+            <translation>点云必须是 LAS、LAZ 或 COPC 文件。</translation>
+        </message>
+        <message>
+            <source>Cannot write {path}.</source>
+            <translation>无法写入 {path}。</translation>
+        </message>
+        <message>
+            <source>Cannot open {path}.</source>
+            <translation>无法打开 {path}。</translation>
+        </message>
+        <message>
+            <source>{name} (AllSpark)</source>
+            <translation>{name}（AllSpark）</translation>
+        </message>
+        <message>
+            <source>{path} is not a LAS file.</source>
+            <translation>{path} 不是 LAS 文件。</translation>
+        </message>
+        <message>
+            <source>{path} is compressed (LAZ); the plugin reads only uncompressed LAS.</source>
+            <translation>{path} 已压缩（LAZ）；插件只读取未压缩的 LAS。</translation>
+        </message>
+        <message>
+            <source>{path} is compressed (LAZ); the plugin writes only uncompressed LAS.</source>
+            <translation>{path} 已压缩（LAZ）；插件只写入未压缩的 LAS。</translation>
+        </message>
+        <message>
+            <source>Cannot write {path}: {error}</source>
+            <translation>无法写入 {path}：{error}</translation>
+        </message>
+        <message>
+            <source>Cancelled.</source>
+            <translation>已取消。</translation>
+        </message>
+        <message>
+            <source>{done} of {total} tiles</source>
+            <translation>第 {done} / {total} 个瓦片</translation>
+        </message>
+        <message>
+            <source>{done} of {total} blocks</source>
+            <translation>第 {done} / {total} 个块</translation>
+        </message>
+        <message>
+            <source>The backend returned {n} labels for a block of {m} pixels.</source>
+            <translation>后端为 {m} 个像元的块返回了 {n} 个标签。</translation>
+        </message>
+        <message>
+            <source>The task failed.</source>
+            <translation>任务失败。</translation>
+        </message>
+        <message>
+            <source>The label layer has no labelled features.</source>
+            <translation>标注图层没有已标注的要素。</translation>
+        </message>
+        <message>
+            <source>No labelled point falls on the raster.</source>
+            <translation>没有标注点落在栅格上。</translation>
+        </message>
+        <message>
+            <source>The layer has no fixes with a time and a track id.</source>
+            <translation>图层没有同时带有时间和轨迹 ID 的定位点。</translation>
+        </message>
+        <message>
+            <source>The labels have no field '{field}'.</source>
+            <translation>标注没有字段“{field}”。</translation>
+        </message>
+        <message>
+            <source>The layer has no target field '{field}'.</source>
+            <translation>图层没有目标字段“{field}”。</translation>
+        </message>
+        <message>
+            <source>patch {k} of {n}</source>
+            <translation>第 {k} / {n} 个图块</translation>
+        </message>
+    </context>
+</TS>

@@ -1,0 +1,146 @@
+"""The whole path on a tiny GGUF: training writes a bundle, the engine runs it through llama.cpp and
+torch, the CLI answers and refuses bad input with a message that names the problem."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+from allspark.bundle import load_bundle
+from allspark.engine import Engine
+from allspark.errors import BundleError, InputError
+from allspark.llm.default import file_sha256
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "demo" / "indian_pines_field.tif"
+
+
+def run_cli(*args, timeout=300):
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run([sys.executable, "-m", "allspark", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def test_training_writes_a_complete_bundle(tiny_bundle, tiny_gguf):
+    b = load_bundle(tiny_bundle)
+    m = b.manifest
+    assert m["modality"] == "hsi" and m["task"] == "classification" and len(m["classes"]) == 16
+    assert m["llm"]["sha256"] == file_sha256(tiny_gguf)
+    assert len(m["metrics"]["history"]) == 2 and 0 <= m["metrics"]["validation"]["accuracy"] <= 1
+    assert m["normalisation"] and m["bridge"]["output_rms"] > 0
+
+
+def test_training_resumes_from_checkpoint(tmp_path, tiny_gguf, shared_data):
+    from allspark.train import TrainConfig, train
+
+    common = dict(modality="hsi", data=str(shared_data / "hsi_indian_pines"), out=str(tmp_path / "b"),
+                  llm=str(tiny_gguf), batch_size=16, max_samples=64, bf16=False,
+                  bridge={"queries": 2, "layers": 1, "heads": 2, "head_dim": 8, "ffn_mult": 1})
+    train(TrainConfig(epochs=1, **common), progress=lambda f, m: None)
+    messages = []
+    b = train(TrainConfig(epochs=2, resume=True, **common), progress=lambda f, m: messages.append(m))
+    assert [h["epoch"] for h in b.manifest["metrics"]["history"]] == [1, 2]
+    assert not any("epoch 1/2 step" in m for m in messages)  # epoch 1 was not trained again
+
+
+def test_llamacpp_and_torch_agree_on_a_trained_bundle(tiny_bundle, tiny_gguf):
+    probs = {}
+    for runtime in ("llamacpp", "torch"):
+        eng = Engine(llm_path=str(tiny_gguf), runtime=runtime, precision="fp32")
+        name = eng.load_bundle(str(tiny_bundle))["name"]
+        samples = eng.read(name, str(DEMO))[:24]
+        probs[runtime] = eng.predict(name, samples)["probabilities"]
+        eng.close()
+    assert probs["llamacpp"].shape == (24, 16)
+    assert np.abs(probs["llamacpp"] - probs["torch"]).max() < 0.02
+
+
+def test_int8_encoder_close_to_fp32(tiny_bundle, tiny_gguf):
+    out = {}
+    for precision in ("fp32", "int8"):
+        eng = Engine(llm_path=str(tiny_gguf), precision=precision)
+        name = eng.load_bundle(str(tiny_bundle))["name"]
+        out[precision] = eng.predict(name, eng.read(name, str(DEMO))[:32])["probabilities"]
+        assert eng.loaded[name].precision == precision
+        eng.close()
+    assert np.abs(out["fp32"] - out["int8"]).max() < 0.1
+
+
+def test_ask_streams_text_and_reports_shares(tiny_bundle, tiny_gguf):
+    eng = Engine(llm_path=str(tiny_gguf))
+    name = eng.load_bundle(str(tiny_bundle))["name"]
+    pieces = []
+    res = eng.ask(name, eng.read(name, str(DEMO))[:8], prompt="What grows here?", text=True,
+                  on_token=pieces.append, max_tokens=8)
+    assert res["summary"].startswith("Across 8 samples")
+    assert 1 <= len(pieces) <= 8 and res["text"] == "".join(pieces).strip()
+    eng.close()
+
+
+def test_bundle_against_another_llm_is_refused(tiny_bundle, tmp_path):
+    from allspark.llm.tiny import write_tiny_gguf
+
+    other = write_tiny_gguf(tmp_path / "other.gguf", seed=7)
+    with pytest.raises(BundleError, match="trained against LLM"):
+        Engine(llm_path=str(other)).load_bundle(str(tiny_bundle))
+
+
+def test_cli_ask_json_and_label_raster(tiny_bundle, tiny_gguf, tmp_path):
+    out = tmp_path / "labels.tif"
+    r = run_cli("ask", "--bundle", tiny_bundle, "--input", DEMO, "--llm", tiny_gguf, "--json", "--output", out)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["samples"] == 32 * 32 and len(res["labels"]) == 1024
+    with rasterio.open(out) as src:
+        labels = src.read(1)
+        assert labels.shape == (32, 32) and src.colormap(1) and labels.max() < 16
+        assert json.loads(src.tags(1)["classes"]) == res["classes"]
+    assert np.array_equal(labels.ravel(), np.argmax(np.asarray(res["probabilities"]), 1))
+
+
+def _write(path, bands, dtype="uint16", nodata=None, fill=None):
+    data = np.random.default_rng(0).integers(1000, 5000, (bands, 8, 8)).astype(dtype)
+    if fill is not None:
+        data[:] = fill
+    with rasterio.open(path, "w", driver="GTiff", height=8, width=8, count=bands, dtype=dtype, nodata=nodata) as d:
+        d.write(data)
+    return path
+
+
+@pytest.mark.parametrize("case,words", [
+    ("bands", "200"), ("nodata", "nodata"), ("corrupt", "cannot read"), ("missing", "not found|no such|does not exist"),
+])
+def test_cli_bad_input_exits_nonzero_naming_the_problem(case, words, tiny_bundle, tiny_gguf, tmp_path):
+    if case == "bands":
+        f = _write(tmp_path / "three.tif", 3)
+    elif case == "nodata":
+        f = _write(tmp_path / "empty.tif", 200, nodata=0, fill=0)
+    elif case == "corrupt":
+        f = tmp_path / "corrupt.tif"
+        f.write_bytes(b"II*\x00" + os.urandom(300))
+    else:
+        f = tmp_path / "nowhere.tif"
+    before = f.read_bytes() if f.exists() else None
+    r = run_cli("ask", "--bundle", tiny_bundle, "--input", f, "--llm", tiny_gguf)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr
+    import re
+    assert re.search(words, r.stderr, re.I), r.stderr
+    if before is not None:
+        assert f.read_bytes() == before  # input never modified
+
+
+def test_cli_listings(tiny_bundle):
+    r = run_cli("modalities", "--json")
+    assert r.returncode == 0, r.stderr
+    names = {m["name"] for m in json.loads(r.stdout)}
+    assert {"rgb", "msi", "hsi", "sar", "table", "trajectory", "pointcloud"} <= names
+    r = run_cli("bundles", "--bundles", Path(tiny_bundle).parent, "--json")
+    assert r.returncode == 0 and any(b["name"] == "tiny-hsi" for b in json.loads(r.stdout))
+    r = run_cli("ask", "--bundle", "no-such-bundle", "--input", DEMO)
+    assert r.returncode == 3 and "no bundle named" in r.stderr

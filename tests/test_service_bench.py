@@ -1,0 +1,20 @@
+"""`allspark bench`'s service figures run and report what they should (small sizes here; the real
+figures come from `allspark bench`)."""
+
+import numpy as np
+from test_service_support import ArrayEngine
+
+from allspark.service.bench import bench_service
+
+
+def test_bench_service_reports_ping_throughput_and_ask_overhead():
+    engine = ArrayEngine()
+    payload = ({"image": np.ones((3, 32, 32), np.float32)}, {})
+    report = bench_service(engine, "sum", payload, n_ping=200, array_mb=8, rounds=2, ask_rounds=5)
+    ping = report["ping_ms"]
+    assert 0 < ping["p50"] <= ping["p99"] < 1000 and ping["n"] == 200
+    tp = report["throughput"]
+    assert tp["bytes"] == 8 * 2**20 and tp["pair_MBps"] > 0 and tp["service_MBps"] > 0 and tp["ratio"] > 0
+    ask = report["ask"]
+    assert ask["direct_ms"] > 0 and ask["service_ms"] > 0 and ask["overhead_ms"] < 100
+    assert bench_service(n_ping=50, array_mb=1, rounds=1)["ask"]["skipped"]

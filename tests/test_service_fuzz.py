@@ -1,0 +1,221 @@
+"""10,000 random and mutated messages against a live backend process: garbage frames, wrong and missing
+signatures, truncated headers, huge declared shapes, bad dtypes, replays, version mismatches, signed
+nonsense. Afterwards it still answers a signed ping, it answered pings all along, refused with error
+replies, and its memory grew by less than 50 MB."""
+
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+import zmq
+from test_service_support import backend_process
+
+from allspark_qgis import wire
+from allspark_qgis.client import Client
+
+N_MESSAGES = 10_000
+TYPES = ["ping", "health", "list_bundles", "load_bundle", "unload_bundle", "ask", "batch", "cancel", "job_status",
+         "attach", "jobs", "echo", "frobnicate", "", "x" * 100]
+
+
+def junk(rng, depth=0):
+    choice = rng.integers(0, 9 if depth < 3 else 6) if depth != 2 else 8
+    if choice == 0:
+        return int(rng.integers(-2**62, 2**62))
+    if choice == 1:
+        return float(rng.normal()) * 1e6
+    if choice == 2:
+        return rng.bytes(int(rng.integers(0, 20))).hex()
+    if choice == 3:
+        return None
+    if choice == 4:
+        return bool(rng.integers(0, 2))
+    if choice == 5:
+        return "sum"
+    if choice == 6:
+        return [junk(rng, depth + 1) for _ in range(int(rng.integers(0, 4)))]
+    return {str(k): junk(rng, depth + 1) for k in rng.choice(
+        ["bundle", "name", "job_id", "arrays", "meta", "payloads", "path", "config", "after_seq", "$nd", "chunk",
+         "output", "prompt", "text"], size=int(rng.integers(0, 4)), replace=False)}
+
+
+def make_messages(signer, rng, sent_valid):
+    """Yield N_MESSAGES frame lists, each broken in its own way."""
+    def valid(type_="ping", body=None):
+        return wire.encode(signer, type_, body or {})
+
+    def header_of(frames):
+        return json.loads(bytes(frames[1]))
+
+    def signed(header, raw=()):
+        hb = json.dumps(header).encode() if not isinstance(header, bytes) else header
+        return [signer.sign(hb, list(raw)), hb, *raw]
+
+    small = np.arange(16, dtype=np.float32)
+    for i in range(N_MESSAGES):
+        kind = i % 16
+        if kind == 0:  # garbage frames
+            yield [rng.bytes(int(rng.integers(0, 3000))) for _ in range(int(rng.integers(1, 6)))]
+        elif kind == 1:  # one bit flipped somewhere in a valid message
+            frames = [bytearray(bytes(f)) for f in valid("ask", {"bundle": "sum", "arrays": {"x": small}})]
+            f = frames[int(rng.integers(0, len(frames)))]
+            if len(f):
+                f[int(rng.integers(0, len(f)))] ^= 1 << int(rng.integers(0, 8))
+            yield [bytes(x) for x in frames]
+        elif kind == 2:  # truncated header, not re-signed
+            frames = valid("health")
+            h = bytes(frames[1])
+            yield [frames[0], h[: int(rng.integers(0, len(h)))]]
+        elif kind == 3:  # truncated header, re-signed
+            h = bytes(valid("ping")[1])
+            yield signed(h[: int(rng.integers(0, len(h)))])
+        elif kind == 4:  # huge declared shapes, signed
+            header = header_of(valid("ask"))
+            shape = [int(2 ** rng.integers(20, 62)) for _ in range(int(rng.integers(1, 6)))]
+            header["arrays"] = [{"dtype": "<f8", "shape": shape, "order": "C"}]
+            header["body"] = {"bundle": "sum", "arrays": {"x": {"$nd": 0}}}
+            yield signed(header, [small.tobytes()])
+        elif kind == 5:  # wrong or missing signature
+            frames = valid("ping")
+            yield [rng.bytes(int(rng.choice([0, 16, 32, 64]))), frames[1], *frames[2:]]
+        elif kind == 6:  # signed headers with wrong field types
+            header = header_of(valid("ping"))
+            for key in rng.choice(list(header), size=int(rng.integers(1, 4)), replace=False):
+                header[key] = junk(rng)
+            yield signed(header)
+        elif kind == 7:  # signed, known types, nonsense bodies
+            body = junk(rng, depth=2)
+            body = body if isinstance(body, dict) else {"x": body}
+            body.update({k: junk(rng) for k in rng.choice(["bundle", "name", "job_id", "arrays", "payloads"],
+                                                         size=int(rng.integers(0, 3)), replace=False)})
+            header = header_of(valid("ping"))
+            header["type"], header["body"] = str(rng.choice(TYPES)), body
+            yield signed(header)
+        elif kind == 8:  # other protocol versions
+            header = header_of(valid("ping"))
+            header["v"] = junk(rng) if rng.integers(0, 2) else int(rng.integers(2, 100))
+            yield signed(header)
+        elif kind == 9:  # replay of an earlier valid message
+            yield sent_valid[int(rng.integers(0, len(sent_valid)))] if sent_valid else valid()
+        elif kind == 10:  # frames added or removed after signing
+            frames = valid("echo", {"a": small, "b": small})
+            yield frames[:3] if rng.integers(0, 2) else [*frames, small.tobytes()]
+        elif kind == 11:  # bad dtypes and orders, signed
+            header = header_of(valid("echo"))
+            header["arrays"] = [{"dtype": str(rng.choice(["O", "V16", "<U4", "f4,f4", "(4,)f4", "M8", "zz", ""])),
+                                 "shape": [4], "order": str(rng.choice(["C", "F", "K", ""]))}]
+            header["body"] = {"a": {"$nd": 0}}
+            yield signed(header, [small.tobytes()])
+        elif kind == 12:  # bad frame references, signed
+            header = header_of(valid("echo"))
+            header["body"] = {"a": {"$nd": int(rng.integers(-5, 5))}, "b": {"$bytes": 0}}
+            header["arrays"] = [{"dtype": "<f4", "shape": [16]}]
+            yield signed(header, [small.tobytes()])
+        elif kind == 13:  # deep nesting and long strings, signed
+            depth = int(rng.integers(50, 5000))
+            yield signed(b'{"v":1,"id":"d","type":"ping","body":' + b"[" * depth + b"]" * depth + b"}")
+        elif kind == 14:  # a frame over the payload limit (1 MiB): refused or the connection dropped
+            if i % 5000 == 14:  # above the hard frame limit (2 x payload): the connection is dropped
+                yield wire.encode(signer, "echo", {"a": np.zeros(700_000)})
+            elif i % 100 == 14:  # one frame above the limit: an error reply
+                yield wire.encode(signer, "echo", {"a": np.zeros(200_000)})
+            else:
+                yield wire.encode(signer, "echo", {"a": np.zeros(70_000), "b": np.zeros(70_000)})
+        else:  # valid requests, kept for replays
+            frames = valid("ping") if rng.integers(0, 2) else valid("ask", {"bundle": "sum", "arrays": {"x": small}})
+            sent_valid.append([bytes(f) for f in frames])
+            yield frames
+
+
+@pytest.mark.timeout(120)
+def test_ten_thousand_bad_messages(tmp_path):
+    psutil = pytest.importorskip("psutil")
+    proc = backend_process(tmp_path, "--max-payload-mb", "1").start(60)
+    try:
+        good = Client(proc.connection_file, timeout_s=10, process=proc)
+        good.ping()
+        signer = good.signer
+        ctx = zmq.Context.instance()
+        sock = ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.SNDHWM, 0)
+        sock.connect(wire.endpoint(good.info))
+        rng = np.random.default_rng(12345)
+        replies = []
+
+        def drain():
+            while True:
+                try:
+                    replies.append(sock.recv_multipart(zmq.NOBLOCK))
+                except zmq.Again:
+                    return
+
+        # warm up (lazy imports, caches), then measure memory
+        for frames in make_messages(signer, np.random.default_rng(1), []):
+            sock.send_multipart(frames, copy=False)
+            if len(replies) > 600:
+                break
+            drain()
+        time.sleep(0.5)
+        drain()
+        rss0 = psutil.Process(proc.pid).memory_info().rss
+        replies.clear()
+
+        pings, stop = [], threading.Event()
+
+        def pinger():
+            with Client(proc.connection_file, timeout_s=10, process=proc) as c:
+                while not stop.is_set():
+                    pings.append(c.ping())
+                    time.sleep(0.02)
+
+        t = threading.Thread(target=pinger)
+        t.start()
+        t0 = time.monotonic()
+        sent_valid: list = []
+        for n, frames in enumerate(make_messages(signer, rng, sent_valid)):
+            sock.send_multipart(frames, copy=False)
+            if n % 50 == 0:
+                drain()
+        sent_s = time.monotonic() - t0
+        # the server still answers a signed ping (and works through the backlog)
+        assert good.ping(timeout_s=20) < 5
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            before = len(replies)
+            time.sleep(0.3)
+            drain()
+            if len(replies) == before:
+                break
+        stop.set()
+        t.join(20)
+        total_s = time.monotonic() - t0
+        assert proc.is_alive(), proc.log_tail()
+        assert good.ping() < 1
+        assert good.ask("sum", {"x": np.ones(5)}, {})["values"][0, 0] == 5
+        rss1 = psutil.Process(proc.pid).memory_info().rss
+        codes = {}
+        for r in replies:
+            try:
+                m = wire.decode(signer, r)
+            except wire.WireError:
+                continue
+            if m.type == "error":
+                codes[m.body["code"]] = codes.get(m.body["code"], 0) + 1
+        n_errors = sum(codes.values())
+        print(f"\nfuzz: {N_MESSAGES} messages sent in {sent_s:.1f} s, all handled in {total_s:.1f} s; "
+              f"{len(replies)} replies, {n_errors} errors by code {codes}; pings during: {len(pings)}, "
+              f"worst {max(pings) * 1000:.0f} ms; RSS {rss0 / 2**20:.1f} -> {rss1 / 2**20:.1f} MiB")
+        assert total_s < 60
+        assert (rss1 - rss0) < 50 * 2**20
+        assert len(pings) > 10 and max(pings) < 2.0
+        assert n_errors > N_MESSAGES * 0.8 and len(replies) > N_MESSAGES * 0.9
+        for code in ("bad_signature", "malformed", "version_mismatch", "too_large", "replayed", "unknown_type"):
+            assert codes.get(code, 0) > 0, code
+        sock.close(0)
+        good.close()
+    finally:
+        proc.stop()
+    assert not proc.is_alive()
