@@ -61,6 +61,9 @@ class BackendManager(QObject):
         """Start the configured backend (or connect to the configured connection file)."""
         if self.busy():
             return None
+        if connection.pyzmq_missing():
+            self._set(ERROR, connection.pyzmq_missing())
+            return None
         s = Settings.load()
         if not s.python_exe:
             return self.refresh()
@@ -93,6 +96,9 @@ class BackendManager(QObject):
     def refresh(self) -> AllSparkTask | None:
         """Ping the backend and reload its bundles (in the background)."""
         if self.busy():
+            return None
+        if connection.pyzmq_missing():
+            self._set(ERROR, connection.pyzmq_missing())
             return None
         if connection.connection_file() is None:
             self._set(STOPPED, connection.no_backend_message())

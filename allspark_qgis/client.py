@@ -333,7 +333,7 @@ class Client:
                 heard = time.monotonic()
                 while True:
                     left = heard + timeout_s - time.monotonic()
-                    if left <= 0 or not self._wait(lambda: bool(self._pending[mid]), min(left, 0.5)):
+                    if left <= 0 or not self._wait(lambda: bool(self._pending.get(mid)), min(left, 0.5)):
                         if time.monotonic() - heard >= timeout_s:
                             break
                         dead = self.backend_dead()
@@ -341,7 +341,10 @@ class Client:
                             raise BackendUnavailable(f"{dead} while waiting for {type}; start a new backend")
                         continue
                     with self._cv:
-                        msg = self._pending[mid].popleft()
+                        queue = self._pending.get(mid)
+                        if not queue:
+                            continue  # reconnected meanwhile
+                        msg = queue.popleft()
                     heard = time.monotonic()
                     if msg.type == "reply":
                         return msg.body
@@ -460,7 +463,10 @@ class Client:
             got = self._wait(lambda: bool(self._job_events.get(job_id)), tick_s)
             if got:
                 with self._cv:
-                    event = self._job_events[job_id].popleft()
+                    queue = self._job_events.get(job_id)
+                    if not queue:
+                        continue
+                    event = queue.popleft()
                     if event.get("seq", 0) <= self._job_seq.get(job_id, 0):
                         continue  # already seen (replayed after attach)
                     self._job_seq[job_id] = event.get("seq", 0)
@@ -548,12 +554,14 @@ class BackendProcess:
         self.python_exe = python_exe or sys.executable
         self.extra_args = [str(a) for a in extra_args]
         self.connection_file = os.path.abspath(connection_file or wire.default_connection_file())
-        self.log_path = log_path
+        # the backend's output (default: beside the connection file), so a failed start can be explained
+        self.log_path = log_path or os.path.splitext(self.connection_file)[0] + ".log"
         self.command = list(command) if command else ["-m", "allspark", "serve"]
         self.env = env
         self.curve_secret_key = curve_secret_key  # this side's CURVE certificate, for a CURVE backend
         self.proc: subprocess.Popen | None = None
         self._log = None
+        self._log_start = 0
 
     @property
     def pid(self) -> int | None:
@@ -581,7 +589,7 @@ class BackendProcess:
         if not self.log_path or not os.path.exists(self.log_path):
             return ""
         with open(self.log_path, "rb") as f:
-            f.seek(max(0, os.path.getsize(self.log_path) - n))
+            f.seek(max(self._log_start, os.path.getsize(self.log_path) - n))  # this run's output only
             return f.read().decode("utf-8", "replace")
 
     def start(self, timeout_s: float = 60.0) -> "BackendProcess":
@@ -599,6 +607,7 @@ class BackendProcess:
         if self.log_path:
             os.makedirs(os.path.dirname(os.path.abspath(self.log_path)), exist_ok=True)
             self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+            self._log_start = self._log.tell()
             out = self._log
         else:
             out = subprocess.DEVNULL

@@ -50,8 +50,23 @@ def no_backend_message() -> str:
     )
 
 
+def pyzmq_missing() -> str | None:
+    """Why the client can't work in this Python (pyzmq not installed), or None."""
+    try:
+        import zmq  # noqa: F401
+    except ImportError:
+        return tr(
+            "The Python package pyzmq is missing from QGIS's Python; install it (pip install pyzmq, or your "
+            "system's python3-zmq package) and restart QGIS."
+        )
+    return None
+
+
 def client(timeout_s: float | None = None, retries: int = 1, settings: Settings | None = None):
     """A Client for the configured backend; raises NoBackend when there is no connection file."""
+    missing = pyzmq_missing()
+    if missing:
+        raise NoBackend(missing)
     from .client import Client
 
     s = settings or Settings.load()
@@ -69,7 +84,9 @@ def reachable(timeout_s: float = 1.5, refresh: bool = False) -> tuple[bool, str]
     with _lock:
         if not refresh and _reach and _reach[1] == path and now - _reach[0] < REACH_TTL_S:
             return _reach[2], _reach[3]
-    if path is None:
+    if pyzmq_missing():
+        ok, msg = False, pyzmq_missing()
+    elif path is None:
         ok, msg = False, no_backend_message()
     else:
         try:

@@ -476,12 +476,12 @@ def las_codes(classes) -> list[int]:
     return [LAS_CODES.get(str(c).strip().lower(), 64 + i) for i, c in enumerate(classes)]
 
 
-def point_results(res: dict, path: str | None = None):
+def point_results(res: dict, path: str | None = None, layer=None):
     """(file point indexes (N,), class indices (N,), xyz (N, 3) or None) of a point-classification result.
 
     Elements are the points each tile kept (`samples[i]["index"]` gives their file indexes); padding
-    (-1) is dropped. Coordinates come from the result (`element_xyz`) or, for an uncompressed LAS file,
-    from the file itself."""
+    (-1) is dropped. Coordinates come from the result (`element_xyz`), else from the file when the plugin
+    can read them in file order (`file_order_xyz`)."""
     el = np.asarray(res.get("element_labels"))
     if el.ndim == 1:
         el = el[None]
@@ -503,15 +503,56 @@ def point_results(res: dict, path: str | None = None):
     ok = labels >= 0
     xyz = np.concatenate(xyz_parts) if xyz_parts else None
     if xyz is None and path and os.path.isfile(path):
-        try:
-            h = las_header(path)
-            if not h["compressed"]:
-                xyz = las_xyz(path)[index]
-        except (ValueError, OSError):
-            xyz = None
+        everything = file_order_xyz(path, layer)
+        if everything is not None and (len(index) == 0 or index.max() < len(everything)):
+            xyz = everything[index]
     if xyz is not None:
         xyz = xyz[ok]
     return index[ok], labels[ok], xyz
+
+
+def copc_nodes(path: str) -> list[tuple]:
+    """The COPC hierarchy's nodes [(level, x, y, z, offset, byte size, point count)], read from the
+    file's uncompressed parts (header, info VLR, hierarchy EVLR pages); [] when not a COPC file."""
+    with open(path, "rb") as fh:
+        head = fh.read(375 + 54 + 160)
+        if len(head) < 589 or head[:4] != b"LASF" or head[377:393].rstrip(b"\0") != b"copc":
+            return []
+        root_off, root_size = struct.unpack_from("<QQ", head, 429 + 40)
+        nodes, pages = [], [(root_off, root_size)]
+        while pages:
+            off, size = pages.pop()
+            fh.seek(off)
+            page = fh.read(size)
+            for k in range(len(page) // 32):
+                lvl, x, y, z, o, b, n = struct.unpack_from("<iiiiQii", page, 32 * k)
+                if n == -1:
+                    pages.append((o, b))
+                else:
+                    nodes.append((lvl, x, y, z, o, b, n))
+    return nodes
+
+
+def file_order_xyz(path: str, layer=None) -> np.ndarray | None:
+    """(N, 3) coordinates of every point in file order, when the plugin can know them without a LAZ
+    decoder: an uncompressed LAS file (numpy), or a COPC file whose points are all in one octree node
+    (QGIS's COPC provider returns that node's points in file order). None otherwise."""
+    try:
+        h = las_header(path)
+    except (ValueError, OSError):
+        return None
+    if not h["compressed"]:
+        return las_xyz(path)
+    nodes = [n for n in copc_nodes(path) if n[6] > 0]
+    if len(nodes) != 1 or layer is None:
+        return None
+    from qgis.core import QgsDoubleRange, QgsGeometry
+
+    prov = layer.dataProvider()
+    pts = prov.identify(0, QgsGeometry.fromRect(layer.extent().buffered(1.0)), QgsDoubleRange(), nodes[0][6] + 1)
+    if len(pts) != nodes[0][6]:
+        return None
+    return np.asarray([[p["X"], p["Y"], p["Z"]] for p in pts], np.float64)
 
 
 def write_classified_las(src: str, dst: str, index: np.ndarray, codes: np.ndarray) -> str:

@@ -129,11 +129,30 @@ def ask(client, bundle: str, arrays: dict, meta: dict, prompt: str | None, text:
 def tile_size(manifest: dict, override: int | None = None) -> int:
     if override:
         return int(override)
+    tile = (read_options(manifest) or {}).get("tile")  # the size the bundle was trained on
+    if tile:
+        return int(tile[0] if isinstance(tile, (list, tuple)) else tile)
     spec = manifest.get("input") or {}
     size = spec.get("size") or spec.get("tile") or 64
     if isinstance(size, (list, tuple)):
         size = size[0]
     return int(size)
+
+
+def read_options(manifest: dict) -> dict:
+    """The bundle's reader options: from the listing, or its manifest.json when the folder is local."""
+    if "read_options" in manifest:
+        return manifest.get("read_options") or {}
+    path = manifest.get("path")
+    if path and os.path.isfile(os.path.join(path, "manifest.json")):
+        import json
+
+        try:
+            with open(os.path.join(path, "manifest.json"), encoding="utf-8") as f:
+                return json.load(f).get("read_options") or {}
+        except (OSError, ValueError):
+            return {}
+    return {}
 
 
 def classify_tiles(client, manifest: dict, layer, window, tile: int, feedback: Feedback, provider=None):

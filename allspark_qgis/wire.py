@@ -164,11 +164,10 @@ class Signer:
                 key = key.encode("utf-8")
         if len(key) < 16:
             raise ValueError("the signing key must have at least 128 bits")
-        self._key = bytes(key)
+        self._base = hmac.new(bytes(key), _DOMAIN, digestmod=hashlib.sha256)  # keyed once, copied per message
 
     def sign(self, header: bytes, frames: Sequence = ()) -> bytes:
-        mac = hmac.new(self._key, digestmod=hashlib.sha256)
-        mac.update(_DOMAIN)
+        mac = self._base.copy()
         mac.update(_U64.pack(len(header)))
         mac.update(header)
         mac.update(_U32.pack(len(frames)))

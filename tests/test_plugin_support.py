@@ -30,7 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 VENV_PY = REPO / ".venv" / "bin" / "python"
 CRS_UTM = "EPSG:32633"
 TINY_BRIDGE = {"queries": 4, "layers": 1, "heads": 2, "head_dim": 16, "ffn_mult": 2}
-TRAIN_OPTIONS = {"bridge": TINY_BRIDGE, "batch_size": 16, "lr": 0.002, "bf16": False, "max_samples": 96}
+TRAIN_OPTIONS = {"bridge": TINY_BRIDGE, "encoder": {"dim": 32, "depth": 1, "heads": 2}, "batch_size": 16,
+                 "lr": 0.002, "bf16": False, "max_samples": 32}
 
 _lock = threading.Lock()
 _state: dict = {}
@@ -329,15 +330,20 @@ def reload_provider() -> None:
 
 def train_inputs(d: Path) -> dict:
     """processing.run parameters of allspark:train_bundle for each modality's tiny bundle."""
-    opts = __import__("json").dumps(TRAIN_OPTIONS)
+    import json
+
+    opts = json.dumps(TRAIN_OPTIONS)
+    cloud = json.dumps({**TRAIN_OPTIONS, "encoder": {"dim": 32, "depth": 1, "heads": 2, "groups": 16, "group_size": 16}})
     return {
         "tiny-rgb": {"INPUT": str(d / "rgb.tif"), "LABELS": f"{d / 'labels.gpkg'}|layername=labels", "LABEL_FIELD": "class",
-                     "PATCH": 16, "MODALITY": "rgb"},
-        "tiny-hsi": {"INPUT": str(d / "hsi.tif"), "LABELS": f"{d / 'hsi_labels.gpkg'}|layername=labels", "LABEL_FIELD": "class"},
-        "tiny-table": {"INPUT": table_layer_uri(d / "table.csv", True), "TARGET_FIELD": "PM2.5"},
-        "tiny-traj": {"INPUT": trajectory_layer_uri(d / "tracks.csv", True), "TIME_FIELD": "t", "ID_FIELD": "track_id"},
-        "tiny-cloud": {"INPUT": str(d / "cloud.copc.laz")},
-    }, opts
+                     "PATCH": 16, "MODALITY": "rgb", "OPTIONS": opts},
+        "tiny-hsi": {"INPUT": str(d / "hsi.tif"), "LABELS": f"{d / 'hsi_labels.gpkg'}|layername=labels",
+                     "LABEL_FIELD": "class", "OPTIONS": opts},
+        "tiny-table": {"INPUT": table_layer_uri(d / "table.csv", True), "TARGET_FIELD": "PM2.5", "OPTIONS": opts},
+        "tiny-traj": {"INPUT": trajectory_layer_uri(d / "tracks.csv", True), "TIME_FIELD": "t", "ID_FIELD": "track_id",
+                      "OPTIONS": opts},
+        "tiny-cloud": {"INPUT": str(d / "cloud.copc.laz"), "OPTIONS": cloud},
+    }
 
 
 def trained_bundles(names=("tiny-rgb", "tiny-hsi", "tiny-table", "tiny-traj", "tiny-cloud")) -> dict:
@@ -352,9 +358,9 @@ def trained_bundles(names=("tiny-rgb", "tiny-hsi", "tiny-table", "tiny-traj", "t
         from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsProject
 
         reload_provider()
-        inputs, opts = train_inputs(data_dir())
+        inputs = train_inputs(data_dir())
         for name in todo:
-            params = {**inputs[name], "NAME": name, "EPOCHS": 1, "OPTIONS": opts, "FOLDER": str(bundles)}
+            params = {**inputs[name], "NAME": name, "EPOCHS": 1, "FOLDER": str(bundles)}
             ctx = QgsProcessingContext()
             ctx.setProject(QgsProject.instance())
             out = processing.run("allspark:train_bundle", params, context=ctx, feedback=QgsProcessingFeedback())
@@ -363,11 +369,41 @@ def trained_bundles(names=("tiny-rgb", "tiny-hsi", "tiny-table", "tiny-traj", "t
     return {n: done[n] for n in names}
 
 
+def pyzmq_for_qgis_python() -> str | None:
+    """A folder holding only pyzmq (from .venv), for QGIS's own Python (qgis_process embeds the system
+    Python, where pyzmq may be missing): what a user's `pip install pyzmq` into QGIS's Python gives.
+    None when the system Python has pyzmq already."""
+    import importlib.util
+    import subprocess
+
+    if subprocess.run(["/usr/bin/python3", "-c", "import zmq"], capture_output=True).returncode == 0:
+        return None
+    spec = importlib.util.find_spec("zmq")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    site = Path(list(spec.submodule_search_locations)[0]).parent
+    with _lock:
+        if "pyzmq_dir" not in _state:
+            d = Path(tempfile.mkdtemp(prefix="allspark-pyzmq-"))
+            for name in ("zmq", "pyzmq.libs"):
+                if (site / name).exists():
+                    os.symlink(site / name, d / name)
+            _state["pyzmq_dir"] = str(d)
+            atexit.register(shutil.rmtree, d, True)
+        return _state["pyzmq_dir"]
+
+
 def qgis_process_env(plugins_dir: str, extra: dict | None = None) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONHOME",)}
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONHOME", "PYTHONPATH", "VIRTUAL_ENV")}
     env["QGIS_PLUGINPATH"] = plugins_dir
+    zmq_dir = pyzmq_for_qgis_python()
+    if zmq_dir:
+        env["PYTHONPATH"] = zmq_dir
     env["QT_QPA_PLATFORM"] = "offscreen"
-    env.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
+    if not env.get("XDG_RUNTIME_DIR"):
+        run = Path(tempfile.gettempdir()) / f"allspark-runtime-{os.getuid()}"
+        run.mkdir(mode=0o700, exist_ok=True)
+        env["XDG_RUNTIME_DIR"] = str(run)
     env.update(extra or {})
     return env
 

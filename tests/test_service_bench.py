@@ -4,7 +4,7 @@ figures come from `allspark bench`)."""
 import numpy as np
 from test_service_support import ArrayEngine
 
-from allspark.service.bench import bench_service
+from allspark.service.bench import bench_service, format_service_report
 
 
 def test_bench_service_reports_ping_throughput_and_ask_overhead():
@@ -17,4 +17,6 @@ def test_bench_service_reports_ping_throughput_and_ask_overhead():
     assert tp["bytes"] == 8 * 2**20 and tp["pair_MBps"] > 0 and tp["service_MBps"] > 0 and tp["ratio"] > 0
     ask = report["ask"]
     assert ask["direct_ms"] > 0 and ask["service_ms"] > 0 and ask["overhead_ms"] < 100
+    lines = format_service_report(report)
+    assert len(lines) == 3 and "p50" in lines[0] and "PAIR" in lines[1] and "overhead" in lines[2]
     assert bench_service(n_ping=50, array_mb=1, rounds=1)["ask"]["skipped"]

@@ -181,6 +181,8 @@ def test_curve_on_a_remote_style_bind(tmp_path):
         with Client(proc.connection_file, timeout_s=5, curve_secret_key=str(keys / "client.key_secret")) as c:
             assert c.ping() < 1
             assert c.ask("sum", {"x": np.ones(4)}, {})["values"][0, 0] == 4
+        out = cli("ping", "--connection-file", proc.connection_file, "--curve-secret-key", keys / "client.key_secret")
+        assert out.returncode == 0, out.stderr
         with Client(proc.connection_file, timeout_s=1, retries=0) as stranger:  # a key not in clients/
             with pytest.raises(BackendUnavailable):
                 stranger.ping()
@@ -201,3 +203,16 @@ def test_no_backend_running_is_said_plainly(tmp_path):
         bad.start(30)
     assert "exited during start" in str(e.value) and "no_such_module" in str(e.value)
     bad.stop()
+
+
+def test_a_port_in_use_is_refused_with_a_message(tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        out = cli("serve", "--port", port, "--connection-file", tmp_path / "b.json",
+                  "--engine-factory", f"{SUPPORT_FILE}:make_engine")
+    assert out.returncode != 0 and f"cannot listen on tcp://127.0.0.1:{port}" in out.stderr
+    assert not (tmp_path / "b.json").exists()

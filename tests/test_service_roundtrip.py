@@ -108,9 +108,16 @@ def test_batch_from_file_writes_result_atomically_and_leaves_input_alone(client,
     out_json = tmp_path / "result.json"
     client.wait(client.submit_batch("sum", path=str(src), output=str(out_json), return_result=False))
     assert len(json.loads(out_json.read_text())["values"]) == 50
+    npz = tmp_path / "rows.npz"
+    np.savez(npz, rows=data)
+    npz_before = hashlib.sha256(npz.read_bytes()).hexdigest()
     with pytest.raises(BackendError) as e:
-        client.wait(client.submit_batch("sum", path=str(src), output=str(src)))
+        client.wait(client.submit_batch("sum", path=str(npz), output=str(npz)))
     assert "over the input" in str(e.value)
+    assert hashlib.sha256(npz.read_bytes()).hexdigest() == npz_before
+    with pytest.raises(BackendError) as e:
+        client.submit_batch("sum", path=str(src), output=str(tmp_path / "labels.tif"))
+    assert ".json or .npz" in str(e.value)
     assert (hashlib.sha256(src.read_bytes()).hexdigest(), src.stat().st_mtime_ns) == before
 
 
@@ -129,6 +136,9 @@ def test_large_raster_goes_through_in_bounded_blocks(client, service, tmp_path):
     assert np.isclose(result["values"][:, 0].sum(), img.astype(np.float64).sum(), rtol=1e-5)
     windows = [tuple(m["window"]) for m in result["samples"]]
     assert len(set(windows)) == 120
+    # a reader that ignores window= still gives each tile once
+    result = client.wait(client.submit_batch("sum", path=str(path), options={"tile": 10, "ignore_window": True}))
+    assert len({tuple(m["window"]) for m in result["samples"]}) == len(result["samples"]) == 120
 
 
 def test_cancel_in_the_middle_of_a_batch(client, tmp_path):
@@ -357,3 +367,20 @@ def test_shutdown_request_removes_the_connection_file(tmp_path):
     assert server.stopped.wait(10)
     assert not path.exists()
     c.close()
+
+
+def test_ask_goes_between_job_steps_and_heartbeats_keep_a_waiting_request_alive(service):
+    with Client(service.connection_file, timeout_s=1.0, retries=0) as c:  # 1 s of silence at most
+        job = c.submit_batch("slow", [({"rows": np.zeros((40, 2))}, {})], chunk=40)  # one 2 s step
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        assert c.ask("sum", {"x": np.ones(3)}, {})["values"][0, 0] == 3  # waits ~1.8 s: heartbeats
+        assert 1.2 < time.monotonic() - t0 < 4
+        c.wait(job)
+        job = c.submit_batch("slow", [({"rows": np.zeros((60, 2))}, {})], chunk=4)  # 0.2 s steps
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        c.ask("sum", {"x": np.ones(3)}, {})
+        assert time.monotonic() - t0 < 0.6  # taken between two steps, not after the job
+        assert c.job_status(job)["state"] == "running"
+        c.cancel(job)

@@ -62,10 +62,12 @@ class ArrayEngine:
             return [Sample(data={"x": rows[i]}, meta={**meta, "row": i}) for i in range(len(rows))]
         return [Sample(data=dict(arrays), meta=dict(meta))]
 
-    def read(self, bundle: str, path: str, window=None, tile=None, **options) -> list[Sample]:
+    def read(self, bundle: str, path: str, window=None, tile=None, ignore_window=False, **options) -> list[Sample]:
         self._bundle(bundle)
-        if str(path).endswith(".npy"):
-            data = np.load(path, mmap_mode="r")
+        if ignore_window:
+            window = None
+        if str(path).endswith((".npy", ".npz")):
+            data = np.load(path, mmap_mode="r") if str(path).endswith(".npy") else np.load(path)["rows"]
             return [Sample(data={"x": np.asarray(data[i])}, meta={"fid": i, "source": path}) for i in range(len(data))]
         import rasterio
         from rasterio.windows import Window

@@ -462,11 +462,10 @@ class PromptDock(QgsDockWidget):
             result, ids, last = res
             out.append(results.trajectory_layer(result, ids, layer.crs(), tr("{layer} - predicted paths").format(layer=layer.name()), last))
         elif m == "pointcloud":
-            xyz = results.element_xyz(res)
             classes = list(res.get("classes") or manifest.get("classes") or [])
+            _, labels, xyz = results.point_results(res, layers.pointcloud_payload(layer)[1]["path"], layer)
             if xyz is None:
                 raise ValueError(tr("the backend sent no point coordinates"))
-            labels = results.label_indices(res)
             out.append(results.points_layer(xyz, labels, classes, layer.crs(), tr("{layer} - classes").format(layer=layer.name())))
         for lyr in out:
             project.addMapLayer(lyr)

@@ -92,6 +92,9 @@ class AllSparkAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(problem)
 
     def checkParameterValues(self, parameters, context):  # noqa: N802
+        reachable, why = connection.reachable()
+        if not reachable:  # before the parameters: an empty bundle list would only confuse
+            return False, why
         ok, msg = super().checkParameterValues(parameters, context)
         if not ok:
             return ok, msg

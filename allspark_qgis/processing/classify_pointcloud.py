@@ -77,7 +77,7 @@ class ClassifyPointCloudAlgorithm(base.AllSparkAlgorithm):
         if res is None or feedback.isCanceled():
             return {}
         classes = list(res.get("classes") or manifest.get("classes") or [])
-        index, labels, xyz = results.point_results(res, path)
+        index, labels, xyz = results.point_results(res, path, layer)
         out = {}
         las_out = self.parameterAsFileOutput(parameters, self.OUTPUT_LAS, context)
         if las_out:
@@ -88,8 +88,8 @@ class ClassifyPointCloudAlgorithm(base.AllSparkAlgorithm):
                 feedback.reportError(str(exc), fatalError=False)
         if xyz is None:
             raise QgsProcessingException(tr(
-                "The backend sent no point coordinates, and the plugin cannot read {path} itself "
-                "(compressed); update the backend.").format(path=path))
+                "The backend sent no point coordinates, and the plugin cannot read those of {path} itself "
+                "(a compressed file of several octree nodes); update the backend.").format(path=path))
         sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, results.point_fields(),
                                              Qgis.WkbType.PointZ, layer.crs())
         if sink is None:

@@ -191,7 +191,9 @@ class TrainBundleAlgorithm(base.AllSparkAlgorithm):
                 counts = training.write_patches(layer, pts, patch, os.path.join(work, "patches"), feedback=prep)
                 feedback.pushInfo(tr("Patches per class: {counts}").format(
                     counts=", ".join(f"{k} {v}" for k, v in sorted(counts.items()))))
-                return training.config(m, os.path.join(work, "patches"), out_dir, name, epochs)
+                # the patch size is kept as the bundle's reader tile, so classify_raster tiles like the training
+                return training.config(m, os.path.join(work, "patches"), out_dir, name, epochs,
+                                       read_options={"tile": patch})
             if m == "table":
                 target = self.parameterAsString(parameters, self.TARGET_FIELD, context)
                 source = self.parameterAsSource(parameters, self.INPUT, context) or layer

@@ -99,7 +99,7 @@ def parity(llama_rt, torch_rt, n_embeds: int = 32, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     prefix, suffix = prompts.head_ids(llama_rt, "Given the spectral information, which class is this pixel?")
     with torch.no_grad():
-        ids = torch.as_tensor(rng.integers(1000, 20000, n_embeds))[None]
+        ids = torch.as_tensor(rng.integers(10, min(20000, torch_rt.n_vocab), n_embeds))[None]
         embeds = torch_rt.embed_ids(ids)[0].float().numpy()
     embeds = embeds + rng.normal(0, embeds.std() * 0.3, embeds.shape).astype(np.float32)
     segs = [Segment(ids=prefix), Segment(embeds=embeds), Segment(ids=suffix)]
@@ -142,12 +142,14 @@ def run_bench(llm: str | None = None, quick: bool = False, bundles=None, include
 
     payloads = synthetic_payloads(tmp)
     names = modalities or list(payloads)
+    made = {}
     for name in names:
         arrays, meta = payloads[name]
         modality = get(name)
         samples = modality.read(meta["path"]) if "path" in meta else modality.from_payload(arrays, meta)
         samples = (samples * (16 // max(1, len(samples)) + 1))[:16]
         b = fresh_bundle(name, samples, torch_rt, llm_path, tmp)
+        made[name] = b
         entry = {"samples": len(samples)}
         for label, eng in (("llamacpp_batched", engine), ("llamacpp_single", single), ("torch", torch_engine)):
             eng.load_bundle(str(b.path))
@@ -172,7 +174,13 @@ def run_bench(llm: str | None = None, quick: bool = False, bundles=None, include
         try:
             from .service.bench import bench_service
 
-            report["service"] = bench_service(quick=quick)
+            ask_on = next((n for n in names if "path" not in payloads[n][1]), None)
+            if ask_on is None:
+                report["service"] = bench_service(quick=quick)
+            else:
+                engine.load_bundle(str(made[ask_on].path))
+                report["service"] = bench_service(engine, str(made[ask_on].path), payloads[ask_on], quick=quick)
+                report["service"]["ask_modality"] = ask_on
         except ImportError as exc:  # pragma: no cover
             report["service"] = {"error": f"service benchmark unavailable: {exc}"}
     report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
@@ -199,6 +207,9 @@ def print_report(r: dict) -> None:
     p = r["parity"]
     print(f"parity: min cosine {p['min_cosine']:.4f}, max probability difference {p['max_prob_diff']:.4f}")
     if "service" in r:
-        print(f"service: {r['service']}")
+        from .service.bench import format_service_report
+
+        for line in format_service_report(r["service"]):
+            print(line)
     print(f"peak memory: {r['peak_rss_mb']} MB")
     print(f"targets: {r['targets']}")

@@ -90,7 +90,7 @@ def cmd_train(args) -> int:
         seed=args.seed, val_fraction=args.val_fraction, max_samples=args.max_samples,
         bridge=json.loads(args.bridge) if args.bridge else {}, encoder=json.loads(args.encoder) if args.encoder else {},
         read_options=json.loads(args.options) if args.options else {}, checkpoint_dir=args.checkpoint_dir,
-        resume=args.resume, bf16=not args.fp32, device=args.device, threads=args.threads)
+        resume=args.resume, bf16=False if args.fp32 else None, device=args.device, threads=args.threads)
     bundle = train(cfg)
     if args.json:
         _print_json(bundle.summary())
@@ -215,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--options", help="reader options as JSON")
     t.add_argument("--checkpoint-dir")
     t.add_argument("--resume", action="store_true")
-    t.add_argument("--fp32", action="store_true", help="no bf16 autocast")
+    t.add_argument("--fp32", action="store_true", help="no bf16 autocast (default: bf16 only where the CPU has native bf16)")
     t.add_argument("--threads", type=int)
     t.set_defaults(func=cmd_train)
 

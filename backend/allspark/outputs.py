@@ -42,10 +42,16 @@ def describe_samples(result: dict, samples, limit: int = 8) -> list[str]:
 
 
 def raster_grid(samples):
-    """(height, width, transform, crs) when the samples are pixels or tiles of one raster, else None."""
+    """(height, width, GDAL transform, crs) of the raster that the samples are pixels or tiles of, else None.
+    Pixels carry row/col inside the raster they were read from; tiles carry their window in the whole raster."""
     m = samples[0].meta
-    if "height" in m and "width" in m and all(("row" in s.meta or "window" in s.meta) for s in samples):
+    if "height" in m and "width" in m and all("row" in s.meta and "col" in s.meta for s in samples):
         return int(m["height"]), int(m["width"]), m.get("transform"), m.get("crs")
+    if "raster_size" in m and all("window" in s.meta for s in samples):
+        width, height = (int(v) for v in m["raster_size"])
+        t, (c0, r0) = m.get("transform"), m["window"][:2]
+        whole = None if t is None else [t[0] - c0 * t[1] - r0 * t[2], t[1], t[2], t[3] - c0 * t[4] - r0 * t[5], t[4], t[5]]
+        return height, width, whole, m.get("crs")
     return None
 
 
@@ -65,7 +71,7 @@ def write_label_raster(result: dict, samples, path: Path) -> Path:
     ids = np.asarray(result["probabilities"]).argmax(1)
     for s, k in zip(samples, ids):
         m = s.meta
-        if "row" in m:
+        if "row" in m and "col" in m:
             labels[int(m["row"]), int(m["col"])] = k
         else:
             c, r, w, h = (int(v) for v in m["window"])

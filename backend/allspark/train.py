@@ -50,7 +50,7 @@ class TrainConfig:
     read_options: dict = field(default_factory=dict)
     checkpoint_dir: str | None = None
     resume: bool = False
-    bf16: bool = True
+    bf16: bool | None = None  # None: bf16 autocast where the CPU has native bf16 (AVX-512 BF16 / AMX), else fp32
     device: str = "auto"
     threads: int | None = None
 
@@ -106,7 +106,8 @@ def lr_at(step: int, total: int, warmup: int, base: float) -> float:
 
 
 class PromptEmbeddings:
-    """Token embeddings of each prompt's prefix and of the suffix, computed once (the LLM is frozen)."""
+    """Each prompt's prefix as a KV cache and the suffix's token embeddings, computed once (the LLM is
+    frozen, attention causal: the prefix's keys and values don't depend on the sample after it)."""
 
     def __init__(self, runtime, prompt_list: list[str], device):
         import torch
@@ -115,7 +116,7 @@ class PromptEmbeddings:
         with torch.no_grad():
             for p in prompt_list:
                 ids = torch.tensor([prompts.head_prefix(runtime, p)], device=device)
-                self.prefixes.append(runtime.embed_ids(ids)[0].float())
+                self.prefixes.append(runtime.prefix_cache(runtime.embed_ids(ids)[0].float()))
             ids = torch.tensor([prompts.head_suffix(runtime)], device=device)
             self.suffix = runtime.embed_ids(ids)[0].float()
 
@@ -150,15 +151,22 @@ def make_manifest(modality, task: str, spec: dict, stats: dict, tnorm: dict, run
     }
 
 
+def cpu_has_native_bf16() -> bool:
+    try:
+        flags = open("/proc/cpuinfo", encoding="ascii", errors="ignore").read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def llm_forward(runtime, model, inputs, prefix, suffix, bf16: bool):
-    """Encoder -> bridge -> LLM (frozen, differentiable) -> head output."""
+    """Encoder -> bridge -> LLM after the cached prompt prefix (frozen, differentiable) -> head output."""
     import torch
 
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16 and prefix.device.type == "cpu"):
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16 and suffix.device.type == "cpu"):
         bridge, elements = model.encode(inputs)
-        b = bridge.shape[0]
-        embeds = torch.cat([prefix.expand(b, -1, -1).to(bridge.dtype), bridge, suffix.expand(b, -1, -1).to(bridge.dtype)], 1)
-        hidden = runtime.forward_embeds(embeds)[:, prefix.shape[0]:]
+        embeds = torch.cat([bridge, suffix.expand(bridge.shape[0], -1, -1).to(bridge.dtype)], 1)
+        hidden = runtime.forward_after_prefix(embeds, prefix)
         return model.decide(hidden, elements)
 
 
@@ -194,6 +202,8 @@ def train(cfg: TrainConfig, progress: Callable[[float, str], None] | None = None
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = pick_device(cfg.device)
+    if cfg.bf16 is None:  # emulated bf16 (AVX2) is several times slower than fp32
+        cfg.bf16 = device == "cpu" and cpu_has_native_bf16()
     modality = get_modality(cfg.modality)
     task = cfg.task or modality.tasks[0]
     if task not in modality.tasks:
@@ -249,7 +259,7 @@ def train(cfg: TrainConfig, progress: Callable[[float, str], None] | None = None
     ckpt = ckpt_dir / "last.pt"
     start_epoch, best, best_state, history = 0, None, None, []
     if cfg.resume and ckpt.is_file():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
+        state = torch.load(ckpt, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         start_epoch, best, best_state, history = state["epoch"], state["best"], state["best_state"], state["history"]

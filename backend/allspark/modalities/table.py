@@ -145,10 +145,12 @@ def _gpkg_sqlite(path, layer=None, max_rows=None) -> tuple[list, dict, np.ndarra
             raise InputError(f"{path}: no layer {layer!r}; layers: {', '.join(tables)}")
         geom = {r[0] for r in con.execute("SELECT column_name FROM gpkg_geometry_columns WHERE table_name=?", (layer,))} \
             if _has_table(con, "gpkg_geometry_columns") else set()
-        info = list(con.execute(f'PRAGMA table_info("{layer}")'))
+        quoted = '"' + layer.replace('"', '""') + '"'  # an identifier that exists (checked above), quoted
+        info = list(con.execute(f"PRAGMA table_info({quoted})"))
         pk = [r[1] for r in info if r[5]]
         names = [r[1] for r in info if r[1] not in geom]
-        sql = f'SELECT {", ".join(chr(34) + c + chr(34) for c in names)} FROM "{layer}"'
+        columns = ", ".join('"' + c.replace('"', '""') + '"' for c in names)
+        sql = f"SELECT {columns} FROM {quoted}"  # nosec B608 - quoted identifiers read from the file's schema
         if max_rows:
             sql += f" LIMIT {int(max_rows)}"
         rows = list(con.execute(sql))

@@ -29,7 +29,10 @@ import functools
 import io
 import os
 import re
-import xml.etree.ElementTree as ET
+import xml.etree.ElementTree as ET  # nosec B405 - types only; parsing goes through defusedxml
+
+import defusedxml.ElementTree as SafeET
+from defusedxml import DefusedXmlException
 
 import numpy as np
 
@@ -212,8 +215,8 @@ def read_gpx(path, **_) -> Tracks:
     if not os.path.exists(path):
         raise InputError(f"cannot read {path}: no such file")
     try:
-        root = ET.parse(path).getroot()
-    except ET.ParseError as e:
+        root = SafeET.parse(path).getroot()  # defusedxml: no entity expansion from user files
+    except (ET.ParseError, DefusedXmlException) as e:
         raise InputError(f"cannot read {path}: not a valid GPX (XML) file ({e})") from None
     ns = ""
     m = re.match(r"\{(.*)\}", root.tag)

@@ -132,7 +132,8 @@ def bench_service(engine=None, bundle: str | None = None, payload: tuple | None 
                 report["ask"] = {"skipped": "no engine / bundle / payload given"}
             else:
                 arrays, meta = payload
-                engine.load_bundle(bundle)
+                summary = engine.load_bundle(bundle)  # a name or a folder: ask by the loaded name
+                bundle = summary.get("name", bundle) if isinstance(summary, dict) else bundle
 
                 def direct():
                     t0 = time.perf_counter()
@@ -160,7 +161,27 @@ def bench_service(engine=None, bundle: str | None = None, payload: tuple | None 
     return report
 
 
-if __name__ == "__main__":  # python -m allspark.service.bench
-    import json
+def format_service_report(report: dict) -> list[str]:
+    """Lines in words for `allspark bench`'s printout."""
+    lines = []
+    p = report.get("ping_ms")
+    if p:
+        lines.append(f"service ping round trip: p50 {p['p50']:.3f} ms, p99 {p['p99']:.3f} ms ({p['n']} pings)")
+    t = report.get("throughput")
+    if t:
+        lines.append(f"service {t['bytes'] / 1e6:.0f} MB float32 request: {t['service_MBps']:.0f} MB/s vs bare PAIR "
+                     f"{t['pair_MBps']:.0f} MB/s = {t['ratio']:.0%} (target {t['target_ratio']:.0%}; HMAC sign "
+                     f"{t['sign_s'] * 1e3:.0f} ms + verify {t['verify_s'] * 1e3:.0f} ms on "
+                     f"{report.get('cpu_count')} CPUs)")
+    a = report.get("ask") or {}
+    if "overhead_ms" in a:
+        lines.append(f"service ask overhead: {a['overhead_ms']:.2f} ms over a direct call ({a['direct_ms']:.2f} ms "
+                     f"-> {a['service_ms']:.2f} ms; target <= {a['target_ms']:.0f} ms)")
+    elif a:
+        lines.append(f"service ask overhead: skipped ({a.get('skipped')})")
+    return lines
 
-    print(json.dumps(bench_service(log=print), indent=1))
+
+if __name__ == "__main__":  # python -m allspark.service.bench
+    result = bench_service()
+    print("\n".join(format_service_report(result)))

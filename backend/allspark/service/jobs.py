@@ -275,12 +275,33 @@ def raster_blocks(width: int, height: int, bands: int, memory_bytes: int, tile: 
     return blocks
 
 
+def within(block, samples) -> bool:
+    """Whether every sample that names its window lies inside the block read."""
+    bx, by, bw, bh = block
+    for s in samples:
+        win = (getattr(s, "meta", None) or {}).get("window")
+        if isinstance(win, (list, tuple)) and len(win) == 4:
+            x, y, w, h = (int(v) for v in win)
+            if x < bx or y < by or x + w > bx + bw or y + h > by + bh:
+                return False
+    return True
+
+
 def sample_meta(samples) -> list[dict]:
-    """The per-sample metadata the plugin needs to place results (window, row/col, fid, ...)."""
+    """The per-sample metadata the plugin needs to place results: window (in the source grid), row /
+    col (relative to the window read), fid, tile, track, ...; for a pixel sample (row / col and a
+    window) also x / y, its column / row in the source raster, whichever block it was read in."""
     out = []
     for s in samples:
         meta = getattr(s, "meta", None) or {}
-        out.append({k: _jsonable(meta[k]) for k in META_KEYS if k in meta})
+        m = {k: _jsonable(meta[k]) for k in META_KEYS if k in meta}
+        win = meta.get("window")
+        if "row" in meta and "col" in meta and isinstance(win, (list, tuple)) and len(win) >= 2:
+            try:
+                m["x"], m["y"] = int(win[0]) + int(meta["col"]), int(win[1]) + int(meta["row"])
+            except (TypeError, ValueError):
+                pass
+        out.append(m)
     return out
 
 
@@ -384,6 +405,15 @@ def batch_steps(ctx: JobContext) -> Iterator[None]:
                 ctx.check_cancel()
                 lo, hi = i / len(blocks), (i + 1) / len(blocks)
                 samples = engine.read(bundle, path, **{**options, "window": block})
+                if len(blocks) > 1 and not within(block, samples):
+                    # the reader ignored the window (read everything): use that, once, without duplicates
+                    log.warning("%s: the reader of bundle %s ignores window=; predicting it whole", path, bundle)
+                    n = len(samples)
+                    for start in range(0, n, chunk):
+                        run(samples[start:start + chunk], start / n, min(n, start + chunk) / n,
+                            f"samples {start + 1}-{min(n, start + chunk)} of {n}: ", {"start": start})
+                        yield
+                    break
                 if samples:
                     run(samples, lo, hi, f"block {i + 1} of {len(blocks)}: ", {"block": block})
                 del samples
@@ -465,9 +495,13 @@ def check_job_body(kind: str, body: dict) -> None:
                          or not all(isinstance(p, dict) for p in payloads)):
         raise ProtocolError("batch needs 'path' (a file the backend reads) or 'payloads' (a non-empty list "
                             "of {'arrays': ..., 'meta': ...})")
-    for key in ("output",):
-        if body.get(key) is not None and not isinstance(body[key], str):
-            raise ProtocolError(f"batch '{key}' must be a file path")
+    output = body.get("output")
+    if output is not None:
+        if not isinstance(output, str) or not output:
+            raise ProtocolError("batch 'output' must be a file path")
+        if not output.lower().endswith((".json", ".npz")):
+            raise ProtocolError(f"batch 'output' {output!r}: the backend writes .json or .npz result files "
+                                f"(label rasters are written from these by the plugin)")
     for key in ("options",):
         if body.get(key) is not None and not isinstance(body[key], dict):
             raise ProtocolError(f"batch '{key}' must be an object")

@@ -206,10 +206,12 @@ class Server:
                 router.setsockopt(zmq.IPV6, 1)
             authenticator = auth.apply_server_curve(ctx, router, self.curve)
             host = f"[{self.ip}]" if ":" in self.ip else self.ip
-            if self.port:
-                router.bind(f"tcp://{host}:{self.port}")
-            else:
-                self.port = router.bind_to_random_port(f"tcp://{host}")
+            address = f"tcp://{host}:{self.port or '*'}"
+            try:
+                router.bind(address)  # port "*": a free one, chosen by the system
+            except zmq.ZMQError as exc:
+                raise AllSparkError(f"cannot listen on {address}: {exc}") from None
+            self.port = int(router.getsockopt_string(zmq.LAST_ENDPOINT).rsplit(":", 1)[1])
             pull = ctx.socket(zmq.PULL)
             pull.setsockopt(zmq.LINGER, 0)
             pull.setsockopt(zmq.RCVHWM, 100000)
@@ -267,7 +269,10 @@ class Server:
                         frames = router.recv_multipart(zmq.NOBLOCK, copy=False)
                     except zmq.Again:
                         break
-                    self._on_frames(frames)
+                    try:
+                        self._on_frames(frames)
+                    except Exception:  # a bug must not take the service down with it
+                        log.exception("a message could not be handled")
                     if self._stopping:
                         break
             if pull in events:
@@ -275,7 +280,10 @@ class Server:
             now = time.monotonic()
             if now >= next_tick:
                 next_tick = now + self.heartbeat_s
-                self._tick()
+                try:
+                    self._tick()
+                except Exception:
+                    log.exception("heartbeat tick failed")
 
     def _drain_outbox(self, pull, limit: int) -> None:
         import zmq
@@ -702,6 +710,8 @@ def add_ping_arguments(parser: argparse.ArgumentParser) -> None:
                         f"{wire.default_connection_file()})")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the answer")
     parser.add_argument("--json", action="store_true", help="print the backend's health as JSON")
+    parser.add_argument("--curve-secret-key", help="this client's CURVE certificate, for a backend that uses "
+                        "--curve-clients (default: $ALLSPARK_CURVE_CLIENT_KEY)")
 
 
 def load_factory(spec: str):
@@ -774,7 +784,8 @@ def ping_main(args) -> int:
     from allspark_qgis.client import BackendError, BackendUnavailable, Client
 
     try:
-        with Client(args.connection_file, timeout_s=args.timeout, retries=0) as client:
+        with Client(args.connection_file, timeout_s=args.timeout, retries=0,
+                    curve_secret_key=getattr(args, "curve_secret_key", None)) as client:
             rtt = client.ping()
             if getattr(args, "json", False):
                 print(json.dumps(client.health(), default=str, indent=1))

@@ -1,0 +1,71 @@
+"""allspark:train_bundle against a real backend (allspark serve, tiny GGUF): a bundle per modality from
+generated layers, listed by the backend and offered by the algorithms afterwards; bad input refused;
+a train job cancelled through the feedback."""
+
+import json
+import threading
+
+import pytest
+from test_plugin_support import TRAIN_OPTIONS, backend, data_dir, reload_provider, trained_bundles
+
+
+@pytest.fixture(scope="module")
+def bundles(qgis_processing):
+    return trained_bundles()
+
+
+def test_a_bundle_per_modality_appears_in_the_pickers(bundles):
+    from qgis.core import QgsApplication
+
+    from allspark_qgis import connection
+
+    listed = {b["name"]: b for b in connection.bundles(refresh=True)}
+    expected = {"tiny-rgb": ("rgb", "classification"), "tiny-hsi": ("hsi", "classification"),
+                "tiny-table": ("table", "regression"), "tiny-traj": ("trajectory", "trajectory"),
+                "tiny-cloud": ("pointcloud", "point_classification")}
+    for name, (modality, task) in expected.items():
+        assert (listed[name]["modality"], listed[name]["task"]) == (modality, task), name
+        out = bundles[name]
+        assert out["BUNDLE_NAME"] == name and out["BUNDLE_PATH"].endswith(name)
+        assert "validation" in json.loads(out["METRICS"])
+    assert listed["tiny-rgb"]["classes"] == ["forest", "urban", "water"]
+    assert listed["tiny-table"]["targets"][0]["name"] == "PM2.5"
+    reg = QgsApplication.processingRegistry()
+    options = reg.algorithmById("allspark:classify_raster").parameterDefinition("BUNDLE").options()
+    assert "tiny-rgb" in options and "tiny-hsi" not in options
+    assert reg.algorithmById("allspark:classify_pixels").parameterDefinition("BUNDLE").options() == ["tiny-hsi"]
+    assert reg.algorithmById("allspark:predict_trajectories").parameterDefinition("BUNDLE").options() == ["tiny-traj"]
+
+
+def test_training_input_is_checked(bundles):
+    from qgis import processing
+    from qgis.core import QgsProcessingException
+
+    d = data_dir()
+    with pytest.raises(QgsProcessingException, match="labelled point or polygon layer"):
+        processing.run("allspark:train_bundle", {"INPUT": str(d / "rgb.tif"), "NAME": "x", "EPOCHS": 1})
+    with pytest.raises(QgsProcessingException, match="Unknown training option"):
+        processing.run("allspark:train_bundle", {"INPUT": str(d / "cloud.copc.laz"), "NAME": "x", "EPOCHS": 1,
+                                                 "OPTIONS": '{"learning_rate": 1}'})
+    with pytest.raises(QgsProcessingException, match="without slashes"):
+        processing.run("allspark:train_bundle", {"INPUT": str(d / "cloud.copc.laz"), "NAME": "a/b", "EPOCHS": 1})
+
+
+def test_cancel_stops_the_train_job(bundles):
+    from qgis import processing
+    from qgis.core import QgsProcessingFeedback
+
+    from allspark_qgis import connection
+
+    _, _, folder = backend()
+    fb = QgsProcessingFeedback()
+    started = threading.Event()
+    fb.progressChanged.connect(lambda p: started.set() if p > 15 else None)
+    timer = threading.Thread(target=lambda: (started.wait(60), fb.cancel()), daemon=True)
+    timer.start()
+    opts = json.dumps({**TRAIN_OPTIONS, "max_samples": 2000})
+    out = processing.run("allspark:train_bundle", {"INPUT": str(data_dir() / "cloud.copc.laz"), "NAME": "cancelled",
+                                                   "EPOCHS": 50, "OPTIONS": opts, "FOLDER": str(folder)}, feedback=fb)
+    assert fb.isCanceled() and "BUNDLE_NAME" not in out
+    assert "cancelled" not in {b["name"] for b in connection.bundles(refresh=True)}
+    reload_provider()
