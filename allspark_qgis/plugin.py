@@ -33,11 +33,17 @@ class AllSparkPlugin:
 
     # ---- Processing (also called alone by qgis_process) --------------------------------------
     def initProcessing(self):  # noqa: N802 - QGIS's name
-        if self.provider is None:
-            from .processing.provider import AllSparkProvider
+        if self.provider is not None:
+            return
+        reg = QgsApplication.processingRegistry()
+        if reg.providerById("allspark") is not None:
+            # PyQGIS: addProvider() of a second provider with the same id deletes it; keep the one there
+            log(tr("The AllSpark Processing provider is already registered."), "warning")
+            return
+        from .processing.provider import AllSparkProvider
 
-            self.provider = AllSparkProvider()
-            QgsApplication.processingRegistry().addProvider(self.provider)
+        self.provider = AllSparkProvider()
+        reg.addProvider(self.provider)
 
     # ---- GUI --------------------------------------------------------------------------------
     def initGui(self):  # noqa: N802
@@ -225,5 +231,6 @@ class AllSparkPlugin:
         from . import connection
 
         connection.invalidate()
-        if self.provider is not None:
-            self.provider.refreshAlgorithms()
+        provider = QgsApplication.processingRegistry().providerById("allspark")
+        if provider is not None:
+            provider.refreshAlgorithms()  # the bundle lists of the algorithms' parameters

@@ -72,6 +72,10 @@
             <translation>Aucun serveur AllSpark n'est joignable. Démarrez-le depuis AllSpark &gt; Paramètres (Démarrer le serveur), ou lancez `allspark serve` et indiquez son fichier de connexion dans les paramètres (ou dans ALLSPARK_CONNECTION_FILE).</translation>
         </message>
         <message>
+            <source>The Python package pyzmq is missing from QGIS's Python; install it (pip install pyzmq, or your system's python3-zmq package) and restart QGIS.</source>
+            <translation>Le paquet Python pyzmq manque au Python de QGIS ; installez-le (pip install pyzmq, ou le paquet python3-zmq de votre système) puis redémarrez QGIS.</translation>
+        </message>
+        <message>
             <source>The AllSpark backend ({path}) does not answer: {error}</source>
             <translation>Le serveur AllSpark ({path}) ne répond pas : {error}</translation>
         </message>
@@ -456,6 +460,10 @@
             <translation>État du serveur AllSpark</translation>
         </message>
         <message>
+            <source>The AllSpark Processing provider is already registered.</source>
+            <translation>Le fournisseur de traitements AllSpark est déjà enregistré.</translation>
+        </message>
+        <message>
             <source>Set the backend's Python in AllSpark &gt; Settings first (or a connection file).</source>
             <translation>Indiquez d'abord le Python du serveur dans AllSpark &gt; Paramètres (ou un fichier de connexion).</translation>
         </message>
@@ -604,8 +612,8 @@
             <translation>Le serveur lit {path}.</translation>
         </message>
         <message>
-            <source>The backend sent no point coordinates, and the plugin cannot read {path} itself (compressed); update the backend.</source>
-            <translation>Le serveur n'a pas envoyé les coordonnées des points, et l'extension ne peut pas lire {path} elle-même (compressé) ; mettez le serveur à jour.</translation>
+            <source>The backend sent no point coordinates, and the plugin cannot read those of {path} itself (a compressed file of several octree nodes); update the backend.</source>
+            <translation>Le serveur n'a pas envoyé les coordonnées des points, et l'extension ne peut pas lire elle-même celles de {path} (un fichier compressé de plusieurs nœuds d'octree) ; mettez le serveur à jour.</translation>
         </message>
         <message>
             <source>Classify raster (tiled)</source>

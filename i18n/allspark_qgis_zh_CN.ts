@@ -72,6 +72,10 @@
             <translation>无法连接任何 AllSpark 后端。请在 AllSpark &gt; 设置 中启动后端（启动后端），或运行 `allspark serve` 并在设置（或 ALLSPARK_CONNECTION_FILE）中指定其连接文件。</translation>
         </message>
         <message>
+            <source>The Python package pyzmq is missing from QGIS's Python; install it (pip install pyzmq, or your system's python3-zmq package) and restart QGIS.</source>
+            <translation>QGIS 的 Python 中缺少 pyzmq 包；请安装它（pip install pyzmq，或系统的 python3-zmq 软件包）并重启 QGIS。</translation>
+        </message>
+        <message>
             <source>The AllSpark backend ({path}) does not answer: {error}</source>
             <translation>AllSpark 后端（{path}）没有响应：{error}</translation>
         </message>
@@ -456,6 +460,10 @@
             <translation>AllSpark 后端状态</translation>
         </message>
         <message>
+            <source>The AllSpark Processing provider is already registered.</source>
+            <translation>AllSpark 处理提供程序已经注册。</translation>
+        </message>
+        <message>
             <source>Set the backend's Python in AllSpark &gt; Settings first (or a connection file).</source>
             <translation>请先在 AllSpark &gt; 设置 中设置后端的 Python（或连接文件）。</translation>
         </message>
@@ -604,8 +612,8 @@
             <translation>后端读取 {path}。</translation>
         </message>
         <message>
-            <source>The backend sent no point coordinates, and the plugin cannot read {path} itself (compressed); update the backend.</source>
-            <translation>后端未发送点坐标，而插件无法自行读取 {path}（已压缩）；请更新后端。</translation>
+            <source>The backend sent no point coordinates, and the plugin cannot read those of {path} itself (a compressed file of several octree nodes); update the backend.</source>
+            <translation>后端未发送点坐标，而插件无法自行读取 {path} 的点坐标（包含多个八叉树节点的压缩文件）；请更新后端。</translation>
         </message>
         <message>
             <source>Classify raster (tiled)</source>

@@ -144,3 +144,18 @@ def test_cli_listings(tiny_bundle):
     assert r.returncode == 0 and any(b["name"] == "tiny-hsi" for b in json.loads(r.stdout))
     r = run_cli("ask", "--bundle", "no-such-bundle", "--input", DEMO)
     assert r.returncode == 3 and "no bundle named" in r.stderr
+
+
+def test_one_question_about_two_inputs_shares_one_context(tiny_bundle, tiny_gguf, tmp_path):
+    eng = Engine(llm_path=str(tiny_gguf))
+    name = eng.load_bundle(str(tiny_bundle))["name"]
+    a = eng.read(name, str(DEMO))[:4]
+    b = eng.read(name, str(DEMO))[-4:]
+    res = eng.ask_together([(name, a), (name, b)], "How do these two fields differ?", max_tokens=6)
+    assert len(res["results"]) == 2 and res["text"] is not None
+    n_bridge = eng.loaded[name].model.n_bridge
+    assert res["context_tokens"] > 2 * n_bridge  # both inputs' bridge tokens are in the one context
+    r = run_cli("ask", "--bundle", tiny_bundle, "--input", DEMO, "--bundle", tiny_bundle, "--input", DEMO,
+                "--llm", tiny_gguf, "--prompt", "Compare them.", "--max-tokens", "4", "--json")
+    assert r.returncode == 0, r.stderr
+    assert len(json.loads(r.stdout)["results"]) == 2

@@ -40,7 +40,8 @@ window.setCentralWidget(central)
 window.resize(QSize(1280, 800))
 root = QgsProject.instance().layerTreeRoot()
 tree = QgsLayerTreeView()
-tree.setModel(QgsLayerTreeModel(root))
+model = QgsLayerTreeModel(root)  # keep a reference: the view does not own its model
+tree.setModel(model)
 bridge = QgsLayerTreeMapCanvasBridge(root, canvas)
 layers_dock = QDockWidget("Layers")
 layers_dock.setWidget(tree)
@@ -82,7 +83,7 @@ dock.run()
 out["answered"] = pump(lambda: bool(answered), 90)
 added = [l for l in QgsProject.instance().mapLayers().values() if l is not layer]
 for l in added:
-    l.renderer().setOpacity(0.6)
+    l.renderer().setOpacity(0.8)
 tree.expandAll()
 canvas.refreshAllLayers()
 pump(lambda: False, 1.0)
@@ -91,6 +92,8 @@ pump(lambda: False, 0.5)
 out["answer_html"] = dock.answer.toPlainText()
 out["entry"] = answered[0] if answered else None
 out["added"] = [l.name() for l in added]
+out["canvas_layers"] = [l.name() for l in canvas.layers()]
+out["tree_layers"] = [l.name() for l in root.findLayers()]
 os.makedirs(os.path.dirname(shot), exist_ok=True)
 out["saved"] = window.grab().save(shot)
 out["platform"] = app.platformName()

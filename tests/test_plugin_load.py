@@ -5,7 +5,7 @@ history, diagnostics."""
 import os
 
 import pytest
-from test_plugin_support import data_dir, trajectory_layer_uri
+from test_plugin_support import data_dir, drop_provider, trajectory_layer_uri
 
 ALGORITHMS = {"classify_raster", "classify_pixels", "predict_trajectories", "predict_attribute",
               "classify_pointcloud", "ask", "train_bundle"}
@@ -18,6 +18,7 @@ def no_backend(monkeypatch, tmp_path):
 
     monkeypatch.setenv("ALLSPARK_CONNECTION_FILE", str(tmp_path / "none.json"))
     connection.invalidate()
+    drop_provider()  # the plugin registers its own
     yield
     connection.invalidate()
 

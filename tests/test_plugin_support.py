@@ -292,7 +292,7 @@ def backend():
         bundles.mkdir()
         conn = str(d / "backend.json")
         proc = BackendProcess(str(VENV_PY), ["--llm", str(gguf), "--bundles", str(bundles), "--device", "cpu",
-                                             "--threads", "2"], conn, str(d / "backend.log"))
+                                             "--threads", "2", "--batch-size", os.environ.get("ALLSPARK_TEST_BATCH", "16")], conn, str(d / "backend.log"))
         proc.start(timeout_s=120)
         atexit.register(_stop, proc, d)
         os.environ["ALLSPARK_CONNECTION_FILE"] = conn
@@ -311,7 +311,7 @@ def _stop(proc, folder) -> None:
 
 
 def reload_provider() -> None:
-    """Re-register the allspark provider so its bundle lists are fetched again."""
+    """Make sure an allspark provider is registered, and refresh its bundle lists."""
     from qgis.core import QgsApplication
 
     from allspark_qgis import connection
@@ -326,6 +326,16 @@ def reload_provider() -> None:
         p = AllSparkProvider()
         _state["provider"] = p
         reg.addProvider(p)
+
+
+def drop_provider() -> None:
+    """Remove a registered allspark provider (tests that load the plugin itself start without one)."""
+    from qgis.core import QgsApplication
+
+    reg = QgsApplication.processingRegistry()
+    if reg.providerById("allspark") is not None:
+        reg.removeProvider("allspark")
+    _state.pop("provider", None)
 
 
 def train_inputs(d: Path) -> dict:
@@ -354,10 +364,10 @@ def trained_bundles(names=("tiny-rgb", "tiny-hsi", "tiny-table", "tiny-traj", "t
     with _lock:
         done = _state.setdefault("trained", {})
     todo = [n for n in names if n not in done]
+    reload_provider()
     if todo:
         from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsProject
 
-        reload_provider()
         inputs = train_inputs(data_dir())
         for name in todo:
             params = {**inputs[name], "NAME": name, "EPOCHS": 1, "FOLDER": str(bundles)}
@@ -365,7 +375,7 @@ def trained_bundles(names=("tiny-rgb", "tiny-hsi", "tiny-table", "tiny-traj", "t
             ctx.setProject(QgsProject.instance())
             out = processing.run("allspark:train_bundle", params, context=ctx, feedback=QgsProcessingFeedback())
             done[name] = out
-        reload_provider()
+    reload_provider()
     return {n: done[n] for n in names}
 
 

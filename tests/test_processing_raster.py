@@ -46,7 +46,7 @@ def test_classify_raster_extent_and_loaded_style(bundles, tmp_path, qgis_new_pro
         "INPUT": str(data_dir() / "rgb.tif"), "BUNDLE": "tiny-rgb", "TILE": 0,
         "EXTENT": "500000,500640,3999360,4000000 [EPSG:32633]", "OUTPUT": str(tmp_path / "part.tif")})
     labels, gt, w, h = _classes_of(res["OUTPUT"])
-    assert (w, h) == (1, 1)  # the bundle's own input size (128 px) covers the 64 x 64 px extent
+    assert (w, h) == (4, 4) and gt[1] == 160.0  # tiles of the bundle's training patch size (16 px)
     loaded = [lyr for lyr in QgsProject.instance().mapLayers().values() if lyr.source() == res["OUTPUT"]]
     assert loaded and legend_labels(loaded[0]) == ["forest", "urban", "water"]
 

@@ -37,6 +37,11 @@ def cmd_ask(args) -> int:
 
     engine = Engine(llm_path=args.llm, device=args.device, runtime=args.runtime, precision=args.precision,
                     bundles_dir=args.bundles)
+    if len(args.bundle) != len(args.input):
+        raise AllSparkError("give one --input per --bundle (they pair up in order)")
+    if len(args.bundle) > 1:
+        return _ask_together(engine, args)
+    args.bundle, args.input = args.bundle[0], args.input[0]
     summary = engine.load_bundle(args.bundle)
     name = summary["name"]
     options = dict(json.loads(args.options)) if args.options else {}
@@ -70,6 +75,24 @@ def cmd_ask(args) -> int:
     if t:
         print(f"\ntime: encoder+bridge {t['encode_s'] * 1000:.0f} ms, LLM {t['llm_s'] * 1000:.0f} ms, "
               f"head {t['head_s'] * 1000:.0f} ms")
+    return 0
+
+
+def _ask_together(engine, args) -> int:
+    """Several layers, one question: each input behind its own prompt in one LLM context."""
+    options = dict(json.loads(args.options)) if args.options else {}
+    items = []
+    for bundle, path in zip(args.bundle, args.input):
+        name = engine.load_bundle(bundle)["name"]
+        items.append((name, engine.read(name, path, **options)))
+    question = args.prompt or "Describe these inputs together."
+    res = engine.ask_together(items, question, max_tokens=args.max_tokens)
+    if args.json:
+        _print_json({"inputs": list(args.input), "bundles": [n for n, _ in items], **res})
+        return 0
+    for (name, samples), path, r in zip(items, args.input, res["results"]):
+        print(f"{path} [{name}, {len(samples)} samples]: {r['summary']}")
+    print(f"\nAnswer ({engine.llm_info()['file']}): {res['text']}")
     return 0
 
 
@@ -183,8 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser("ask", help="run a bundle on a file (head result, and the LLM's answer to --prompt)")
     common(a)
-    a.add_argument("--bundle", required=True, help="bundle name or folder")
-    a.add_argument("--input", required=True, help="input file (GeoTIFF, CSV, GPX, LAS/LAZ/COPC, ...)")
+    a.add_argument("--bundle", required=True, action="append",
+                   help="bundle name or folder (repeat with --input to ask about several layers at once)")
+    a.add_argument("--input", required=True, action="append", help="input file (GeoTIFF, CSV, GPX, LAS/LAZ/COPC, ...)")
     a.add_argument("--prompt", help="a question for the LLM about the input (adds a text answer)")
     a.add_argument("--text", action="store_true", help="add the LLM's text answer with the bundle's own prompt")
     a.add_argument("--output", help="write the result (GeoTIFF label raster for per-pixel results, else JSON)")

@@ -256,6 +256,33 @@ class Engine:
         result["timing"] = timing
         return result
 
+    def ask_together(self, items: Sequence[tuple[str, Sequence[Sample]]], question: str,
+                     on_token: Callable[[str], None] | None = None, max_tokens: int = 96,
+                     cancel: threading.Event | None = None) -> dict:
+        """One question about several inputs at once (e.g. two layers): each input's head result, and one
+        LLM context holding every input's bridge tokens behind its own prompt, then the question."""
+        if len(items) < 1:
+            raise InputError("ask_together needs at least one (bundle, samples) pair")
+        results, parts, notes = [], [], []
+        for i, (bundle, samples) in enumerate(items):
+            res = self.predict(bundle, samples, cancel=cancel)
+            res["summary"] = summarise_all(res)
+            loaded = self._get(bundle)
+            tokens, _ = self.bridge_tokens(loaded, samples[:1])
+            parts.append((loaded.bundle.manifest["prompts"][0], tokens[0]))
+            notes.append(f"Input {i + 1} ({loaded.bundle.manifest['modality']}): {res['summary']}")
+            results.append(res)
+        pieces = []
+        with self.lock:
+            ctx = prompts.context(self.runtime, parts, question=question, note=" ".join(notes))
+            for piece in self.runtime.generate(ctx, max_tokens=max_tokens):
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("cancelled while writing the answer")
+                pieces.append(piece)
+                if on_token is not None:
+                    on_token(piece)
+        return {"results": results, "text": "".join(pieces).strip(), "context_tokens": sum(len(s) for s in ctx)}
+
     def health(self) -> dict:
         import psutil
 

@@ -1,0 +1,104 @@
+"""The prompt dock against a real backend (offscreen): runs in a QgsTask while the interface keeps
+processing events, streams the answer, adds styled result layers (new fields on a table copy,
+candidate paths, classified points), keeps the history, and cancels."""
+
+import time
+
+import pytest
+from test_plugin_support import backend, data_dir, table_layer_uri, trained_bundles, trajectory_layer_uri
+
+
+def pump(app, until, timeout=60.0):
+    end = time.time() + timeout
+    while time.time() < end and not until():
+        app.processEvents()
+        time.sleep(0.01)
+    return until()
+
+
+@pytest.fixture(scope="module")
+def ready(qgis_processing):
+    trained_bundles(("tiny-table", "tiny-traj", "tiny-cloud"))
+    return backend()
+
+
+@pytest.fixture
+def dock(ready, qgis_app, qgis_iface, qgis_new_project):
+    import allspark_qgis
+
+    p = allspark_qgis.classFactory(qgis_iface)
+    p.initGui()
+    assert pump(qgis_app, lambda: p.manager.state == "ready", 30), p.manager.message
+    d = p.show_dock()
+    yield d
+    p.unload()
+
+
+def run(qgis_app, d, layer, bundle, prompt="What do you see?"):
+    from qgis.core import QgsProject
+
+    QgsProject.instance().addMapLayer(layer)
+    d.set_layer(layer)
+    d.bundle_combo.setCurrentIndex(d.bundle_combo.findData(bundle))
+    assert d.current_bundle()["name"] == bundle
+    d.prompt_edit.setPlainText(prompt)
+    got = []
+    d.answered.connect(got.append)
+    before = set(QgsProject.instance().mapLayers())
+    d.run()
+    assert d.task is not None and d.cancel_button.isEnabled() and not d.run_button.isEnabled()
+    assert pump(qgis_app, lambda: bool(got), 90), d.answer.toPlainText()
+    added = [QgsProject.instance().mapLayer(i) for i in set(QgsProject.instance().mapLayers()) - before]
+    return got[0], added
+
+
+def test_table_prediction_fields(qgis_app, dock):
+    from qgis.core import QgsVectorLayer
+
+    layer = QgsVectorLayer(table_layer_uri(data_dir() / "table.csv"), "air quality", "delimitedtext")
+    entry, added = run(qgis_app, dock, layer, "tiny-table", "How much PM2.5?")
+    assert entry["modality"] == "table" and entry["prompt"] == "How much PM2.5?"
+    assert len(added) == 1 and added[0].featureCount() == 120 and "PM2_5_pred" in added[0].fields().names()
+    assert "Predicted PM2.5" in dock.answer.toPlainText()
+    from allspark_qgis import history
+
+    assert history.entries()[-1]["bundle"] == "tiny-table"
+    assert dock.history_list.count() >= 1
+
+
+def test_trajectory_paths(qgis_app, dock):
+    from qgis.core import QgsVectorLayer
+
+    layer = QgsVectorLayer(trajectory_layer_uri(data_dir() / "tracks.csv"), "pedestrians", "delimitedtext")
+    entry, added = run(qgis_app, dock, layer, "tiny-traj")
+    assert entry["modality"] == "trajectory"
+    paths = added[0]
+    assert paths.fields().names() == ["track_id", "rank", "score"] and paths.featureCount() == 120
+
+
+def test_point_cloud_classes(qgis_app, dock):
+    from qgis.core import QgsPointCloudLayer
+
+    from allspark_qgis.results import legend_labels
+
+    layer = QgsPointCloudLayer(str(data_dir() / "cloud.copc.laz"), "lidar", "copc")
+    entry, added = run(qgis_app, dock, layer, "tiny-cloud")
+    assert entry["modality"] == "pointcloud" and added[0].featureCount() > 0
+    assert legend_labels(added[0])
+
+
+def test_cancel(qgis_app, dock):
+    from qgis.core import QgsVectorLayer
+
+    layer = QgsVectorLayer(table_layer_uri(data_dir() / "table.csv"), "air quality", "delimitedtext")
+    from qgis.core import QgsProject
+
+    QgsProject.instance().addMapLayer(layer)
+    dock.set_layer(layer)
+    dock.bundle_combo.setCurrentIndex(dock.bundle_combo.findData("tiny-table"))
+    dock.run()
+    dock.cancel()
+    assert pump(qgis_app, lambda: dock.task is None, 60)
+    assert dock.run_button.isEnabled()
+    text = dock.answer.toPlainText()
+    assert "Cancelled" in text or "Predicted" in text  # a very fast run may finish before the cancel lands
