@@ -11,7 +11,7 @@ CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/allspark"
 mkdir -p "$CACHE/wheels"
 
 need_apt=0
-for p in qgis python3-qgis qgis-providers python3-venv python3-dev qttools5-dev-tools pyqt5-dev-tools xvfb xauth fonts-open-sans cmake build-essential; do
+for p in qgis python3-qgis qgis-providers python3-zmq python3-venv python3-dev qttools5-dev-tools pyqt5-dev-tools xvfb xauth fonts-open-sans cmake build-essential; do
   dpkg -s "$p" >/dev/null 2>&1 || need_apt=1
 done
 if [ "$need_apt" = 1 ]; then
@@ -23,7 +23,7 @@ if [ "$need_apt" = 1 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q -t bookworm-backports --no-install-recommends \
     qgis python3-qgis qgis-providers
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends \
-    python3-venv python3-dev qttools5-dev-tools pyqt5-dev-tools xvfb xauth fonts-open-sans cmake build-essential
+    python3-zmq python3-venv python3-dev qttools5-dev-tools pyqt5-dev-tools xvfb xauth fonts-open-sans cmake build-essential
 fi
 
 if [ ! -x .venv/bin/python ]; then

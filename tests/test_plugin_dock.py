@@ -5,7 +5,7 @@ candidate paths, classified points), keeps the history, and cancels."""
 import time
 
 import pytest
-from test_plugin_support import backend, data_dir, table_layer_uri, trained_bundles, trajectory_layer_uri
+from test_plugin_support import connected, backend, data_dir, table_layer_uri, trained_bundles, trajectory_layer_uri
 
 
 def pump(app, until, timeout=60.0):
@@ -19,7 +19,8 @@ def pump(app, until, timeout=60.0):
 @pytest.fixture(scope="module")
 def ready(qgis_processing):
     trained_bundles(("tiny-table", "tiny-traj", "tiny-cloud"))
-    return backend()
+    with connected():
+        yield backend()
 
 
 @pytest.fixture
@@ -34,11 +35,14 @@ def dock(ready, qgis_app, qgis_iface, qgis_new_project):
     p.unload()
 
 
-def run(qgis_app, d, layer, bundle, prompt="What do you see?"):
+def run(qgis_app, d, layer, bundle, prompt="What do you see?", select=None):
     from qgis.core import QgsProject
 
     QgsProject.instance().addMapLayer(layer)
     d.set_layer(layer)
+    if select is not None:
+        layer.selectByIds(select)
+        d.extent_combo.setCurrentIndex(d.extent_combo.findData("selection"))
     d.bundle_combo.setCurrentIndex(d.bundle_combo.findData(bundle))
     assert d.current_bundle()["name"] == bundle
     d.prompt_edit.setPlainText(prompt)
@@ -56,9 +60,12 @@ def test_table_prediction_fields(qgis_app, dock):
     from qgis.core import QgsVectorLayer
 
     layer = QgsVectorLayer(table_layer_uri(data_dir() / "table.csv"), "air quality", "delimitedtext")
-    entry, added = run(qgis_app, dock, layer, "tiny-table", "How much PM2.5?")
+    chosen = [f.id() for f in layer.getFeatures()][10:26]
+    entry, added = run(qgis_app, dock, layer, "tiny-table", "How much PM2.5?", select=chosen)
     assert entry["modality"] == "table" and entry["prompt"] == "How much PM2.5?"
     assert len(added) == 1 and added[0].featureCount() == 120 and "PM2_5_pred" in added[0].fields().names()
+    predicted = [f["PM2_5_pred"] for f in added[0].getFeatures()]
+    assert sum(v is not None and str(v) != "NULL" for v in predicted) == 16  # only the selected rows
     assert "Predicted PM2.5" in dock.answer.toPlainText()
     from allspark_qgis import history
 
@@ -96,6 +103,7 @@ def test_cancel(qgis_app, dock):
     QgsProject.instance().addMapLayer(layer)
     dock.set_layer(layer)
     dock.bundle_combo.setCurrentIndex(dock.bundle_combo.findData("tiny-table"))
+    dock.extent_combo.setCurrentIndex(dock.extent_combo.findData("layer"))
     dock.run()
     dock.cancel()
     assert pump(qgis_app, lambda: dock.task is None, 60)

@@ -93,7 +93,7 @@ def _memory_lines(with_m: bool):
     geom = "LineStringM" if with_m else "LineString"
     lyr = QgsVectorLayer(f"{geom}?crs=EPSG:32633&field=vessel_id:string&field=time:double", "lines", "memory")
     feats = []
-    for k, (t0, wkt) in enumerate([(0.0, "LineStringM(0 0 0, 10 0 1, 20 0 2)"), (2.0, "LineStringM(20 0 2, 20 10 3)")]):
+    for t0, wkt in ([(0.0, "LineStringM(0 0 0, 10 0 1, 20 0 2)"), (2.0, "LineStringM(20 0 2, 20 10 3)")]):
         f = QgsFeature(lyr.fields())
         g = QgsGeometry.fromWkt(wkt if with_m else wkt.replace("LineStringM", "LineString").replace(" 0,", ",")
                                 .replace(" 1,", ",").replace(" 2,", ",").replace(" 2)", ")").replace(" 3)", ")"))

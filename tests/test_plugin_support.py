@@ -14,6 +14,7 @@ test_processing_*.py, test_qgis_process.py, test_gui_screenshot.py).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import io
 import os
 import shutil
@@ -88,7 +89,7 @@ def rgb_raster(path, h=96, w=96, seed=0, nodata_corner=True) -> str:
     return write_geotiff(path, img, nodata=0 if nodata_corner else None)
 
 
-def hsi_raster(path, h=24, w=24, bands=40, seed=1) -> str:
+def hsi_raster(path, h=18, w=18, bands=40, seed=1) -> str:
     rng = np.random.default_rng(seed)
     cls = scene(h, w)
     wl = np.linspace(0, 1, bands)
@@ -105,7 +106,8 @@ def sar_raster(path, h=32, w=32) -> str:
     return write_geotiff(path, img, band_names=["VV", "VH"])
 
 
-def labelled_points(path, raster_path, classes=("water", "forest", "urban"), per_class=12, seed=3) -> str:
+def labelled_points(path, raster_path, classes=("water", "forest", "urban"), per_class=12, seed=3,
+                    margin: float = 4.0) -> str:
     """A GeoPackage of points with a `class` field, placed inside each class's third of the scene."""
     from osgeo import gdal, ogr, osr
 
@@ -123,8 +125,8 @@ def labelled_points(path, raster_path, classes=("water", "forest", "urban"), per
     lyr.CreateField(ogr.FieldDefn("class", ogr.OFTString))
     for k, name in enumerate(classes):
         for _ in range(per_class):
-            col = rng.uniform(k * w / 3 + 4, (k + 1) * w / 3 - 4)
-            row = rng.uniform(12, h - 4)
+            col = rng.uniform(k * w / 3 + margin, (k + 1) * w / 3 - margin)
+            row = rng.uniform(3 * margin, h - margin)
             f = ogr.Feature(lyr.GetLayerDefn())
             f.SetField("class", name)
             p = ogr.Geometry(ogr.wkbPoint)
@@ -227,10 +229,10 @@ def write_copc(path, xyz: np.ndarray, classification=None, intensity=None, scale
     return str(path)
 
 
-def ground_cloud(path, n=4000, seed=6) -> str:
-    """A sloping ground (class 2) with boxes and trees above it (class 1), 100 m x 100 m, metres."""
+def ground_cloud(path, n=1500, size=60.0, seed=6) -> str:
+    """A sloping ground (class 2) with boxes and trees above it (class 1), 60 m x 60 m, metres."""
     rng = np.random.default_rng(seed)
-    xy = rng.uniform(0, 100, (n, 2))
+    xy = rng.uniform(0, size, (n, 2))
     z = 10 + 0.05 * xy[:, 0] + rng.normal(0, 0.05, n)
     ground = rng.random(n) < 0.6
     z[~ground] += rng.uniform(2, 15, int((~ground).sum()))
@@ -248,7 +250,7 @@ def data_dir() -> Path:
         hsi_raster(d / "hsi.tif")
         sar_raster(d / "sar.tif")
         labelled_points(d / "labels.gpkg", d / "rgb.tif")
-        labelled_points(d / "hsi_labels.gpkg", d / "hsi.tif", per_class=20)
+        labelled_points(d / "hsi_labels.gpkg", d / "hsi.tif", per_class=20, margin=1.0)
         trajectory_csv(d / "tracks.csv")
         table_csv(d / "table.csv")
         ground_cloud(d / "cloud.copc.laz")
@@ -272,13 +274,11 @@ def have_backend_env() -> bool:
 
 def backend():
     """(BackendProcess, connection file, bundles folder): one real `allspark serve` per session.
-
-    Sets ALLSPARK_CONNECTION_FILE so the plugin (connection.client) finds it."""
+    `connected()` points the plugin at it."""
     with _lock:
         if "backend" in _state:
             proc, conn, bundles = _state["backend"]
             if proc.is_alive():
-                os.environ["ALLSPARK_CONNECTION_FILE"] = conn
                 return _state["backend"]
         if not have_backend_env():
             pytest.skip("the backend (allspark serve, torch, llama-cpp-python) is not installed in .venv")
@@ -292,15 +292,31 @@ def backend():
         bundles.mkdir()
         conn = str(d / "backend.json")
         proc = BackendProcess(str(VENV_PY), ["--llm", str(gguf), "--bundles", str(bundles), "--device", "cpu",
-                                             "--threads", "2", "--batch-size", os.environ.get("ALLSPARK_TEST_BATCH", "16")], conn, str(d / "backend.log"))
+                                             "--threads", "1", "--batch-size", os.environ.get("ALLSPARK_TEST_BATCH", "16")], conn, str(d / "backend.log"))
         proc.start(timeout_s=120)
         atexit.register(_stop, proc, d)
-        os.environ["ALLSPARK_CONNECTION_FILE"] = conn
         _state["backend"] = (proc, conn, bundles)
-        from allspark_qgis import connection
-
-        connection.invalidate()
         return _state["backend"]
+
+
+@contextlib.contextmanager
+def connected():
+    """ALLSPARK_CONNECTION_FILE -> the session's backend while the block runs (restored after, so the
+    other test files of the session see the environment they expect)."""
+    from allspark_qgis import connection
+
+    _, conn, _ = backend()
+    old = os.environ.get("ALLSPARK_CONNECTION_FILE")
+    os.environ["ALLSPARK_CONNECTION_FILE"] = conn
+    connection.invalidate()
+    try:
+        yield conn
+    finally:
+        if old is None:
+            os.environ.pop("ALLSPARK_CONNECTION_FILE", None)
+        else:
+            os.environ["ALLSPARK_CONNECTION_FILE"] = old
+        connection.invalidate()
 
 
 def _stop(proc, folder) -> None:
@@ -360,22 +376,23 @@ def trained_bundles(names=("tiny-rgb", "tiny-hsi", "tiny-table", "tiny-traj", "t
     """Train (once per session) the tiny bundles through allspark:train_bundle; {name: summary outputs}."""
     from qgis import processing
 
-    _, _, bundles = backend()
-    with _lock:
-        done = _state.setdefault("trained", {})
-    todo = [n for n in names if n not in done]
-    reload_provider()
-    if todo:
-        from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsProject
+    with connected():
+        _, _, bundles = backend()
+        with _lock:
+            done = _state.setdefault("trained", {})
+        todo = [n for n in names if n not in done]
+        reload_provider()
+        if todo:
+            from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsProject
 
-        inputs = train_inputs(data_dir())
-        for name in todo:
-            params = {**inputs[name], "NAME": name, "EPOCHS": 1, "FOLDER": str(bundles)}
-            ctx = QgsProcessingContext()
-            ctx.setProject(QgsProject.instance())
-            out = processing.run("allspark:train_bundle", params, context=ctx, feedback=QgsProcessingFeedback())
-            done[name] = out
-    reload_provider()
+            inputs = train_inputs(data_dir())
+            for name in todo:
+                params = {**inputs[name], "NAME": name, "EPOCHS": 1, "FOLDER": str(bundles)}
+                ctx = QgsProcessingContext()
+                ctx.setProject(QgsProject.instance())
+                out = processing.run("allspark:train_bundle", params, context=ctx, feedback=QgsProcessingFeedback())
+                done[name] = out
+        reload_provider()
     return {n: done[n] for n in names}
 
 
@@ -429,7 +446,7 @@ def test_generated_data_opens_in_qgis(qgis_app):
         r = QgsRasterLayer(str(d / name), name)
         assert r.isValid() and r.bandCount() == bands
     pc = QgsPointCloudLayer(str(d / "cloud.copc.laz"), "cloud", "copc")
-    assert pc.isValid() and pc.pointCount() == 4000
+    assert pc.isValid() and pc.pointCount() == 1500
     assert "Classification" in [a.name() for a in pc.attributes().attributes()]
     t = QgsVectorLayer(trajectory_layer_uri(d / "tracks.csv"), "tracks", "delimitedtext")
     assert t.isValid() and t.featureCount() == 240

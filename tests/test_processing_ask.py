@@ -2,12 +2,13 @@
 outputs; and every algorithm is inactive, with a clear warning, when no backend can be reached."""
 
 import pytest
-from test_plugin_support import data_dir, trained_bundles, trajectory_layer_uri
+from test_plugin_support import connected, data_dir, trained_bundles, trajectory_layer_uri
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", autouse=True)
 def bundles(qgis_processing):
-    return trained_bundles(("tiny-rgb", "tiny-hsi", "tiny-traj"))
+    with connected():  # the plugin talks to the session's backend during this file's tests
+        yield trained_bundles(("tiny-rgb", "tiny-hsi", "tiny-traj"))
 
 
 def test_ask_about_rasters_and_tracks(bundles, tmp_path):

@@ -4,12 +4,13 @@ doesn't fit the bundle is refused with the reason."""
 
 import numpy as np
 import pytest
-from test_plugin_support import data_dir, trained_bundles
+from test_plugin_support import connected, data_dir, trained_bundles
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", autouse=True)
 def bundles(qgis_processing):
-    return trained_bundles(("tiny-rgb", "tiny-hsi"))
+    with connected():  # the plugin talks to the session's backend during this file's tests
+        yield trained_bundles(("tiny-rgb", "tiny-hsi"))
 
 
 def _classes_of(path):
@@ -58,11 +59,12 @@ def test_classify_pixels(bundles, tmp_path):
     from allspark_qgis.results import legend_labels
 
     out = str(tmp_path / "pixels.tif")
-    processing.run("allspark:classify_pixels", {"INPUT": str(data_dir() / "hsi.tif"), "BUNDLE": "tiny-hsi", "OUTPUT": out})
+    processing.run("allspark:classify_pixels", {"INPUT": str(data_dir() / "hsi.tif"), "BUNDLE": "tiny-hsi", "OUTPUT": out,
+                                                "EXTENT": "500000,500060,3999940,4000000 [EPSG:32633]"})
     labels, gt, w, h = _classes_of(out)
-    assert (w, h) == (24, 24) and gt[1] == 10.0
+    assert (w, h) == (6, 6) and gt[1] == 10.0 and gt[0] == 500000.0  # the input's grid over the extent
     assert labels[0, 0] == 255  # the nodata pixel stays nodata
-    assert set(np.unique(labels[labels != 255])) <= {0, 1, 2} and (labels != 255).sum() == 24 * 24 - 1
+    assert set(np.unique(labels[labels != 255])) <= {0, 1, 2} and (labels != 255).sum() == 6 * 6 - 1
     assert legend_labels(QgsRasterLayer(out, "p")) == ["forest", "urban", "water"]
 
 

@@ -2,12 +2,13 @@
 backend: candidate paths (rank, score) as a line layer; predictions as new fields on a layer copy."""
 
 import pytest
-from test_plugin_support import data_dir, table_layer_uri, trajectory_layer_uri, trained_bundles
+from test_plugin_support import connected, data_dir, table_layer_uri, trajectory_layer_uri, trained_bundles
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", autouse=True)
 def bundles(qgis_processing):
-    return trained_bundles(("tiny-traj", "tiny-table"))
+    with connected():  # the plugin talks to the session's backend during this file's tests
+        yield trained_bundles(("tiny-traj", "tiny-table"))
 
 
 def test_predict_trajectories(bundles, tmp_path):
@@ -28,8 +29,9 @@ def test_predict_trajectories(bundles, tmp_path):
     best = min(per, key=lambda f: f["rank"])
     assert best["score"] == max(f["score"] for f in per)
     assert len(best.geometry().asPolyline()) == 13  # from the last observed fix, 12 steps ahead
-    assert layer.renderer().type() == "singleSymbol"  # the style stored in the GeoPackage
-    assert layer.styleManager().currentStyle() or True
+    # the style stored in the GeoPackage: rank 1 bold, the others thinner, by data-defined width
+    sl = layer.renderer().symbol().symbolLayer(0)
+    assert layer.renderer().type() == "singleSymbol" and sl.dataDefinedProperties().hasActiveProperties()
 
 
 def test_predict_trajectories_with_detected_fields_and_refusal(bundles):

@@ -63,8 +63,8 @@ class RasterAlgorithm(base.AllSparkAlgorithm):
             results.style_class_raster(styled, classes)  # saves <output>.qml beside the GeoTIFF
         del styled
 
-        def apply(lyr, classes=list(classes)):
-            results.style_class_raster(lyr, classes, save_default=False)
+        def apply(lyr, classes=tuple(classes)):
+            results.style_class_raster(lyr, list(classes), save_default=False)
 
         if context.willLoadLayerOnCompletion(out):
             context.layerToLoadOnCompletionDetails(out).setPostProcessor(base.StylePostProcessor.create(apply))

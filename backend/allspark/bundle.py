@@ -48,7 +48,7 @@ class Bundle:
 
     def summary(self) -> dict:
         m = self.manifest
-        keys = ("name", "modality", "task", "classes", "targets", "prompts", "input", "metrics",
+        keys = ("name", "modality", "task", "classes", "targets", "prompts", "input", "read_options", "metrics",
                 "trained_on", "created", "llm")
         return {**{k: m.get(k) for k in keys}, "path": str(self.path)}
 
@@ -119,6 +119,7 @@ def save_bundle(path: str | os.PathLike, manifest: dict, state: dict, dtype=None
                 "weights_dtype": str(dtype or torch.float32).replace("torch.", "")}
     manifest.setdefault("created", datetime.now(timezone.utc).isoformat(timespec="seconds"))
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    _default_permissions(tmp)
     if path.exists():
         old = path.with_name(f".{path.name}.old")
         if old.exists():
@@ -131,6 +132,20 @@ def save_bundle(path: str | os.PathLike, manifest: dict, state: dict, dtype=None
     else:
         tmp.rename(path)
     return Bundle(path, manifest)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _default_permissions(folder: Path) -> None:
+    """mkdtemp makes 0700 folders: give the bundle the permissions any other new folder would get."""
+    mask = _umask()
+    folder.chmod(0o777 & ~mask)
+    for f in folder.iterdir():
+        f.chmod(0o666 & ~mask)
 
 
 def bundle_dirs() -> list[Path]:

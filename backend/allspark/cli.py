@@ -25,6 +25,18 @@ def _jsonable(obj):
     return obj
 
 
+def _json_arg(text: str | None, flag: str) -> dict:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise AllSparkError(f"{flag} must be JSON, e.g. '{{\"tile\": 64}}': {exc}") from exc
+    if not isinstance(value, dict):
+        raise AllSparkError(f"{flag} must be a JSON object")
+    return value
+
+
 def _print_json(obj) -> None:
     json.dump(_jsonable(obj), sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
@@ -44,27 +56,19 @@ def cmd_ask(args) -> int:
     args.bundle, args.input = args.bundle[0], args.input[0]
     summary = engine.load_bundle(args.bundle)
     name = summary["name"]
-    options = dict(json.loads(args.options)) if args.options else {}
+    options = _json_arg(args.options, '--options')
     samples = engine.read(name, args.input, **options)
     if not samples:
         raise AllSparkError(f"{args.input}: no samples to run (empty input)")
     want_text = bool(args.prompt) or args.text
-    stream = (lambda piece: (sys.stdout.write(piece), sys.stdout.flush())) if want_text and not args.json else None
-    if stream:
-        _print_header(engine, summary, args.input, samples)
-        print_results = True
-    else:
-        print_results = False
-    result = engine.ask(name, samples, prompt=args.prompt, text=want_text, on_token=None,
-                        max_tokens=args.max_tokens)
+    result = engine.ask(name, samples, prompt=args.prompt, text=want_text, max_tokens=args.max_tokens)
     if args.output:
         written = write_result(result, samples, args.output)
         result["output"] = str(written)
     if args.json:
         _print_json({"bundle": summary["name"], "input": args.input, "samples": len(samples), **result})
         return 0
-    if not print_results:
-        _print_header(engine, summary, args.input, samples)
+    _print_header(engine, summary, args.input, samples)
     for line in describe_samples(result, samples, limit=args.show):
         print(line)
     if "text" in result:
@@ -80,7 +84,7 @@ def cmd_ask(args) -> int:
 
 def _ask_together(engine, args) -> int:
     """Several layers, one question: each input behind its own prompt in one LLM context."""
-    options = dict(json.loads(args.options)) if args.options else {}
+    options = _json_arg(args.options, '--options')
     items = []
     for bundle, path in zip(args.bundle, args.input):
         name = engine.load_bundle(bundle)["name"]
@@ -111,8 +115,8 @@ def cmd_train(args) -> int:
         modality=args.modality, data=args.data, out=args.out, task=args.task, name=args.name, llm=args.llm,
         labels=args.labels, epochs=args.epochs, lr=args.lr, warmup_epochs=args.warmup, batch_size=args.batch_size,
         seed=args.seed, val_fraction=args.val_fraction, max_samples=args.max_samples,
-        bridge=json.loads(args.bridge) if args.bridge else {}, encoder=json.loads(args.encoder) if args.encoder else {},
-        read_options=json.loads(args.options) if args.options else {}, checkpoint_dir=args.checkpoint_dir,
+        bridge=_json_arg(args.bridge, "--bridge"), encoder=_json_arg(args.encoder, "--encoder"),
+        read_options=_json_arg(args.options, "--options"), checkpoint_dir=args.checkpoint_dir,
         resume=args.resume, bf16=False if args.fp32 else None, device=args.device, threads=args.threads)
     bundle = train(cfg)
     if args.json:

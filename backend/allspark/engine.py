@@ -245,14 +245,7 @@ class Engine:
             with self.lock:
                 ctx = prompts.context(self.runtime, [(loaded.bundle.manifest["prompts"][0], tokens[0])],
                                       question=question, note=result["summary"])
-                pieces = []
-                for piece in self.runtime.generate(ctx, max_tokens=max_tokens):
-                    if cancel is not None and cancel.is_set():
-                        raise Cancelled("cancelled while writing the answer")
-                    pieces.append(piece)
-                    if on_token is not None:
-                        on_token(piece)
-            result["text"] = "".join(pieces).strip()
+                result["text"] = self._answer(ctx, on_token, max_tokens, cancel)
         result["timing"] = timing
         return result
 
@@ -272,16 +265,27 @@ class Engine:
             parts.append((loaded.bundle.manifest["prompts"][0], tokens[0]))
             notes.append(f"Input {i + 1} ({loaded.bundle.manifest['modality']}): {res['summary']}")
             results.append(res)
-        pieces = []
         with self.lock:
             ctx = prompts.context(self.runtime, parts, question=question, note=" ".join(notes))
-            for piece in self.runtime.generate(ctx, max_tokens=max_tokens):
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled("cancelled while writing the answer")
-                pieces.append(piece)
-                if on_token is not None:
+            text = self._answer(ctx, on_token, max_tokens, cancel)
+        return {"results": results, "text": text, "context_tokens": sum(len(s) for s in ctx)}
+
+    def _answer(self, ctx, on_token, max_tokens: int, cancel) -> str:
+        """The LLM's answer, streamed: one line (a small base LLM otherwise runs on into lists)."""
+        text = ""
+        for piece in self.runtime.generate(ctx, max_tokens=max_tokens):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("cancelled while writing the answer")
+            if text.strip() and "\n" in piece:
+                piece = piece.split("\n", 1)[0]
+                if piece and on_token is not None:
                     on_token(piece)
-        return {"results": results, "text": "".join(pieces).strip(), "context_tokens": sum(len(s) for s in ctx)}
+                text += piece
+                break
+            text += piece
+            if on_token is not None:
+                on_token(piece)
+        return text.strip()
 
     def health(self) -> dict:
         import psutil

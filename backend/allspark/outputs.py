@@ -62,6 +62,14 @@ def _atomic_target(path: Path) -> Path:
     return Path(tmp)
 
 
+def finish(tmp: Path, path: Path) -> None:
+    """Move a complete temporary file into place, with the permissions a new file would have had."""
+    mask = os.umask(0)
+    os.umask(mask)
+    tmp.chmod(0o666 & ~mask)
+    os.replace(tmp, path)
+
+
 def write_label_raster(result: dict, samples, path: Path) -> Path:
     import rasterio
     from rasterio.transform import Affine
@@ -88,7 +96,7 @@ def write_label_raster(result: dict, samples, path: Path) -> Path:
         dst.update_tags(1, classes=json.dumps(result["classes"]))
         dst.write_colormap(1, palette(len(result["classes"])))
         dst.set_band_description(1, "class")
-    os.replace(tmp, path)
+    finish(tmp, path)
     path.with_suffix(".classes.json").write_text(json.dumps(result["classes"], ensure_ascii=False))
     return path
 
@@ -107,6 +115,6 @@ def write_result(result: dict, samples, path: str) -> Path:
     if path.suffix.lower() in (".tif", ".tiff") and result.get("task") == "classification" and raster_grid(samples):
         return write_label_raster(result, samples, path)
     tmp = _atomic_target(path)
-    tmp.write_text(json.dumps(_jsonable({k: v for k, v in result.items()}), ensure_ascii=False))
-    os.replace(tmp, path)
+    tmp.write_text(json.dumps(_jsonable(result), ensure_ascii=False))
+    finish(tmp, path)
     return path
