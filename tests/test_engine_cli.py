@@ -159,3 +159,30 @@ def test_one_question_about_two_inputs_shares_one_context(tiny_bundle, tiny_gguf
                 "--llm", tiny_gguf, "--prompt", "Compare them.", "--max-tokens", "4", "--json")
     assert r.returncode == 0, r.stderr
     assert len(json.loads(r.stdout)["results"]) == 2
+
+
+def test_point_classification_returns_file_coordinates(tmp_path, tiny_gguf, shared_data):
+    """Per-point results carry each point's coordinates, so LAZ results need no second reader."""
+    import laspy
+
+    from allspark.train import TrainConfig, train
+
+    laz = shared_data / "pointcloud_lidar" / "simple.laz"
+    b = train(TrainConfig(modality="pointcloud", task="point_classification", data=str(laz), out=str(tmp_path / "pc"),
+                          llm=str(tiny_gguf), epochs=1, batch_size=4, bf16=False, val_fraction=0.3,
+                          read_options={"points": 256, "tile": 200.0},
+                          encoder={"groups": 8, "group_size": 16, "dim": 32, "depth": 1, "heads": 2},
+                          bridge={"queries": 2, "layers": 1, "heads": 2, "head_dim": 8, "ffn_mult": 1}),
+              progress=lambda f, m: None)
+    eng = Engine(llm_path=str(tiny_gguf))
+    name = eng.load_bundle(str(b.path))["name"]
+    samples = eng.read(name, str(laz))
+    res = eng.predict(name, samples)
+    xyz, labels = res["element_xyz"], res["element_labels"]
+    assert xyz.shape[:2] == labels.shape and xyz.shape[2] == 3
+    las = laspy.read(str(laz))
+    first = samples[0]
+    n = len(first.meta["index"])
+    expect = np.stack([las.x, las.y, las.z], 1)[first.meta["index"]]
+    assert np.allclose(xyz[0, :n], expect)
+    assert np.isnan(xyz[0, n:]).all()

@@ -75,6 +75,16 @@ def summarise(result: dict, index: int = 0) -> str:
     return ""
 
 
+def element_coordinates(samples: Sequence[Sample], width: int) -> np.ndarray:
+    """(B, width, 3) coordinates (the file's CRS and units) of each sample's elements, NaN-padded, so
+    per-point results can become a layer without re-reading the file (LAZ included)."""
+    out = np.full((len(samples), width, 3), np.nan)
+    for i, s in enumerate(samples):
+        xyz = np.asarray(s.meta["xyz"], np.float64)[:width]
+        out[i, :len(xyz)] = xyz
+    return out
+
+
 def summarise_all(result: dict) -> str:
     """One line in words for a whole batch: class shares for classification, else the first sample."""
     n = len(result.get("labels") or [])
@@ -220,7 +230,10 @@ class Engine:
             with torch.inference_mode():
                 h = torch.as_tensor(np.stack(hidden), device=self.device)
                 el = elements.float() if elements is not None else None
-                parts.append(decode(task, loaded.model.decide(h, el), loaded.bundle.manifest))
+                part = decode(task, loaded.model.decide(h, el), loaded.bundle.manifest)
+            if "element_labels" in part and all("xyz" in s.meta for s in chunk):
+                part["element_xyz"] = element_coordinates(chunk, part["element_labels"].shape[1])
+            parts.append(part)
             t3 = time.perf_counter()
             t["encode_s"] += t1 - t0
             t["llm_s"] += t2 - t1

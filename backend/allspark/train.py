@@ -229,6 +229,9 @@ def train(cfg: TrainConfig, progress: Callable[[float, str], None] | None = None
     info = gguf_info(llm_path)
 
     spec = modality.default_spec(train_samples)
+    # reader options that are also input settings (points per tile, tile size, ...) must agree with the
+    # data as read: the encoder's inputs and the targets are shaped by them
+    spec["input"].update({k: v for k, v in cfg.read_options.items() if k in spec["input"]})
     spec["encoder"].update(cfg.encoder)
     for s in train_samples[:50]:
         modality.check(s, spec)

@@ -316,7 +316,7 @@ class PointCloud(Modality):
             "source": cloud.source, "crs": cloud.crs, "units_to_m": [cloud.units_h, cloud.units_h, cloud.units_v],
             "tile": f"{int(ij[0])}_{int(ij[1])}", "tile_index": int(k),
             "tile_bounds": [ij[0] * t, ij[1] * t, (ij[0] + 1) * t, (ij[1] + 1) * t],
-            "origin": [cx, cy, z0], "index": idx[sel].astype(np.int64), "point_index": idx.astype(np.int64),
+            "origin": [cx, cy, z0], "index": idx[sel].astype(np.int64), "xyz": xyz[sel].astype(np.float64), "point_index": idx.astype(np.int64),
             "nearest": nearest.astype(np.int64), "n_points": int(len(idx)), "features": list(FEATURES),
         }
         if cloud.classification is not None:
