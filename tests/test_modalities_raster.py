@@ -276,3 +276,27 @@ def test_sar_complex_and_padding(tmp_path):
     assert tuple(tok.shape) == (1, 16, 32)
     with pytest.raises(InputError, match="expects 1 bands, got 2"):
         sar.check(s, sar.default_spec())
+
+
+def test_tiles_of_a_window_stay_inside_it(tmp_path):
+    """A block of a large raster, tiled: only that block is read, windows stay in the source grid
+    (this failed before: the window was dropped whenever a tile size was given)."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from allspark.modalities import get
+    from allspark.outputs import raster_grid
+
+    path = tmp_path / "big.tif"
+    data = np.arange(3 * 64 * 96, dtype=np.float32).reshape(3, 64, 96)
+    with rasterio.open(path, "w", driver="GTiff", width=96, height=64, count=3, dtype="float32",
+                       crs="EPSG:32618", transform=from_origin(500000, 4000000, 10, 10)) as d:
+        d.write(data)
+    tiles = get("rgb").read(str(path), tile=16, window=[32, 16, 32, 32])
+    assert len(tiles) == 4
+    assert sorted(tuple(t.meta["window"]) for t in tiles) == [(32, 16, 16, 16), (32, 32, 16, 16),
+                                                             (48, 16, 16, 16), (48, 32, 16, 16)]
+    first = min(tiles, key=lambda t: tuple(t.meta["window"][::-1]))
+    assert first.meta["transform"][0] == 500000 + 32 * 10 and first.meta["transform"][3] == 4000000 - 16 * 10
+    h, w, whole, _ = raster_grid(tiles)  # the label raster of tiles covers the whole source raster
+    assert (h, w) == (64, 96) and whole[0] == 500000 and whole[3] == 4000000

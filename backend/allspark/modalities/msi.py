@@ -56,7 +56,7 @@ class MSI(ImageModality):
                 raise InputError(f"cannot read {path}: no raster files in the folder")
             return self._read_band_set(files, bands, window, tile, stride, nodata, order)
         if tile:
-            return read_tiles(path, tile, stride, bands=bands, nodata=nodata)
+            return read_tiles(path, tile, stride, bands=bands, nodata=nodata, window=window)
         return [read_raster(path, bands=bands, window=window, nodata=nodata)]
 
     def _read_band_set(self, files, bands, window, tile, stride, nodata, order):

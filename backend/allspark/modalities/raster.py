@@ -261,12 +261,16 @@ def tile_windows(width: int, height: int, tile: int | Sequence[int], stride: int
     return [[x, y, w, h] for y in ys for x in xs]
 
 
-def read_tiles(path, tile, stride=None, bands=None, nodata=None, skip_empty=True) -> list[Sample]:
-    """Tiles of a raster file, each its own Sample with the window's transform in meta."""
+def read_tiles(path, tile, stride=None, bands=None, nodata=None, skip_empty=True, window=None) -> list[Sample]:
+    """Tiles of a raster file (of `window` [xoff, yoff, w, h] only, when given: a block of a large raster,
+    read with bounded memory), each its own Sample with the tile's window (source grid) and transform."""
     out = []
     with open_raster(path) as src:
-        for i, w in enumerate(tile_windows(src.width, src.height, tile, stride)):
-            s = _read_src(src, bands, w, None, nodata)
+        region = _window(src, window) if window is not None else None
+        x0, y0 = (int(region.col_off), int(region.row_off)) if region is not None else (0, 0)
+        width, height = (int(region.width), int(region.height)) if region is not None else (src.width, src.height)
+        for i, (x, y, w, h) in enumerate(tile_windows(width, height, tile, stride)):
+            s = _read_src(src, bands, [x0 + x, y0 + y, w, h], None, nodata)
             if skip_empty and not s.mask.any():
                 continue
             s.meta["tile"] = i
@@ -684,7 +688,7 @@ class ImageModality(Modality):
         if bands is None:
             bands = self.auto_bands(path)
         if tile:
-            return read_tiles(path, tile, stride, bands=bands, nodata=nodata)
+            return read_tiles(path, tile, stride, bands=bands, nodata=nodata, window=window)
         return [read_raster(path, bands=bands, window=window, nodata=nodata)]
 
     # the contract
