@@ -87,8 +87,10 @@ def _linux_zombie(pid: int) -> bool:
         return False
 
 
-def process_alive(pid) -> bool | None:
-    """True / False for a local process id; None when it cannot be told (Windows without psutil)."""
+def process_alive(pid, zombie_alive: bool = False) -> bool | None:
+    """True / False for a local process id; None when it cannot be told (Windows without psutil).
+
+    A zombie (exited, not yet reaped) counts as gone unless zombie_alive."""
     try:
         pid = int(pid)
     except (TypeError, ValueError):
@@ -100,7 +102,7 @@ def process_alive(pid) -> bool | None:
             return False
         except PermissionError:
             return True
-        return not _linux_zombie(pid)
+        return zombie_alive or not _linux_zombie(pid)
     try:
         import psutil
     except ImportError:

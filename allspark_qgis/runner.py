@@ -155,17 +155,20 @@ def read_options(manifest: dict) -> dict:
     return {}
 
 
+def _raster_source(layer, provider=None):
+    """What the raster runs read from: (provider, grid, data bands, alpha band, CRS WKT, band names)."""
+    provider = provider or layer.dataProvider().clone()
+    grid = layers.raster_grid(layer)
+    bands = layers.data_bands(layer)
+    return provider, grid, bands, layers.alpha_band(layer), layers.crs_wkt(layer.crs()), layers.band_names(layer, bands)
+
+
 def classify_tiles(client, manifest: dict, layer, window, tile: int, feedback: Feedback, provider=None):
     """Scene classification tile by tile over a native window.
 
     Returns (labels (rows, cols) int, -1 = no data; probabilities (rows, cols) of the winning class;
     GDAL transform of the tile grid; classes)."""
-    provider = provider or layer.dataProvider().clone()
-    grid = layers.raster_grid(layer)
-    bands = layers.data_bands(layer)
-    alpha = layers.alpha_band(layer)
-    crs = layers.crs_wkt(layer.crs())
-    names = layers.band_names(layer, bands)
+    provider, grid, bands, alpha, crs, names = _raster_source(layer, provider)
     cols, rows = layers.tile_grid(window, tile)
     labels = np.full((rows, cols), -1, np.int64)
     conf = np.full((rows, cols), np.nan, np.float32)
@@ -208,12 +211,7 @@ def classify_pixels(client, manifest: dict, layer, window, feedback: Feedback, p
     """Per-pixel classification (hyperspectral) over a native window, block by block.
 
     Returns (labels (h, w) int, -1 = none; GDAL transform of the window; classes)."""
-    provider = provider or layer.dataProvider().clone()
-    grid = layers.raster_grid(layer)
-    bands = layers.data_bands(layer)
-    alpha = layers.alpha_band(layer)
-    crs = layers.crs_wkt(layer.crs())
-    names = layers.band_names(layer, bands)
+    provider, grid, bands, alpha, crs, names = _raster_source(layer, provider)
     x0, y0, w, h = window
     labels = np.full((h, w), -1, np.int64)
     classes = list(manifest.get("classes") or [])

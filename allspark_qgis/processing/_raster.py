@@ -29,17 +29,22 @@ class RasterAlgorithm(base.AllSparkAlgorithm):
         self.addOutput(QgsProcessingOutputString(self.CLASSES, tr("Class names")))
 
     def check_layer_parameters(self, parameters, context):
-        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
-        name = self.parameterAsEnumString(parameters, self.BUNDLE, context)
-        if layer is None or not name:
-            return True, ""
-        from .. import connection, modality
+        return self.check_bundle_fit(parameters, context, self.parameterAsRasterLayer(parameters, self.INPUT, context))
 
-        manifest = connection.bundle(name)
-        if manifest is None:
-            return False, tr("The backend has no bundle named '{name}'.").format(name=name)
-        problem = modality.fit_problem(manifest, modality.facts_from_layer(layer))
-        return (False, problem) if problem else (True, "")
+    def inputs(self, parameters, context):
+        """(layer, bundle manifest, native window) of a run, the layer checked against the bundle."""
+        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
+        manifest = self.bundle(parameters, context)
+        self.check_fit(manifest, layer)
+        return layer, manifest, self.window(parameters, context, layer)
+
+    def finish(self, parameters, context, feedback, layer, out):
+        """Write the backend's (labels, ..., transform, classes) as the styled output; {} when cancelled."""
+        if out is None or feedback.isCanceled():
+            return {}
+        labels, transform, classes = out[0], out[-2], out[-1]
+        feedback.setProgress(97)
+        return self.write_output(parameters, context, layer, labels, transform, classes)
 
     def window(self, parameters, context, layer):
         from .. import layers

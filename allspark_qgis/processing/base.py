@@ -23,6 +23,16 @@ class AllSparkAlgorithm(QgsProcessingAlgorithm):
     MODALITIES: tuple = ()  # bundles of these modalities are offered (empty: all)
     TASKS: tuple = ()  # and of these tasks (empty: all)
     GROUP, GROUP_ID = "", ""
+    NAME, DISPLAY_NAME, HELP = "", "", ""  # the id, and N_()-marked title and help text
+
+    def name(self):
+        return self.NAME
+
+    def displayName(self):  # noqa: N802
+        return tr(self.DISPLAY_NAME)
+
+    def shortHelpString(self):  # noqa: N802
+        return tr(self.HELP)
 
     def tr(self, text):  # noqa: D401 - Processing's convention
         return tr(text)
@@ -84,6 +94,14 @@ class AllSparkAlgorithm(QgsProcessingAlgorithm):
         except connection.NoBackend as exc:
             raise QgsProcessingException(str(exc)) from None
 
+    def call_backend(self, fn):
+        """fn(client) on a fresh client, closed afterwards; errors as run_guarded makes them (None: cancelled)."""
+        client = self.client()
+        try:
+            return self.run_guarded(lambda: fn(client))
+        finally:
+            connection._close(client)
+
     def check_fit(self, manifest: dict, layer, modality_override: str | None = None) -> None:
         if layer is None:
             raise QgsProcessingException(tr("The input layer is missing or invalid."))
@@ -103,6 +121,20 @@ class AllSparkAlgorithm(QgsProcessingAlgorithm):
     def check_layer_parameters(self, parameters, context):
         """Refuse a layer that doesn't fit the chosen bundle, saying why (before the run starts)."""
         return True, ""
+
+    def check_bundle_fit(self, parameters, context, layer, modality_override: str | None = None, then=None):
+        """(ok, message) for check_layer_parameters: whether the layer fits the chosen bundle, then then(layer)
+        if given; fine while the layer or the bundle is not chosen yet."""
+        name = self.parameterAsEnumString(parameters, self.BUNDLE, context)
+        if layer is None or not name:
+            return True, ""
+        manifest = connection.bundle(name)
+        if manifest is None:
+            return False, tr("The backend has no bundle named '{name}'.").format(name=name)
+        problem = modality.fit_problem(manifest, modality.facts_from_layer(layer), modality_override)
+        if problem:
+            return False, problem
+        return then(layer) if then else (True, "")
 
     def feedback(self, feedback, lo: float = 0.0, hi: float = 100.0) -> runner.ProcessingFeedback:
         return runner.ProcessingFeedback(feedback, lo, hi)

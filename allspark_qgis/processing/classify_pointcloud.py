@@ -25,18 +25,12 @@ class ClassifyPointCloudAlgorithm(base.AllSparkAlgorithm):
     TASKS = ("point_classification",)
     GROUP, GROUP_ID = N_("Point cloud"), "pointcloud"
 
-    def name(self):
-        return "classify_pointcloud"
-
-    def displayName(self):  # noqa: N802
-        return tr("Classify point cloud")
-
-    def shortHelpString(self):  # noqa: N802
-        return tr(
-            "The backend reads the layer's LAS / LAZ / COPC file and classifies every point it keeps per tile. "
-            "The output is a 3D point layer with the class of each point (styled by class); when the input is an "
-            "uncompressed LAS file, a classified copy of it can also be written."
-        )
+    NAME, DISPLAY_NAME = "classify_pointcloud", N_("Classify point cloud")
+    HELP = N_(
+        "The backend reads the layer's LAS / LAZ / COPC file and classifies every point it keeps per tile. "
+        "The output is a 3D point layer with the class of each point (styled by class); when the input is an "
+        "uncompressed LAS file, a classified copy of it can also be written."
+    )
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterPointCloudLayer(self.INPUT, tr("Point cloud")))
@@ -47,20 +41,10 @@ class ClassifyPointCloudAlgorithm(base.AllSparkAlgorithm):
             optional=True, createByDefault=False))
 
     def check_layer_parameters(self, parameters, context):
-        from .. import connection, modality
-
-        layer = self.parameterAsPointCloudLayer(parameters, self.INPUT, context)
-        name = self.parameterAsEnumString(parameters, self.BUNDLE, context)
-        if layer is None or not name:
-            return True, ""
-        manifest = connection.bundle(name)
-        if manifest is None:
-            return False, tr("The backend has no bundle named '{name}'.").format(name=name)
-        problem = modality.fit_problem(manifest, modality.facts_from_layer(layer))
-        return (False, problem) if problem else (True, "")
+        return self.check_bundle_fit(parameters, context, self.parameterAsPointCloudLayer(parameters, self.INPUT, context))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        from .. import connection, layers, results, runner
+        from .. import layers, results, runner
 
         layer = self.parameterAsPointCloudLayer(parameters, self.INPUT, context)
         manifest = self.bundle(parameters, context)
@@ -68,12 +52,8 @@ class ClassifyPointCloudAlgorithm(base.AllSparkAlgorithm):
         _, meta = self.run_guarded(lambda: layers.pointcloud_payload(layer))
         path = meta["path"]
         feedback.pushInfo(tr("The backend reads {path}.").format(path=path))
-        client = self.client()
-        try:
-            res = self.run_guarded(lambda: runner.classify_pointcloud(client, manifest, path, self.feedback(feedback, 0, 85),
-                                                                      meta.get("crs")))
-        finally:
-            connection._close(client)
+        res = self.call_backend(lambda client: runner.classify_pointcloud(
+            client, manifest, path, self.feedback(feedback, 0, 85), meta.get("crs")))
         if res is None or feedback.isCanceled():
             return {}
         classes = list(res.get("classes") or manifest.get("classes") or [])

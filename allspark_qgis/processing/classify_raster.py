@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from qgis.core import QgsProcessingParameterNumber
 
-from ..i18n import tr
+from ..i18n import N_, tr
 from ._raster import RasterAlgorithm
 
 
@@ -14,18 +14,12 @@ class ClassifyRasterAlgorithm(RasterAlgorithm):
     MODALITIES = ("rgb", "msi", "sar")
     TASKS = ("classification",)
 
-    def name(self):
-        return "classify_raster"
-
-    def displayName(self):  # noqa: N802
-        return tr("Classify raster (tiled)")
-
-    def shortHelpString(self):  # noqa: N802
-        return tr(
-            "Cuts the raster into tiles of the bundle's input size (or the given size), asks the bundle for "
-            "the class of each tile, and writes a classified raster on the tile grid with the class names in "
-            "its legend. Tiles that are all nodata stay nodata."
-        )
+    NAME, DISPLAY_NAME = "classify_raster", N_("Classify raster (tiled)")
+    HELP = N_(
+        "Cuts the raster into tiles of the bundle's input size (or the given size), asks the bundle for "
+        "the class of each tile, and writes a classified raster on the tile grid with the class names in "
+        "its legend. Tiles that are all nodata stay nodata."
+    )
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.add_raster_parameters()
@@ -35,23 +29,12 @@ class ClassifyRasterAlgorithm(RasterAlgorithm):
         self.add_raster_output()
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        from .. import connection, runner
+        from .. import runner
 
-        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
-        manifest = self.bundle(parameters, context)
-        self.check_fit(manifest, layer)
-        window = self.window(parameters, context, layer)
+        layer, manifest, window = self.inputs(parameters, context)
         tile = runner.tile_size(manifest, self.parameterAsInt(parameters, self.TILE, context) or None)
         feedback.pushInfo(tr("Bundle {name}: tiles of {tile} px over a window of {w} x {h} px.").format(
             name=manifest["name"], tile=tile, w=window[2], h=window[3]))
-        client = self.client()
-        try:
-            out = self.run_guarded(lambda: runner.classify_tiles(
-                client, manifest, layer, window, tile, self.feedback(feedback, 0, 95)))
-        finally:
-            connection._close(client)
-        if out is None or feedback.isCanceled():
-            return {}
-        labels, _, transform, classes = out
-        feedback.setProgress(97)
-        return self.write_output(parameters, context, layer, labels, transform, classes)
+        out = self.call_backend(lambda client: runner.classify_tiles(
+            client, manifest, layer, window, tile, self.feedback(feedback, 0, 95)))
+        return self.finish(parameters, context, feedback, layer, out)

@@ -22,18 +22,12 @@ class PredictAttributeAlgorithm(base.AllSparkAlgorithm):
     MODALITIES = ("table",)
     GROUP, GROUP_ID = N_("Vector"), "vector"
 
-    def name(self):
-        return "predict_attribute"
-
-    def displayName(self):  # noqa: N802
-        return tr("Predict attribute")
-
-    def shortHelpString(self):  # noqa: N802
-        return tr(
-            "Predicts a value (regression, e.g. PM2.5 in ug/m3) or a class for every feature from the fields the "
-            "bundle was trained on. The output is a copy of the layer with the prediction as new fields "
-            "(<target>_pred, or pred_class and pred_prob)."
-        )
+    NAME, DISPLAY_NAME = "predict_attribute", N_("Predict attribute")
+    HELP = N_(
+        "Predicts a value (regression, e.g. PM2.5 in ug/m3) or a class for every feature from the fields the "
+        "bundle was trained on. The output is a copy of the layer with the prediction as new fields "
+        "(<target>_pred, or pred_class and pred_prob)."
+    )
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterFeatureSource(self.INPUT, tr("Input layer or table"), [QgsProcessing.TypeVector]))
@@ -41,20 +35,10 @@ class PredictAttributeAlgorithm(base.AllSparkAlgorithm):
         self.addParameter(QgsProcessingParameterFeatureSink(self.OUTPUT, tr("Predictions"), QgsProcessing.TypeVectorAnyGeometry))
 
     def check_layer_parameters(self, parameters, context):
-        from .. import connection, modality
-
-        layer = self.parameterAsVectorLayer(parameters, self.INPUT, context)
-        name = self.parameterAsEnumString(parameters, self.BUNDLE, context)
-        if layer is None or not name:
-            return True, ""
-        manifest = connection.bundle(name)
-        if manifest is None:
-            return False, tr("The backend has no bundle named '{name}'.").format(name=name)
-        problem = modality.fit_problem(manifest, modality.facts_from_layer(layer), "table")
-        return (False, problem) if problem else (True, "")
+        return self.check_bundle_fit(parameters, context, self.parameterAsVectorLayer(parameters, self.INPUT, context), "table")
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        from .. import connection, layers, results, runner
+        from .. import layers, results, runner
 
         source = self.parameterAsSource(parameters, self.INPUT, context)
         if source is None:
@@ -63,11 +47,8 @@ class PredictAttributeAlgorithm(base.AllSparkAlgorithm):
         numeric, categorical = layers.bundle_table_columns(manifest)
         arrays, meta = self.run_guarded(lambda: layers.table_payload(source, numeric=numeric, categorical=categorical))
         feedback.pushInfo(tr("{n} rows, {c} columns.").format(n=len(meta["fids"]), c=len(arrays) + len(meta["categorical"])))
-        client = self.client()
-        try:
-            out = self.run_guarded(lambda: runner.predict_table(client, manifest, arrays, meta, self.feedback(feedback, 0, 85)))
-        finally:
-            connection._close(client)
+        out = self.call_backend(lambda client: runner.predict_table(
+            client, manifest, arrays, meta, self.feedback(feedback, 0, 85)))
         if out is None or feedback.isCanceled():
             return {}
         result, fids = out

@@ -23,19 +23,13 @@ class PredictTrajectoriesAlgorithm(base.AllSparkAlgorithm):
     MODALITIES = ("trajectory",)
     GROUP, GROUP_ID = N_("Vector"), "vector"
 
-    def name(self):
-        return "predict_trajectories"
-
-    def displayName(self):  # noqa: N802
-        return tr("Predict trajectories")
-
-    def shortHelpString(self):  # noqa: N802
-        return tr(
-            "Reads the tracks of a point layer (one fix per feature) or line layer (vertex times from M values, "
-            "or from the time field), and predicts candidate future paths for each track. The output has one "
-            "line per candidate with its rank (1 = most likely) and score (the scores of a track sum to 1). "
-            "Time and track id fields are found automatically when left empty."
-        )
+    NAME, DISPLAY_NAME = "predict_trajectories", N_("Predict trajectories")
+    HELP = N_(
+        "Reads the tracks of a point layer (one fix per feature) or line layer (vertex times from M values, "
+        "or from the time field), and predicts candidate future paths for each track. The output has one "
+        "line per candidate with its rank (1 = most likely) and score (the scores of a track sum to 1). "
+        "Time and track id fields are found automatically when left empty."
+    )
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterFeatureSource(
@@ -60,26 +54,18 @@ class PredictTrajectoriesAlgorithm(base.AllSparkAlgorithm):
         return t, i
 
     def check_layer_parameters(self, parameters, context):
-        from .. import connection, modality
+        def fields_found(layer):
+            try:
+                self.fields(parameters, context, layer)
+            except QgsProcessingException as exc:
+                return False, str(exc)
+            return True, ""
 
         layer = self.parameterAsVectorLayer(parameters, self.INPUT, context)
-        name = self.parameterAsEnumString(parameters, self.BUNDLE, context)
-        if layer is None or not name:
-            return True, ""
-        manifest = connection.bundle(name)
-        if manifest is None:
-            return False, tr("The backend has no bundle named '{name}'.").format(name=name)
-        problem = modality.fit_problem(manifest, modality.facts_from_layer(layer), "trajectory")
-        if problem:
-            return False, problem
-        try:
-            self.fields(parameters, context, layer)
-        except QgsProcessingException as exc:
-            return False, str(exc)
-        return True, ""
+        return self.check_bundle_fit(parameters, context, layer, "trajectory", then=fields_found)
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        from .. import connection, layers, results, runner
+        from .. import layers, results, runner
 
         source = self.parameterAsSource(parameters, self.INPUT, context)
         if source is None:
@@ -89,12 +75,8 @@ class PredictTrajectoriesAlgorithm(base.AllSparkAlgorithm):
         arrays, meta = self.run_guarded(lambda: layers.trajectory_payload(source, time_field, id_field))
         feedback.pushInfo(tr("{points} fixes in {tracks} tracks (time: {t}, id: {i}).").format(
             points=len(arrays["t"]), tracks=len(meta["track_ids"]), t=time_field, i=id_field))
-        client = self.client()
-        try:
-            out = self.run_guarded(lambda: runner.predict_trajectories(client, manifest, arrays, meta,
-                                                                       self.feedback(feedback, 0, 90)))
-        finally:
-            connection._close(client)
+        out = self.call_backend(lambda client: runner.predict_trajectories(
+            client, manifest, arrays, meta, self.feedback(feedback, 0, 90)))
         if out is None or feedback.isCanceled():
             return {}
         result, ids, last = out

@@ -9,20 +9,7 @@ import sys
 from pathlib import Path
 
 from .errors import AllSparkError
-
-
-def _jsonable(obj):
-    import numpy as np
-
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
+from .jsonable import jsonable as _jsonable
 
 
 def _json_arg(text: str | None, flag: str) -> dict:

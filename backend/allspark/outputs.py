@@ -109,7 +109,7 @@ def palette(n: int) -> dict[int, tuple[int, int, int, int]]:
 
 
 def write_result(result: dict, samples, path: str) -> Path:
-    from .cli import _jsonable
+    from .jsonable import jsonable as _jsonable
 
     path = Path(path)
     if path.suffix.lower() in (".tif", ".tiff") and result.get("task") == "classification" and raster_grid(samples):

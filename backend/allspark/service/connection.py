@@ -11,36 +11,25 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 
+from allspark_qgis.client import process_alive
 from allspark_qgis.wire import (PROTOCOL_VERSION, SIGNATURE_SCHEME, default_connection_file,
                                 read_connection_file)
 
 from ..errors import AllSparkError
+from .atomic import write_atomically
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether a process with this id exists (POSIX signal 0; psutil elsewhere)."""
+    """Whether a process with this id exists (POSIX signal 0; psutil elsewhere, and True without it)."""
     try:
         pid = int(pid)
     except (TypeError, ValueError):
         return False
     if pid <= 0:
         return False
-    if os.name == "posix":
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    try:
-        import psutil
-    except ImportError:  # pragma: no cover - psutil is a backend requirement
-        return True
-    return psutil.pid_exists(pid)
+    return process_alive(pid, zombie_alive=True) is not False
 
 
 def check_free(path: str) -> None:
@@ -78,22 +67,8 @@ def write_connection_file(path: str | None, ip: str, port: int, key: str, *, tra
     if curve_server_key:
         info["curve_server_key"] = curve_server_key
     info.update(extra or {})
-    fd, tmp = tempfile.mkstemp(prefix=".backend-", suffix=".json.tmp", dir=folder)  # mode 0600
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(info, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        if os.name == "posix":
-            os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+    return write_atomically(path, lambda f: json.dump(info, f, indent=1), prefix=".backend-", suffix=".json.tmp",
+                            folder=folder, mode="w", encoding="utf-8", chmod=0o600)
 
 
 def remove_connection_file(path: str) -> bool:

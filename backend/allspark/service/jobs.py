@@ -20,7 +20,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 import threading
 import time
 import traceback
@@ -31,6 +30,8 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from ..errors import AllSparkError, BundleError, Cancelled, InputError, LLMError, ProtocolError
+from ..jsonable import jsonable
+from .atomic import write_atomically
 
 log = logging.getLogger("allspark.service")
 
@@ -163,17 +164,7 @@ class JobTable:
 
 # ---- results on disk ----------------------------------------------------------------------------
 def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, (bytes, bytearray)):
-        return obj.hex()
-    return obj
+    return jsonable(obj, str_keys=True, bytes_hex=True)
 
 
 def write_result_file(path: str, result: dict, inputs: list[str] = ()) -> str:
@@ -191,36 +182,27 @@ def write_result_file(path: str, result: dict, inputs: list[str] = ()) -> str:
     if not os.path.isdir(folder):
         raise InputError(f"cannot write {path}: folder {folder} does not exist")
     name = os.path.basename(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if path.lower().endswith(".npz"):
-                arrays = {}
 
-                def strip(obj, prefix):
-                    if isinstance(obj, dict):
-                        return {k: strip(v, f"{prefix}{k}.") for k, v in obj.items()}
-                    if isinstance(obj, np.ndarray):
-                        key = prefix.rstrip(".") or "array"
-                        arrays[key] = obj
-                        return {"$npz": key}
-                    return _jsonable(obj)
+    def write(f):
+        if path.lower().endswith(".npz"):
+            arrays = {}
 
-                rest = strip(result, "")
-                arrays["__json__"] = np.frombuffer(json.dumps(rest).encode("utf-8"), dtype=np.uint8)
-                np.savez(f, **arrays)
-            else:
-                f.write(json.dumps(_jsonable(result), ensure_ascii=False).encode("utf-8"))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+            def strip(obj, prefix):
+                if isinstance(obj, dict):
+                    return {k: strip(v, f"{prefix}{k}.") for k, v in obj.items()}
+                if isinstance(obj, np.ndarray):
+                    key = prefix.rstrip(".") or "array"
+                    arrays[key] = obj
+                    return {"$npz": key}
+                return _jsonable(obj)
+
+            rest = strip(result, "")
+            arrays["__json__"] = np.frombuffer(json.dumps(rest).encode("utf-8"), dtype=np.uint8)
+            np.savez(f, **arrays)
+        else:
+            f.write(json.dumps(_jsonable(result), ensure_ascii=False).encode("utf-8"))
+
+    return write_atomically(path, write, prefix=f".{name}.", suffix=".part", folder=folder)
 
 
 def merge_results(parts: list[dict]) -> dict:
