@@ -118,7 +118,6 @@ def parity(llama_rt, torch_rt, n_embeds: int = 32, seed: int = 0) -> dict:
 def run_bench(llm: str | None = None, quick: bool = False, bundles=None, include_service: bool = True,
               modalities=None) -> dict:
     from .engine import Engine
-    from .llm import open_runtime
     from .llm.default import gguf_info, resolve_llm_path
     from .modalities import get
 

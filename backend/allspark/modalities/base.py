@@ -167,6 +167,28 @@ def need_samples(samples: Sequence[Sample], what: str) -> None:
         raise InputError(f"no {what} samples: the input is empty")
 
 
+def read_text_file(path, kind: str = "text") -> str:
+    """A user's text file (CSV, TSV) as str: UTF-8 (with or without BOM), else Latin-1; an InputError
+    naming the file when it is missing, unreadable or binary."""
+    import os
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise InputError(f"cannot read {path}: no such file")
+    try:
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as f:
+                text = f.read()
+        except UnicodeDecodeError:
+            with open(path, newline="", encoding="latin-1") as f:
+                text = f.read()
+    except OSError as e:
+        raise InputError(f"cannot read {path}: {e}") from None
+    if "\x00" in text[:4096]:
+        raise InputError(f"cannot read {path}: not a {kind} file")
+    return text
+
+
 def register(cls):
     """Class decorator: make a modality findable by its name."""
     _REGISTRY[cls.name] = cls()

@@ -30,7 +30,8 @@ from collections import Counter
 import numpy as np
 
 from ..errors import InputError
-from .base import LabelledSet, Modality, Sample, merged, need_samples, register, section, target_stats
+from .base import (LabelledSet, Modality, Sample, merged, need_samples, read_text_file, register, section,
+                   target_stats)
 
 NA_TOKENS = {"", "na", "n/a", "nan", "null", "none", "-", "?"}
 # PRSA Beijing: the paper's features (time, station, SO2, NO2, CO, O3 and the six weather variables)
@@ -79,21 +80,7 @@ def _cat_str(v) -> str:
 
 def read_csv(path, categorical=(), delimiter=None, max_rows=None) -> Columns:
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise InputError(f"cannot read {path}: no such file")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            text = f.read()
-    except UnicodeDecodeError:
-        try:
-            with open(path, newline="", encoding="latin-1") as f:
-                text = f.read()
-        except Exception as e:
-            raise InputError(f"cannot read {path}: {e}") from None
-    except Exception as e:
-        raise InputError(f"cannot read {path}: {e}") from None
-    if "\x00" in text[:4096]:
-        raise InputError(f"cannot read {path}: not a text (CSV) file")
+    text = read_text_file(path, "text (CSV)")
     if not text.strip():
         raise InputError(f"{path}: the CSV file is empty")
     if delimiter is None:

@@ -37,7 +37,7 @@ from defusedxml import DefusedXmlException
 import numpy as np
 
 from ..errors import InputError
-from .base import LabelledSet, Modality, Sample, merged, need_samples, register, section
+from .base import LabelledSet, Modality, Sample, merged, need_samples, read_text_file, register, section
 
 TIME_COLS = ["frame", "frame_id", "time", "t", "timestamp", "datetime", "sec", "seconds"]
 ID_COLS = ["id", "ped_id", "track", "track_id", "agent_id", "agent", "object_id", "trackid"]
@@ -120,15 +120,7 @@ def _pick(names, options):
 
 def read_track_table(path, frame_dt=0.04, crs=None, delimiter=None, **_) -> Tracks:
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise InputError(f"cannot read {path}: no such file")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            text = f.read()
-    except Exception as e:
-        raise InputError(f"cannot read {path}: {e}") from None
-    if "\x00" in text[:4096]:
-        raise InputError(f"cannot read {path}: not a text file")
+    text = read_text_file(path)
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     if not lines:
         raise InputError(f"{path}: the track file is empty")
