@@ -14,7 +14,7 @@ demo: setup
 	$(PY) -m allspark ask --bundle $(DEMO_BUNDLE) --input $(DEMO_INPUT) --prompt "$(DEMO_PROMPT)" --output demo/out/labels.tif
 
 test: setup
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -ra --timeout=1800 tests
+	ALLSPARK_REQUIRE_ALL=1 QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -ra --timeout=1800 tests
 
 test-fast: setup
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -ra -m "not integration" tests

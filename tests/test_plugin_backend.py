@@ -2,19 +2,10 @@
 subprocess with a readiness check and stopping it, the status indicator, and the Diagnostics action."""
 
 import os
-import time
 from pathlib import Path
 
 import pytest
-from test_plugin_support import VENV_PY, have_backend_env
-
-
-def pump(app, until, timeout=60.0):
-    end = time.time() + timeout
-    while time.time() < end and not until():
-        app.processEvents()
-        time.sleep(0.01)
-    return until()
+from test_plugin_support import VENV_PY, have_backend_env, pump
 
 
 @pytest.fixture

@@ -2,18 +2,9 @@
 processing events, streams the answer, adds styled result layers (new fields on a table copy,
 candidate paths, classified points), keeps the history, and cancels."""
 
-import time
 
 import pytest
-from test_plugin_support import connected, backend, data_dir, table_layer_uri, trained_bundles, trajectory_layer_uri
-
-
-def pump(app, until, timeout=60.0):
-    end = time.time() + timeout
-    while time.time() < end and not until():
-        app.processEvents()
-        time.sleep(0.01)
-    return until()
+from test_plugin_support import backend, connected, data_dir, pump, table_layer_uri, trained_bundles, trajectory_layer_uri
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ import struct
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -184,7 +185,7 @@ def table_layer_uri(path, provider_prefix: bool = False) -> str:
 def write_copc(path, xyz: np.ndarray, classification=None, intensity=None, scale: float = 0.01) -> str:
     """A COPC file (LAZ 1.4, point format 6) with a single octree node holding every point.
 
-    laspy writes the LAZ (lazrs: one chunk below 50,000 points) with a placeholder "copc" info VLR as
+    laspy writes the LAZ (lazrs: one chunk below 50,000 points) with a zero-filled "copc" info VLR (160 bytes) as
     the first VLR; then the hierarchy EVLR (one entry: the root node -> the chunk) is appended and the
     info VLR filled in (centre, half size, spacing, hierarchy offset / size, GPS time range)."""
     import laspy
@@ -459,3 +460,12 @@ def test_generated_data_opens_in_qgis(qgis_app):
 if __name__ == "__main__":  # pragma: no cover
     print(data_dir())
     sys.exit(0)
+
+
+def pump(app, until, timeout=60.0):
+    """Run the Qt event loop until `until()` is true or `timeout` seconds pass; returns until()."""
+    end = time.time() + timeout
+    while time.time() < end and not until():
+        app.processEvents()
+        time.sleep(0.01)
+    return until()

@@ -167,6 +167,14 @@ def need_samples(samples: Sequence[Sample], what: str) -> None:
         raise InputError(f"no {what} samples: the input is empty")
 
 
+def required_array(sample: "Sample", key: str, what: str) -> np.ndarray:
+    """The sample's array `key`, or an InputError saying which input lacks it."""
+    value = sample.data.get(key) if sample.data else None
+    if value is None:
+        raise InputError(f"{what}: sample from {sample.meta.get('source', 'input')} has no '{key}' array")
+    return np.asarray(value)
+
+
 def read_text_file(path, kind: str = "text") -> str:
     """A user's text file (CSV, TSV) as str: UTF-8 (with or without BOM), else Latin-1; an InputError
     naming the file when it is missing, unreadable or binary."""

@@ -25,7 +25,7 @@ import os
 import numpy as np
 
 from ..errors import InputError
-from .base import LabelledSet, Modality, Sample, merged, need_samples, register, section
+from .base import LabelledSet, Modality, Sample, merged, need_samples, register, required_array, section
 from .raster import RASTER_TYPES, pixels_to_raster, raster_payload, read_raster
 
 INDIAN_PINES_CLASSES = [
@@ -169,10 +169,7 @@ class HSI(Modality):
 
     def check(self, sample, spec) -> None:
         src = sample.meta.get("source", "input")
-        sp = sample.data.get("spectrum") if sample.data else None
-        if sp is None:
-            raise InputError(f"{self.title}: sample from {src} has no 'spectrum'")
-        sp = np.asarray(sp)
+        sp = required_array(sample, "spectrum", self.title)
         if sp.ndim != 1 or sp.size == 0:
             raise InputError(f"{self.title}: empty spectrum (shape {sp.shape}) from {src}")
         want = self.input_spec(spec).get("bands")

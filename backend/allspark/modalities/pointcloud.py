@@ -38,7 +38,7 @@ import warnings
 import numpy as np
 
 from ..errors import InputError
-from .base import LabelledSet, Modality, Sample, merged, need_samples, register, section
+from .base import LabelledSet, Modality, Sample, merged, need_samples, register, required_array, section
 
 LIDAR_TYPES = [".las", ".laz"]  # COPC files are .copc.laz
 OBJECT_TYPES = [".off", ".txt", ".xyz", ".pts", ".csv", ".npy"]
@@ -430,10 +430,7 @@ class PointCloud(Modality):
 
     def check(self, sample, spec) -> None:
         src = sample.meta.get("source", "input")
-        pts = sample.data.get("points") if sample.data else None
-        if pts is None:
-            raise InputError(f"{self.title}: sample from {src} has no 'points'")
-        pts = np.asarray(pts)
+        pts = required_array(sample, "points", self.title)
         if pts.ndim != 2 or len(pts) == 0:
             raise InputError(f"{self.title}: tile {sample.meta.get('tile')} of {src} is empty (0 points)")
         want = 3 + len(self.input_spec(spec)["features"])

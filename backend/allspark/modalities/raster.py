@@ -27,7 +27,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ..errors import InputError
-from .base import LabelledSet, Modality, Sample, merged, need_samples, section
+from .base import LabelledSet, Modality, Sample, merged, need_samples, required_array, section
 
 RASTER_TYPES = [".tif", ".tiff", ".jp2", ".png", ".jpg", ".jpeg", ".vrt", ".img", ".bmp", ".gif"]
 
@@ -458,10 +458,7 @@ def raster_payload(arrays: dict, meta: dict, read_path) -> list[Sample]:
 def check_raster(sample: Sample, spec: dict, what: str, bands_key: str = "bands") -> np.ndarray:
     """Common raster checks; returns the image. Raises InputError naming the problem."""
     src = sample.meta.get("source", "input")
-    img = sample.data.get("image") if sample.data else None
-    if img is None:
-        raise InputError(f"{what}: sample from {src} has no 'image' array")
-    img = np.asarray(img)
+    img = required_array(sample, "image", what)
     if img.ndim != 3:
         raise InputError(f"{what}: image from {src} must be (bands, height, width); got shape {img.shape}")
     if img.size == 0 or img.shape[1] == 0 or img.shape[2] == 0:

@@ -37,7 +37,7 @@ from defusedxml import DefusedXmlException
 import numpy as np
 
 from ..errors import InputError
-from .base import LabelledSet, Modality, Sample, merged, need_samples, read_text_file, register, section
+from .base import LabelledSet, Modality, Sample, merged, need_samples, read_text_file, register, required_array, section
 
 TIME_COLS = ["frame", "frame_id", "time", "t", "timestamp", "datetime", "sec", "seconds"]
 ID_COLS = ["id", "ped_id", "track", "track_id", "agent_id", "agent", "object_id", "trackid"]
@@ -415,10 +415,7 @@ class Trajectory(Modality):
         inp = self.input_spec(spec)
         obs = int(inp["obs"])
         src = sample.meta.get("source", "input")
-        xy = sample.data.get("xy") if sample.data else None
-        if xy is None:
-            raise InputError(f"{self.title}: sample from {src} has no 'xy' points")
-        xy = np.asarray(xy)
+        xy = required_array(sample, "xy", self.title)
         if xy.ndim != 2 or xy.shape[1] != 2:
             raise InputError(f"{self.title}: 'xy' must be (points, 2); got shape {xy.shape}")
         if len(xy) == 0:
