@@ -59,4 +59,9 @@ from allspark.cli import main
 sys.exit(main())
 EOS
 chmod +x .venv/bin/allspark
+# Debian's pyproj looks for PROJ's data under sys.prefix, which in a venv is .venv: point it at Debian's.
+if [ -f /usr/share/proj/proj.db ]; then
+  mkdir -p .venv/share
+  ln -sfn /usr/share/proj .venv/share/proj
+fi
 echo "[setup] ready: $("$PY" -c 'import qgis.core, torch, llama_cpp; print("QGIS", qgis.core.Qgis.version(), "| torch", torch.__version__, "| llama-cpp-python", llama_cpp.__version__)')"

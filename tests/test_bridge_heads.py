@@ -30,6 +30,19 @@ def test_bridge_mask_ignores_padded_tokens():
     assert torch.allclose(y1, b(x2, mask), atol=1e-5)
 
 
+def test_bridge_batch_rows_equal_single_runs():
+    """The first layer's query projection is computed once for the batch: each row must still equal the
+    sample run alone, and a bridge without layers returns the queries for every sample."""
+    torch.manual_seed(0)
+    b = LynxBridge(8, 16, queries=4, layers=2, heads=2, head_dim=8).eval()
+    x = torch.randn(3, 6, 8)
+    with torch.no_grad():
+        batch = b(x)
+        for i in range(3):
+            assert torch.allclose(batch[i], b(x[i : i + 1])[0], atol=1e-5)
+        assert LynxBridge(8, 16, queries=4, layers=0)(x).shape == (3, 4, 16)
+
+
 def test_bridge_gradients_reach_queries_and_inputs():
     b = LynxBridge(8, 16, queries=4, layers=1, heads=2, head_dim=8)
     x = torch.randn(3, 5, 8, requires_grad=True)

@@ -144,3 +144,47 @@ def test_pointbert_encoder(autzen):
     with torch.no_grad():
         tok = pc.build_encoder(spec).eval()(**{k: torch.from_numpy(v) for k, v in x.items()})
     assert isinstance(tok, torch.Tensor) and tuple(tok.shape) == (3, 17, 64)
+
+
+def test_batch_norms_fold_exactly_for_inference(autzen):
+    """quantize.fold_batch_norms folds each BatchNorm into the Conv/Linear before it (point encoder's
+    per-point layers, the SAR CNN): no BatchNorm left, the same outputs as the unfolded eval model."""
+    import copy
+
+    import torch
+
+    from allspark.quantize import fold_batch_norms
+
+    pc = get("pointcloud")
+    spec = pc.default_spec(autzen.samples)
+    spec["input"]["points"] = 256
+    spec["encoder"].update(dim=32, depth=1, heads=2, groups=8, group_size=16)
+    st = pc.normalise_stats(autzen.samples, spec)
+    x = {k: torch.from_numpy(v) for k, v in pc.to_inputs(autzen.samples[:4], spec, st).items()}
+    sar = get("sar").build_encoder({"input": {"size": 32}})
+    img = {"image": torch.rand(4, 1, 32, 32) * 5, "mask": torch.ones(4, 1, 32, 32)}
+    torch.manual_seed(0)
+    for enc, inputs in ((pc.build_encoder(spec), x), (sar, img)):
+        enc.train()
+        with torch.no_grad():
+            for _ in range(3):  # running statistics away from their initial (identity) values
+                enc(**inputs)
+        enc.eval()
+        folded = fold_batch_norms(copy.deepcopy(enc))
+        assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in folded.modules())
+        with torch.no_grad():
+            ref, out = enc(**inputs), folded(**inputs)
+        for a, b in zip(ref if isinstance(ref, tuple) else (ref,), out if isinstance(out, tuple) else (out,)):
+            assert torch.allclose(a, b, atol=1e-4), (a - b).abs().max()
+
+
+def test_pyproj_finds_its_data_in_the_venv():
+    """laspy parses LAS CRSs through pyproj; in the venv Debian's pyproj once warned that it had no PROJ
+    data (it looks under sys.prefix) and EPSG lookups failed. setup.sh links it to Debian's."""
+    import subprocess
+    import sys
+
+    code = "import pyproj; print(pyproj.CRS.from_epsg(32610).name)"
+    out = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0 and "UTM zone 10N" in out.stdout, out.stderr

@@ -25,9 +25,10 @@ class CrossAttention(nn.Module):
         self.o = nn.Linear(inner, dim, bias=False)
 
     def forward(self, queries: torch.Tensor, context: torch.Tensor, context_mask: torch.Tensor | None = None):
-        b, n, _ = queries.shape
-        m = context.shape[1]
-        q = self.q(queries).view(b, n, self.heads, self.head_dim).transpose(1, 2)
+        """queries (B or 1, N, D) (one set shared by the batch is projected once), context (B, M, D)."""
+        b, m = context.shape[:2]
+        n = queries.shape[1]
+        q = self.q(queries).view(-1, n, self.heads, self.head_dim).transpose(1, 2).expand(b, -1, -1, -1)
         k = self.k(context).view(b, m, self.heads, self.head_dim).transpose(1, 2)
         v = self.v(context).view(b, m, self.heads, self.head_dim).transpose(1, 2)
         attn_mask = None
@@ -77,9 +78,10 @@ class LynxBridge(nn.Module):
 
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         ctx = self.lift(tokens)
-        q = self.queries.unsqueeze(0).expand(tokens.shape[0], -1, -1)
+        q = self.queries.unsqueeze(0)  # (1, N, D): the first layer's query projection is shared by the batch
         for layer in self.layers:
             q = layer(q, ctx, mask)
+        q = q.expand(tokens.shape[0], -1, -1)  # (without layers, the queries themselves)
         return self.norm_out(q) * self.output_rms
 
 

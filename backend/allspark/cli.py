@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from .bench import BENCH_MODALITIES
 from .errors import AllSparkError
 from .jsonable import jsonable as _jsonable
 
@@ -172,7 +173,8 @@ def cmd_modalities(args) -> int:
 def cmd_bench(args) -> int:
     from .bench import run_bench
 
-    report = run_bench(llm=args.llm, quick=args.quick, bundles=args.bundle, include_service=not args.no_service)
+    report = run_bench(llm=args.llm, quick=args.quick, bundles=args.bundle, include_service=not args.no_service,
+                       modalities=args.modality)
     if args.json:
         _print_json(report)
     else:
@@ -257,7 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     be = sub.add_parser("bench", help="speed and memory benchmark on the default LLM")
     be.add_argument("--llm")
-    be.add_argument("--bundle", action="append", help="also measure this bundle (repeatable)")
+    be.add_argument("--bundle", action="append", help="also measure this bundle, on its modality's bench sample (repeatable)")
+    be.add_argument("--modality", action="append", choices=BENCH_MODALITIES,
+                    help="measure only these modalities (repeatable; default: all)")
     be.add_argument("--quick", action="store_true", help="fewer repetitions")
     be.add_argument("--no-service", action="store_true", help="skip the ZeroMQ service figures")
     be.add_argument("--json", action="store_true")

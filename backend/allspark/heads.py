@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .bridge import CrossAttention
+
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
 TRAJECTORY = "trajectory"
@@ -73,11 +75,11 @@ class TrajectoryHead(nn.Module):
 class DenseHead(nn.Module):
     """Per-element classification: elements (B, M, d_enc) attend to the LLM's hidden states."""
 
-    def __init__(self, llm_dim: int, enc_dim: int, n_classes: int, dim: int = 128, heads: int = 4):
+    def __init__(self, llm_dim: int, enc_dim: int, n_classes: int, dim: int = 64, heads: int = 4):
         super().__init__()
         self.elem = nn.Sequential(nn.LayerNorm(enc_dim), nn.Linear(enc_dim, dim))
         self.ctx = nn.Sequential(nn.LayerNorm(llm_dim), nn.Linear(llm_dim, dim))
-        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.attn = CrossAttention(dim, heads, dim // heads)  # the bridge's: no layout copies for many elements
         self.out = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, n_classes))
 
     def forward(self, llm_hidden, n_bridge, elements=None):
@@ -85,7 +87,7 @@ class DenseHead(nn.Module):
             raise ValueError("a dense head needs the encoder's per-element features")
         e = self.elem(elements)
         c = self.ctx(llm_hidden.to(e.dtype))
-        e = e + self.attn(e, c, c, need_weights=False)[0]
+        e = e + self.attn(e, c)
         return self.out(e)
 
     @staticmethod
@@ -101,7 +103,7 @@ def build_head(task: str, cfg: dict, llm_dim: int, enc_dim: int) -> nn.Module:
     if task == TRAJECTORY:
         return TrajectoryHead(llm_dim, cfg.get("k", 20), cfg.get("horizon", 12))
     if task in DENSE_TASKS:
-        return DenseHead(llm_dim, enc_dim, len(cfg["classes"]), cfg.get("dim", 128))
+        return DenseHead(llm_dim, enc_dim, len(cfg["classes"]), cfg.get("dim", 64))
     raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
 
 

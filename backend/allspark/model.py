@@ -24,7 +24,8 @@ class AllSparkModel(nn.Module):
         self.task = manifest["task"]
         self.encoder = modality.build_encoder(spec)
         self.bridge = build_bridge(manifest["bridge"], enc_dim, llm_dim)
-        self.head = build_head(self.task, head_config(manifest), llm_dim, enc_dim)
+        element_dim = getattr(self.encoder, "element_dim", None) or enc_dim  # width of per-element features
+        self.head = build_head(self.task, head_config(manifest), llm_dim, element_dim)
         self.n_bridge = int(self.bridge.queries.shape[0])
 
     def encode(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -122,12 +122,9 @@ class PromptEmbeddings:
 
 
 def embedding_rms(runtime) -> float:
-    """RMS of the LLM's (scaled) input token embeddings: the scale bridge tokens are given."""
-    import torch
-
-    with torch.no_grad():
-        probe = torch.arange(0, min(8192, runtime.n_vocab), device=runtime.device)
-        return float(runtime.embed_ids(probe[None])[0].float().pow(2).mean().sqrt())
+    """RMS of the LLM's (scaled) input token embeddings: the scale bridge tokens are given. Any runtime."""
+    rows = np.asarray(runtime.embed_tokens(range(min(8192, runtime.n_vocab))), np.float64)
+    return float(np.sqrt((rows**2).mean()))
 
 
 def make_manifest(modality, task: str, spec: dict, stats: dict, tnorm: dict, runtime, llm_info: dict,

@@ -25,8 +25,9 @@ points near the local lowest point carry class 2, 12-90 % per tile): info `groun
 Encoder (PointBERT-style): farthest-point sampling of G centres, kNN groups of N points, a
 mini-PointNet (Conv1d) per group, an MLP position embedding of the centres, a class token and a
 small transformer. Dense encoders (encoder.dense; default_spec sets it for lidar tiles) also return per-point
-elements (B, P, dim): the group tokens interpolated to every point (3 nearest centres, inverse
-distance) fused with a per-point MLP.
+elements (B, P, element_dim): the group tokens, projected to element_dim, interpolated to every point
+(3 nearest centres, inverse distance) plus a per-point MLP. Widths are kept small (group_widths,
+element_dim) because this part runs on every point: the pipeline must cost little beside the LLM.
 """
 
 from __future__ import annotations
@@ -264,7 +265,8 @@ class PointCloud(Modality):
     ]
     input_defaults = {"points": 2048, "tile": 20.0, "features": list(FEATURES), "xyz_scale": 10.0}
     encoder_defaults = {"type": "pointbert", "dim": 192, "depth": 4, "heads": 4, "groups": 64, "group_size": 32,
-                        "mlp_ratio": 4.0, "dropout": 0.0, "dense": None}
+                        "mlp_ratio": 4.0, "dropout": 0.0, "dense": None, "group_widths": [32, 64, 128],
+                        "element_dim": 64}
 
     def input_spec(self, spec):
         return merged(self.input_defaults, section(spec, "input"))
@@ -451,7 +453,7 @@ class PointCloud(Modality):
 
     def to_inputs(self, samples, spec, stats) -> dict[str, np.ndarray]:
         """`points` (B, P, 3+d) float32, rows padded by repeating their points; `mask` (B, P) 1 = real point.
-        A sample with more than P points keeps its first P (read() stores them in random order)."""
+        A sample with more than P points keeps P of them, evenly spread through its (file-ordered) points."""
         need_samples(samples, self.name)
         P = int(self.input_spec(spec)["points"])
         C = samples[0].data["points"].shape[1]
@@ -460,7 +462,10 @@ class PointCloud(Modality):
         mean = np.asarray(stats["mean"], np.float32)
         std = np.asarray(stats["std"], np.float32)
         for b, s in enumerate(samples):
-            p = s.data["points"][:P].astype(np.float32)
+            p = s.data["points"]
+            if len(p) > P:
+                p = p[np.linspace(0, len(p) - 1, P).round().astype(np.int64)]
+            p = p.astype(np.float32)
             if len(p) == 0:
                 raise InputError(f"{self.title}: empty sample (tile {s.meta.get('tile')})")
             p = np.concatenate([p[:, :3] / stats["xyz_scale"], (p[:, 3:] - mean) / std], 1)
@@ -478,6 +483,7 @@ class PointCloud(Modality):
             in_dim=3 + len(inp["features"]), groups=int(enc["groups"]), group_size=int(enc["group_size"]),
             dim=int(enc["dim"]), depth=int(enc["depth"]), heads=int(enc["heads"]),
             mlp_ratio=float(enc["mlp_ratio"]), dropout=float(enc["dropout"]), dense=bool(dense),
+            group_widths=tuple(enc["group_widths"]), element_dim=int(enc["element_dim"]),
         )
 
 
@@ -495,53 +501,86 @@ def _encoder_class():
         out = torch.gather(x, 1, flat.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
         return out.reshape(*idx.shape, x.shape[-1])
 
-    def fps(xyz, n):
-        """Farthest-point sampling: (B, P, 3) -> (B, n) indexes (starting from point 0)."""
+    def fps(xyz, n, pool=512):
+        """Farthest-point sampling: (B, P, 3) -> (B, n) indexes. The search runs over a fixed pseudo-random
+        subset of `pool` points (the same for every call; padding rows repeat real points): n centres
+        spread over 512 random points as well as over all 2048, at a quarter of the cost."""
         B, P, _ = xyz.shape
+        m = max(n, min(P, pool))
+        subset = torch.randperm(P, generator=torch.Generator().manual_seed(P))[:m].sort().values.to(xyz.device)
+        cand = xyz[:, subset]
         idx = torch.zeros(B, n, dtype=torch.long, device=xyz.device)
-        dist = torch.full((B, P), float("inf"), device=xyz.device)
+        dist = torch.full((B, m), float("inf"), device=xyz.device)
         far = torch.zeros(B, dtype=torch.long, device=xyz.device)
         ar = torch.arange(B, device=xyz.device)
         for i in range(n):
             idx[:, i] = far
-            c = xyz[ar, far].unsqueeze(1)
-            dist = torch.minimum(dist, ((xyz - c) ** 2).sum(-1))
+            dist = torch.minimum(dist, ((cand - cand[ar, far].unsqueeze(1)) ** 2).sum(-1))
             far = dist.argmax(-1)
-        return idx
+        return subset[idx]
+
+    def interpolate(values, dist, k=3):
+        """Inverse-distance interpolation of per-centre values (B, G, C) at the points, given the points'
+        distances to the centres `dist` (B, P, G), from each point's k nearest centres: one sparse (B, P, G)
+        weight matrix times the values."""
+        d, nn_idx = dist.topk(min(k, dist.shape[-1]), dim=-1, largest=False)
+        w = 1.0 / (d + 1e-6)
+        w = w / w.sum(-1, keepdim=True)
+        weights = torch.zeros_like(dist, dtype=values.dtype)
+        return torch.bmm(weights.scatter_(-1, nn_idx, w.to(values.dtype)), values)
+
+    class PointBatchNorm(nn.BatchNorm1d):
+        """BatchNorm over every point of channels-last (..., C) features."""
+
+        def forward(self, x):
+            return super().forward(x.reshape(-1, x.shape[-1])).view_as(x)
+
+    def point_mlp(c_in, c_out):
+        """Linear -> BatchNorm (over all points) -> ReLU, channels-last (for inference the norm folds into
+        the Linear: quantize.fold_batch_norms)."""
+        return nn.Sequential(nn.Linear(c_in, c_out), PointBatchNorm(c_out), nn.ReLU(inplace=True))
 
     class MiniPointNet(nn.Module):
-        """PointBERT's group encoder: (M, N, C) points -> (M, dim)."""
+        """PointBERT's group encoder, (M, N, C) points -> (M, dim): a shared per-point MLP, the group's
+        max-pooled feature concatenated back to every point, a second per-point layer, max-pooled again,
+        then projected to dim. The projection comes after the pooling (PointBERT has it before) and the
+        widths (w0, w1, w2) are small (PointBERT: 128, 256, 512): this runs on every point of every tile,
+        and the pipeline must cost little beside the LLM. Linear layers, so int8 applies on CPU."""
 
-        def __init__(self, in_dim, dim):
+        def __init__(self, in_dim, dim, widths=(32, 64, 128)):
             super().__init__()
-            self.first = nn.Sequential(nn.Conv1d(in_dim, 64, 1), nn.BatchNorm1d(64), nn.ReLU(inplace=True),
-                                       nn.Conv1d(64, 128, 1))
-            self.second = nn.Sequential(nn.Conv1d(256, 256, 1), nn.BatchNorm1d(256), nn.ReLU(inplace=True),
-                                        nn.Conv1d(256, dim, 1))
+            w0, w1, w2 = (int(w) for w in widths)
+            self.first = nn.Sequential(point_mlp(in_dim, w0), nn.Linear(w0, w1))
+            self.second = point_mlp(2 * w1, w2)
+            self.project = nn.Linear(w2, dim)
 
         def forward(self, g):
-            f = self.first(g.transpose(1, 2))  # (M, 128, N)
-            glob = f.max(-1, keepdim=True)[0].expand_as(f)
-            f = self.second(torch.cat([glob, f], 1))
-            return f.max(-1)[0]
+            f = self.first(g)  # (M, N, w1)
+            glob = f.max(1, keepdim=True)[0].expand_as(f)
+            f = self.second(torch.cat([glob, f], -1))  # (M, N, w2)
+            return self.project(f.max(1)[0])
 
     class PointEncoder(nn.Module):
-        """points (B, P, 3+d), mask (B, P) -> tokens (B, 1 + G, dim) [, elements (B, P, dim)]."""
+        """points (B, P, 3+d), mask (B, P) -> tokens (B, 1 + G, dim) [, elements (B, P, element_dim)].
+
+        Per-point elements (dense): the group tokens, projected to element_dim, interpolated from the 3
+        nearest group centres (inverse distance), plus a small MLP of the point itself, normalised."""
 
         def __init__(self, in_dim=6, groups=64, group_size=32, dim=192, depth=4, heads=4, mlp_ratio=4.0,
-                     dropout=0.0, dense=False):
+                     dropout=0.0, dense=False, group_widths=(32, 64, 128), element_dim=64):
             super().__init__()
             self.in_dim, self.G, self.N, self.dense = in_dim, groups, group_size, dense
-            self.group_enc = MiniPointNet(in_dim, dim)
+            self.element_dim = int(element_dim) if dense else None
+            self.group_enc = MiniPointNet(in_dim, dim, group_widths)
             self.pos = MLP([3, 128, dim], norm=False)
             self.cls = nn.Parameter(torch.zeros(1, 1, dim))
             self.cls_pos = nn.Parameter(torch.zeros(1, 1, dim))
             nn.init.trunc_normal_(self.cls, std=0.02)
             self.blocks = TransformerStack(dim, depth, heads, mlp_ratio, dropout)
             if dense:
-                self.point_mlp = MLP([in_dim, 64, dim])
-                self.fuse = nn.Sequential(nn.Linear(2 * dim, dim), nn.GELU(), nn.Linear(dim, dim))
-                self.fuse_norm = nn.LayerNorm(dim)
+                self.element_proj = nn.Linear(dim, self.element_dim)
+                self.point_mlp = MLP([in_dim, 32, self.element_dim])
+                self.element_norm = nn.LayerNorm(self.element_dim)
 
         def forward(self, points, mask=None):
             B, P, C = points.shape
@@ -550,7 +589,8 @@ def _encoder_class():
             xyz = points[..., :3]
             G, N = min(self.G, P), min(self.N, P)
             centres = gather(xyz, fps(xyz, G))  # (B, G, 3)
-            knn = torch.cdist(centres, xyz).topk(N, dim=-1, largest=False)[1]  # (B, G, N)
+            dist = torch.cdist(centres, xyz)  # (B, G, P)
+            knn = dist.topk(N, dim=-1, largest=False)[1]  # (B, G, N)
             neigh = gather(points, knn)  # (B, G, N, C)
             neigh = torch.cat([neigh[..., :3] - centres.unsqueeze(2), neigh[..., 3:]], -1)
             tok = self.group_enc(neigh.reshape(B * G, N, C)).reshape(B, G, -1)
@@ -558,11 +598,8 @@ def _encoder_class():
             tokens = self.blocks(x)
             if not self.dense:
                 return tokens
-            d, nn_idx = torch.cdist(xyz, centres).topk(min(3, G), dim=-1, largest=False)  # (B, P, 3)
-            w = 1.0 / (d + 1e-6)
-            w = w / w.sum(-1, keepdim=True)
-            interp = (gather(tokens[:, 1:], nn_idx) * w.unsqueeze(-1)).sum(2)  # (B, P, dim)
-            elements = self.fuse_norm(interp + self.fuse(torch.cat([interp, self.point_mlp(points)], -1)))
-            return tokens, elements
+            groups = self.element_proj(tokens[:, 1:])  # (B, G, element_dim): projected before the per-point work
+            interp = interpolate(groups, dist.transpose(1, 2))  # (B, P, element_dim)
+            return tokens, self.element_norm(interp + self.point_mlp(points))
 
     return PointEncoder

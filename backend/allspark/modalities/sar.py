@@ -70,14 +70,19 @@ def _cnn_class():
     from torch import nn
 
     class SarCNN(nn.Module):
-        """3 conv blocks -> (B, tokens*tokens, dim); input image (B,C,S,S) + mask (B,1,S,S)."""
+        """3 conv blocks, each halving the size -> (B, tokens*tokens, dim); input image (B,C,S,S) + mask
+        (B,1,S,S). The first block is a stride-2 convolution (a stem), not convolution + max-pool at full
+        resolution: a quarter of the cost where the image is largest, the same output size."""
 
         def __init__(self, in_ch=1, dim=128, channels=(32, 64, 128), tokens=8, dropout=0.0):
             super().__init__()
             layers, c = [], in_ch + 1
-            for co in channels:
-                layers += [nn.Conv2d(c, co, 3, padding=1, bias=False), nn.BatchNorm2d(co), nn.ReLU(inplace=True),
-                           nn.MaxPool2d(2)]
+            for i, co in enumerate(channels):
+                stem = i == 0
+                layers += [nn.Conv2d(c, co, 3, stride=2 if stem else 1, padding=1, bias=False), nn.BatchNorm2d(co),
+                           nn.ReLU(inplace=True)]
+                if not stem:
+                    layers.append(nn.MaxPool2d(2))
                 c = co
             self.features = nn.Sequential(*layers)
             self.drop = nn.Dropout2d(dropout) if dropout else nn.Identity()
