@@ -319,8 +319,7 @@ class Client:
         timeout_s = self.timeout_s if timeout_s is None else float(timeout_s)
         retries = (self.retries if retries is None else int(retries)) if type in IDEMPOTENT else 0
         mid = wire.new_id()
-        frames = wire.encode(self.signer, type, body or {}, msg_id=mid)
-        size = wire.payload_nbytes(frames)
+        size = wire.body_nbytes(body)
         if size > self.max_payload_bytes:
             raise ProtocolError(wire.TOO_LARGE, f"the request's payload of {size / 2**20:.1f} MiB is above the "
                                                 f"backend's limit of {self.max_payload_bytes / 2**20:.1f} MiB "
@@ -328,10 +327,11 @@ class Client:
         with self._cv:
             self._pending[mid] = deque()
         try:
-            for attempt in range(retries + 1):
-                if attempt:
-                    frames = wire.encode(self.signer, type, body or {}, msg_id=mid)  # new nonce, same id
-                self._send(frames, timeout_s)
+            for _attempt in range(retries + 1):
+                # each attempt: new nonces (and stream ids), the same request id; large frames go ahead
+                # of the request in parts, each signed while the previous one travels
+                for frames in wire.encode_streamed(self.signer, type, body or {}, msg_id=mid):
+                    self._send(frames, timeout_s)
                 heard = time.monotonic()
                 while True:
                     left = heard + timeout_s - time.monotonic()

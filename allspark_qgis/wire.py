@@ -26,6 +26,14 @@ SHA-256 over the SHA-256 of each TREE_CHUNK-sized piece, computed on several thr
 releases the GIL), so signing a 100 MB array costs a fraction of its transfer time on a multi-core
 machine; every byte of every frame is still covered by the MAC.
 
+Streaming (large frames): a raw frame of STREAM_MIN_BYTES or more may travel ahead of its message as
+`part` messages (body: for = the request's id, stream = a random id, offset, total, data = the bytes
+of one STREAM_PART_BYTES piece as a raw uint8 frame), each signed like any message; the request then
+describes that frame as {"dtype", "shape", "order", "stream": id} without carrying it. The receiver
+checks each part as the next one arrives and assembles them in order (`StreamStore`, bounded by the
+payload limit); parts are not answered, a broken stream is refused to the request it is for. So the
+sender's signing and the receiver's checking overlap the transfer instead of adding to it.
+
 `decode` checks, in order: frame count and sizes (before hashing anything), header size, JSON,
 protocol version, signature (constant time), header fields, then each array descriptor against its
 frame (dtype whitelist, shape product x itemsize == frame length: a huge declared shape is refused,
@@ -48,11 +56,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: large frames may stream ahead of their message in signed parts
 SIGNATURE_SCHEME = "hmac-sha256"
 SIGNATURE_BYTES = 32
 TREE_CHUNK = 4 * 1024 * 1024  # frames above this are digested piecewise, in parallel
 _DOMAIN = b"allspark-wire/1"
+PART = "part"  # the message type of one piece of a streamed raw frame
+STREAM_MIN_BYTES = 16 << 20  # a raw frame of at least this size travels as parts ahead of its message
+STREAM_PART_BYTES = 4 << 20  # the size of those parts
 _ALLOWED_KINDS = frozenset("biufc")  # bool, signed, unsigned, float, complex; never object / void
 _U64 = struct.Struct("<Q")
 _U32 = struct.Struct("<I")
@@ -234,13 +245,8 @@ def _pack(value, frames: list, descs: list, depth: int = 0):
     raise WireError(MALFORMED, f"cannot send a value of type {type(value).__name__}")
 
 
-def encode(signer: Signer, type: str, body: dict | None = None, *, msg_id: str | None = None,
-           re: str | None = None, version: int = PROTOCOL_VERSION) -> list:
-    """Frames [signature, header, *raw] for one message; arrays / bytes anywhere in `body` become raw
-    frames (zero-copy views: keep them unchanged until the message is sent)."""
-    frames: list = []
-    descs: list = []
-    packed = _pack(body or {}, frames, descs)
+def _message(signer: Signer, type: str, packed: dict, descs: list, raw: list, msg_id: str | None,
+             re: str | None, version: int) -> list:
     header = {
         "v": version,
         "id": msg_id or new_id(),
@@ -252,7 +258,50 @@ def encode(signer: Signer, type: str, body: dict | None = None, *, msg_id: str |
         "body": packed,
     }
     hbytes = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    return [signer.sign(hbytes, frames), hbytes, *frames]
+    return [signer.sign(hbytes, raw), hbytes, *raw]
+
+
+def encode(signer: Signer, type: str, body: dict | None = None, *, msg_id: str | None = None,
+           re: str | None = None, version: int = PROTOCOL_VERSION) -> list:
+    """Frames [signature, header, *raw] for one message; arrays / bytes anywhere in `body` become raw
+    frames (zero-copy views: keep them unchanged until the message is sent)."""
+    frames: list = []
+    descs: list = []
+    packed = _pack(body or {}, frames, descs)
+    return _message(signer, type, packed, descs, frames, msg_id, re, version)
+
+
+def body_nbytes(body: dict | None) -> int:
+    """Raw payload bytes that `body` would carry (nothing is signed or copied)."""
+    frames: list = []
+    _pack(body or {}, frames, [])
+    return sum(_bytes_view(f).nbytes for f in frames)
+
+
+def encode_streamed(signer: Signer, type: str, body: dict | None = None, *, msg_id: str | None = None,
+                    min_bytes: int = STREAM_MIN_BYTES, part_bytes: int = STREAM_PART_BYTES):
+    """The messages of one request whose large raw frames travel ahead of it, each in signed `part`
+    messages of `part_bytes`: yields the parts, then the request itself, whose array descriptors name
+    their stream instead of carrying a frame. A generator: each part is signed just before it is sent,
+    while the previous one is on the wire, and the receiver checks each part as the next arrives, so
+    signing and checking overlap the transfer instead of adding to it. Zero-copy views, as `encode`."""
+    frames: list = []
+    descs: list = []
+    packed = _pack(body or {}, frames, descs)
+    mid = msg_id or new_id()
+    raw = []
+    for i, buf in enumerate(frames):
+        view = _bytes_view(buf)
+        if view.nbytes < min_bytes:
+            raw.append(buf)
+            continue
+        sid = secrets.token_hex(8)
+        for k, off in enumerate(range(0, view.nbytes, part_bytes)):
+            piece = np.frombuffer(view[off:off + part_bytes], np.uint8)
+            yield encode(signer, PART, {"for": mid, "stream": sid, "offset": off, "total": view.nbytes,
+                                        "data": piece}, msg_id=f"{mid}.{sid}.{k}")
+        descs[i] = {**descs[i], "stream": sid}
+    yield _message(signer, type, packed, descs, raw, mid, None, PROTOCOL_VERSION)
 
 
 def payload_nbytes(frames: Sequence) -> int:
@@ -334,10 +383,12 @@ def _unpack(value, arrays: list, used: set, limits: Limits, re, depth: int = 0):
     return value
 
 
-def decode(signer: Signer, frames: Sequence, limits: Limits | None = None, replay=None) -> Message:
+def decode(signer: Signer, frames: Sequence, limits: Limits | None = None, replay=None, streams=None) -> Message:
     """Check and decode one message (frames as received, without the ROUTER identity).
 
-    `replay`: an optional ReplayGuard; a signature seen before is refused. Raises WireError."""
+    `replay`: an optional ReplayGuard; a signature seen before is refused. `streams`: where frames that
+    arrived as parts come from (streams(stream_id, re) -> the assembled bytes, see StreamStore); without
+    it a message that names a stream is refused. Raises WireError."""
     limits = limits or Limits()
     if len(frames) < 2:
         raise WireError(MALFORMED, f"a message has a signature and a header frame; got {len(frames)} frame(s)")
@@ -383,17 +434,131 @@ def decode(signer: Signer, frames: Sequence, limits: Limits | None = None, repla
     if not isinstance(ts, (int, float)) or isinstance(ts, bool):
         raise WireError(MALFORMED, "the header's ts must be a number", re)
     descs = header.get("arrays", [])
-    if not isinstance(descs, list) or len(descs) != len(raw):
+    streamed = [isinstance(d, dict) and "stream" in d for d in descs] if isinstance(descs, list) else []
+    if not isinstance(descs, list) or len(descs) - sum(streamed) != len(raw):
         raise WireError(MALFORMED, f"the header describes {len(descs) if isinstance(descs, list) else '?'} "
                                    f"raw frames; the message has {len(raw)}", re)
     body = header.get("body", {})
     if not isinstance(body, dict):
         raise WireError(MALFORMED, "the header's body must be a JSON object", re)
+    if any(streamed):
+        if streams is None:
+            raise WireError(MALFORMED, "this side accepts no streamed frames", re)
+        given, raw = iter(raw), []
+        for d, is_stream in zip(descs, streamed):
+            if not is_stream:
+                raw.append(next(given))
+                continue
+            sid = d["stream"]
+            if not isinstance(sid, str) or not 0 < len(sid) <= 64:
+                raise WireError(MALFORMED, "a stream id must be a short string", re)
+            raw.append(_bytes_view(streams(sid, re)))
+        nbytes = sum(v.nbytes for v in raw)
+        if nbytes > limits.max_payload_bytes:
+            raise WireError(TOO_LARGE, f"payload of {nbytes / 2**20:.1f} MiB is above the backend's limit of "
+                                       f"{limits.max_payload_bytes / 2**20:.1f} MiB (setting --max-payload-mb)", re)
     arrays = [_decode_array(d, f, limits, re) for d, f in zip(descs, raw)]
     used: set = set()
     body = _unpack(body, arrays, used, limits, re)
     return Message(type=mtype, id=mid, body=body, re=msg_re, nonce=str(nonce)[:64], ts=float(ts),
                    nbytes=nbytes, signature=sig_b)
+
+
+class _Stream:
+    __slots__ = ("buf", "total", "received", "touched", "error", "code")
+
+    def __init__(self, total: int):
+        self.buf = np.empty(total, np.uint8)
+        self.total, self.received, self.touched = total, 0, time.monotonic()
+        self.error, self.code = None, MALFORMED
+
+
+class StreamStore:
+    """The receiving side of `encode_streamed`: assembles each peer's streamed frames from their (already
+    verified) parts, in order, within the payload limit, until the message naming them takes them.
+
+    A part that breaks the rules (unknown stream, offset out of order, size beyond the declared total or
+    the limit) raises WireError addressed to the request it is for; its stream is dropped (later parts
+    of it are ignored) and the request, when it comes, is refused with the same reason. Streams idle
+    for `ttl_s` are dropped (gc). All streams in flight together hold at most twice the payload limit."""
+
+    def __init__(self, limits: Limits | None = None, ttl_s: float = 120.0):
+        self.limits = limits or Limits()
+        self.ttl_s = ttl_s
+        self._streams: dict = {}
+        self._lock = threading.Lock()
+
+    def in_flight_bytes(self) -> int:
+        with self._lock:
+            return sum(s.total for s in self._streams.values() if s.error is None)
+
+    def add(self, peer: bytes, msg: Message) -> None:
+        b = msg.body
+        re = b.get("for") if isinstance(b.get("for"), str) and len(b.get("for")) <= 128 else None
+        sid, off, total, data = b.get("stream"), b.get("offset"), b.get("total"), b.get("data")
+        if not isinstance(sid, str) or not 0 < len(sid) <= 64:
+            raise WireError(MALFORMED, "a part needs its stream id (a short string)", re)
+        if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 1:
+            raise WireError(MALFORMED, "a part carries its bytes as one uint8 array 'data'", re)
+        for v, what in ((off, "offset"), (total, "total")):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise WireError(MALFORMED, f"a part's {what} must be a non-negative integer", re)
+        key = (peer, sid)
+        with self._lock:
+            s = self._streams.get(key)
+            if s is not None and s.error is not None:
+                return  # a stream that already failed: its request will hear why
+            try:
+                if s is None:
+                    if off != 0:
+                        raise WireError(MALFORMED, f"part at offset {off} of stream {sid}, which never started", re)
+                    if total > self.limits.max_payload_bytes:
+                        raise WireError(TOO_LARGE, f"a streamed frame of {total / 2**20:.1f} MiB is above the "
+                                                   f"backend's limit of {self.limits.max_payload_bytes / 2**20:.1f}"
+                                                   f" MiB (setting --max-payload-mb)", re)
+                    held = sum(x.total for x in self._streams.values() if x.error is None)
+                    if held + total > 2 * self.limits.max_payload_bytes:
+                        raise WireError(TOO_LARGE, f"{held / 2**20:.0f} MiB of streamed frames are already "
+                                                   f"waiting for their requests; retry later", re)
+                    s = self._streams[key] = _Stream(total)
+                if total != s.total or off != s.received or off + len(data) > s.total:
+                    raise WireError(MALFORMED, f"part at {off}+{len(data)} of stream {sid} does not follow "
+                                               f"the {s.received} of {s.total} bytes received", re)
+            except WireError as exc:
+                tomb = self._streams.get(key)
+                if tomb is None:
+                    tomb = self._streams[key] = _Stream(0)
+                tomb.buf, tomb.error, tomb.code, tomb.touched = None, str(exc), exc.code, time.monotonic()
+                raise
+            s.buf[off:off + len(data)] = data
+            s.received += len(data)
+            s.touched = time.monotonic()
+
+    def take(self, peer: bytes, sid: str, re: str | None = None) -> memoryview:
+        """The assembled bytes of a complete stream (removed from the store); WireError otherwise."""
+        with self._lock:
+            s = self._streams.pop((peer, sid), None)
+        if s is None:
+            raise WireError(MALFORMED, f"the message names stream {sid}, which has not arrived (or expired)", re)
+        if s.error is not None:
+            raise WireError(s.code, f"stream {sid} failed: {s.error}", re)
+        if s.received != s.total:
+            raise WireError(MALFORMED, f"stream {sid} is incomplete: {s.received} of {s.total} bytes arrived", re)
+        return memoryview(s.buf)
+
+    def gc(self) -> int:
+        """Drop streams idle for ttl_s; returns how many."""
+        cut = time.monotonic() - self.ttl_s
+        with self._lock:
+            old = [k for k, s in self._streams.items() if s.touched < cut]
+            for k in old:
+                del self._streams[k]
+        return len(old)
+
+    def drop_peer(self, peer: bytes) -> None:
+        with self._lock:
+            for k in [k for k in self._streams if k[0] == peer]:
+                del self._streams[k]
 
 
 class ReplayGuard:
@@ -420,7 +585,8 @@ class ReplayGuard:
 
 __all__ = [
     "PROTOCOL_VERSION", "SIGNATURE_SCHEME", "Limits", "Message", "Signer", "WireError", "ReplayGuard",
-    "encode", "decode", "new_key", "new_id", "frame_digest", "payload_nbytes",
+    "encode", "encode_streamed", "decode", "new_key", "new_id", "frame_digest", "payload_nbytes", "body_nbytes",
+    "StreamStore", "PART", "STREAM_MIN_BYTES", "STREAM_PART_BYTES",
     "MALFORMED", "BAD_SIGNATURE", "REPLAYED", "VERSION_MISMATCH", "TOO_LARGE",
 ]
 

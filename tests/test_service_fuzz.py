@@ -20,7 +20,7 @@ from allspark_qgis.client import Client
 
 N_MESSAGES = 10_000
 TYPES = ["ping", "health", "list_bundles", "load_bundle", "unload_bundle", "ask", "batch", "cancel", "job_status",
-         "attach", "jobs", "echo", "frobnicate", "", "x" * 100]
+         "attach", "jobs", "echo", "part", "frobnicate", "", "x" * 100]
 
 
 def junk(rng, depth=0):
@@ -95,10 +95,17 @@ def make_messages(signer, rng, sent_valid):
                                                          size=int(rng.integers(0, 3)), replace=False)})
             header = header_of(valid("ping"))
             header["type"], header["body"] = str(rng.choice(TYPES)), body
-            yield signed(header)
+            if i % 32 == 7:  # instead: a signed stream part out of order or of an absurd declared size
+                prng = np.random.default_rng(i)  # (its own draws: the rest of the sequence stays as it was)
+                yield wire.encode(signer, wire.PART, {"for": "x", "stream": prng.bytes(4).hex(),
+                                                      "offset": int(prng.choice([0, 5, 2**40])),
+                                                      "total": int(prng.choice([16, 2**20, 2**40, 2**62])),
+                                                      "data": np.zeros(16, np.uint8)})
+            else:
+                yield signed(header)
         elif kind == 8:  # other protocol versions
             header = header_of(valid("ping"))
-            header["v"] = junk(rng) if rng.integers(0, 2) else int(rng.integers(2, 100))
+            header["v"] = junk(rng) if rng.integers(0, 2) else int(rng.integers(wire.PROTOCOL_VERSION + 1, 100))
             yield signed(header)
         elif kind == 9:  # replay of an earlier valid message
             yield sent_valid[int(rng.integers(0, len(sent_valid)))] if sent_valid else valid()
@@ -118,7 +125,7 @@ def make_messages(signer, rng, sent_valid):
             yield signed(header, [small.tobytes()])
         elif kind == 13:  # deep nesting and long strings, signed
             depth = int(rng.integers(50, 5000))
-            yield signed(b'{"v":1,"id":"d","type":"ping","body":' + b"[" * depth + b"]" * depth + b"}")
+            yield signed(b'{"v":%d,"id":"d","type":"ping","body":' % wire.PROTOCOL_VERSION + b"[" * depth + b"]" * depth + b"}")
         elif kind == 14:  # a frame over the payload limit (1 MiB): refused or the connection dropped
             if i % 5000 == 14:  # above the hard frame limit (2 x payload): the connection is dropped
                 yield wire.encode(signer, "echo", {"a": np.zeros(700_000)})

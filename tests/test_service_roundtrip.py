@@ -384,3 +384,14 @@ def test_ask_goes_between_job_steps_and_heartbeats_keep_a_waiting_request_alive(
         assert time.monotonic() - t0 < 0.6  # taken between two steps, not after the job
         assert c.job_status(job)["state"] == "running"
         c.cancel(job)
+
+
+def test_large_array_streams_in_parts_and_comes_back_intact(client, service):
+    """A request above wire.STREAM_MIN_BYTES travels as signed parts ahead of it; the server assembles
+    them, and the array it echoes back is the one sent, byte for byte."""
+    big = np.random.default_rng(3).random(3 * wire.STREAM_MIN_BYTES // 8 // 2)  # 1.5 x the threshold
+    reply = client.echo({"array": big, "tag": np.arange(4)}, return_arrays=True, timeout_s=60)
+    assert reply["nbytes"] == big.nbytes + 32
+    assert np.array_equal(reply["echo"]["array"], big) and np.array_equal(reply["echo"]["tag"], np.arange(4))
+    assert service.streams.in_flight_bytes() == 0
+    assert client.ping() < 1

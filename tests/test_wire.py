@@ -119,11 +119,14 @@ def test_every_kind_of_tampering_is_refused(signer):
 
 
 def test_signed_but_invalid_headers_are_refused(signer):
-    base = {"v": 1, "id": "m1", "nonce": "n", "type": "ask", "re": None, "ts": 0.0, "arrays": [], "body": {}}
+    base = {"v": wire.PROTOCOL_VERSION, "id": "m1", "nonce": "n", "type": "ask", "re": None, "ts": 0.0, "arrays": [], "body": {}}
     ten = np.zeros(10, dtype=np.float32).tobytes()
     cases = [
-        ({"v": 2}, (), wire.VERSION_MISMATCH),
-        ({"v": "1"}, (), wire.VERSION_MISMATCH),
+        ({"v": wire.PROTOCOL_VERSION + 1}, (), wire.VERSION_MISMATCH),
+        ({"v": 1}, (), wire.VERSION_MISMATCH),  # the release before streamed frames
+        ({"v": str(wire.PROTOCOL_VERSION)}, (), wire.VERSION_MISMATCH),
+        ({"arrays": [{"dtype": "<f4", "shape": [10], "stream": "s1"}]}, (), wire.MALFORMED),  # no streams here
+        ({"arrays": [{"dtype": "<f4", "shape": [10], "stream": "s1"}]}, (ten,), wire.MALFORMED),  # extra frame
         ({"type": 5}, (), wire.MALFORMED),
         ({"type": ""}, (), wire.MALFORMED),
         ({"id": None}, (), wire.MALFORMED),
@@ -174,7 +177,7 @@ def test_limits_are_checked_before_hashing(signer, monkeypatch):
     calls = []
     monkeypatch.setattr(signer, "sign", lambda *a: calls.append(1) or b"x" * 32)
     with pytest.raises(wire.WireError) as e:
-        wire.decode(signer, [b"s" * 32, json.dumps({"v": 1, "id": "a"}).encode(), b"x" * 1001], limits)
+        wire.decode(signer, [b"s" * 32, json.dumps({"v": wire.PROTOCOL_VERSION, "id": "a"}).encode(), b"x" * 1001], limits)
     assert e.value.code == wire.TOO_LARGE and "MiB" in str(e.value)
     with pytest.raises(wire.WireError) as e:
         wire.decode(signer, [b"s" * 32, b"{}", b"", b"", b"", b""], limits)
@@ -243,3 +246,60 @@ def test_wire_and_client_import_without_torch_or_backend():
             "assert not bad, bad; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr
+
+
+def _streamed(signer, body, **kw):
+    return list(wire.encode_streamed(signer, "echo", body, min_bytes=1 << 20, part_bytes=1 << 20, **kw))
+
+
+def test_large_frames_stream_ahead_of_their_message_in_signed_parts(signer):
+    big = np.random.default_rng(0).random((5, 100_000))  # 4 MB: 4 parts of 1 MiB
+    small = np.arange(10, dtype=np.int32)
+    messages = _streamed(signer, {"big": big, "small": small})
+    parts, final = messages[:-1], messages[-1]
+    assert len(parts) == 4 and all(len(f) == 3 for f in parts)
+    assert len(final) == 3  # only the small frame travels in the request itself
+    store = wire.StreamStore(wire.Limits())
+    for frames in parts:
+        msg = wire.decode(signer, frames)
+        assert msg.type == wire.PART
+        store.add(b"peer", msg)
+    with pytest.raises(wire.WireError, match="accepts no streamed frames"):
+        wire.decode(signer, final)
+    other = wire.StreamStore(wire.Limits())
+    with pytest.raises(wire.WireError, match="has not arrived"):  # streams belong to their peer
+        wire.decode(signer, final, streams=lambda sid, re: other.take(b"peer", sid, re))
+    msg = wire.decode(signer, final, streams=lambda sid, re: store.take(b"peer", sid, re))
+    assert np.array_equal(msg.body["big"], big) and np.array_equal(msg.body["small"], small)
+    assert msg.nbytes == big.nbytes + small.nbytes and store.in_flight_bytes() == 0
+
+
+def test_broken_streams_refuse_their_message_with_the_reason(signer):
+    big = np.ones(3 * 2**20 // 8)
+    messages = _streamed(signer, {"big": big})
+    decoded = [wire.decode(signer, f) for f in messages[:-1]]
+
+    def final_with(store):
+        return wire.decode(signer, messages[-1], streams=lambda sid, re: store.take(b"p", sid, re))
+
+    store = wire.StreamStore(wire.Limits())  # a part missing
+    store.add(b"p", decoded[0])
+    with pytest.raises(wire.WireError, match="incomplete: 1048576 of 3145728"):
+        final_with(store)
+    store = wire.StreamStore(wire.Limits())  # out of order: refused at once, for the request
+    store.add(b"p", decoded[0])
+    with pytest.raises(wire.WireError) as e:
+        store.add(b"p", decoded[2])
+    assert e.value.re == json.loads(bytes(messages[-1][1]))["id"]  # the error reaches the waiting request
+    store.add(b"p", decoded[1])  # later parts of a failed stream are ignored
+    with pytest.raises(wire.WireError, match="does not follow"):
+        final_with(store)
+    small = wire.StreamStore(wire.Limits(max_payload_bytes=2 << 20))  # above the payload limit
+    with pytest.raises(wire.WireError) as e:
+        small.add(b"p", decoded[0])
+    assert e.value.code == wire.TOO_LARGE and "--max-payload-mb" in str(e.value)
+    with pytest.raises(wire.WireError, match="failed"):
+        final_with(small)
+    stale = wire.StreamStore(wire.Limits(), ttl_s=0.0)  # idle streams expire
+    stale.add(b"p", decoded[0])
+    assert stale.gc() == 1 and stale.in_flight_bytes() == 0

@@ -40,6 +40,7 @@ In-process use (tests, `allspark bench`): `Server(engine=..., connection_file=..
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -121,6 +122,7 @@ class Server:
         self.signer = wire.Signer(self.key)
         self.limits = wire.Limits(max_payload_bytes=int(max_payload_bytes))
         self.replay = wire.ReplayGuard()
+        self.streams = wire.StreamStore(self.limits)  # large frames arriving in parts ahead of their request
         self.heartbeat_s = float(heartbeat_s)
         self.max_jobs = int(max_jobs)
         self.max_queued_bytes = int(max_queued_bytes or 2 * max_payload_bytes)
@@ -398,7 +400,9 @@ class Server:
         identity = frames[0].bytes
         rest = frames[1:]
         size = sum(len(f) for f in rest)
-        if size <= INGEST_THRESHOLD:
+        if size <= INGEST_THRESHOLD or _claims_part(rest):
+            # Parts of a streamed frame are checked here, in arrival order, each while the next one is
+            # still arriving; their request (small) then follows them through this same loop.
             self._handle(identity, rest)
             return
         with self._ingest_lock:
@@ -420,7 +424,11 @@ class Server:
 
     def _handle(self, identity: bytes, frames) -> None:
         try:
-            msg = wire.decode(self.signer, frames, self.limits, self.replay)
+            msg = wire.decode(self.signer, frames, self.limits, self.replay,
+                              streams=lambda sid, re: self.streams.take(identity, sid, re))
+            if msg.type == wire.PART:
+                self.streams.add(identity, msg)  # no reply: the request the part is for answers
+                return
         except wire.WireError as exc:
             self._bad_message(identity, exc)
             return
@@ -474,6 +482,7 @@ class Server:
                 for ident in list(job.subscribers):
                     self._send(ident, frames)
         self.jobs.gc()
+        self.streams.gc()
         if self.parent_pid and not connection.pid_alive(self.parent_pid):
             log.warning("the parent process %s has gone; stopping", self.parent_pid)
             self._stopping = True
@@ -734,6 +743,18 @@ def load_factory(spec: str):
         return getattr(module, attr)
     except (ImportError, AttributeError, OSError) as exc:
         raise AllSparkError(f"--engine-factory {spec!r}: {exc}") from None
+
+
+def _claims_part(frames) -> bool:
+    """Whether a received message says it is a stream part (an unverified peek at a small header, for
+    routing only: decode checks it like any other message)."""
+    if len(frames) < 2 or len(frames[1]) > 4096:
+        return False
+    try:
+        header = json.loads(frames[1].bytes)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return False
+    return isinstance(header, dict) and header.get("type") == wire.PART
 
 
 def release_freed_memory() -> bool:
