@@ -122,6 +122,7 @@ class Server:
         self.signer = wire.Signer(self.key)
         self.limits = wire.Limits(max_payload_bytes=int(max_payload_bytes))
         self.replay = wire.ReplayGuard()
+        self._received_since_trim = False
         self.streams = wire.StreamStore(self.limits)  # large frames arriving in parts ahead of their request
         self.heartbeat_s = float(heartbeat_s)
         self.max_jobs = int(max_jobs)
@@ -395,6 +396,7 @@ class Server:
 
     # ---- receiving -----------------------------------------------------------------------------
     def _on_frames(self, frames) -> None:
+        self._received_since_trim = True
         if len(frames) < 2:
             return  # nothing but an identity: cannot be answered
         identity = frames[0].bytes
@@ -483,6 +485,9 @@ class Server:
                     self._send(ident, frames)
         self.jobs.gc()
         self.streams.gc()
+        if self._received_since_trim:  # after traffic, once per tick: RSS then shows live memory
+            self._received_since_trim = False
+            trim_heap()
         if self.parent_pid and not connection.pid_alive(self.parent_pid):
             log.warning("the parent process %s has gone; stopping", self.parent_pid)
             self._stopping = True
@@ -757,23 +762,42 @@ def _claims_part(frames) -> bool:
     return isinstance(header, dict) and header.get("type") == wire.PART
 
 
+_libc = None
+
+
+def _glibc():
+    global _libc
+    if _libc is None:
+        _libc = False
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
+
+                lib = ctypes.CDLL("libc.so.6")
+                lib.mallopt, lib.malloc_trim  # glibc, not musl
+                _libc = lib
+            except (OSError, AttributeError):
+                pass
+    return _libc or None
+
+
 def release_freed_memory() -> bool:
     """Make glibc hand large freed buffers back to the OS (Linux only; False elsewhere).
 
     glibc raises its mmap threshold each time it frees an mmapped block (up to 32 MiB), after which
     request-sized buffers (payload frames, tiles, results) come from the heap and a long-lived server's
     RSS keeps the high-water mark of every burst. A fixed threshold of 128 KiB keeps such buffers
-    mmapped, so memory goes back when a request is done."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        import ctypes
+    mmapped, so memory goes back when a request is done. (trim_heap does the same for the smaller
+    blocks that the server's threads leave in their heaps.)"""
+    libc = _glibc()
+    m_mmap_threshold = -3
+    return bool(libc and libc.mallopt(m_mmap_threshold, 128 * 1024))
 
-        libc = ctypes.CDLL("libc.so.6")
-        m_mmap_threshold = -3
-        return bool(libc.mallopt(m_mmap_threshold, 128 * 1024))
-    except (OSError, AttributeError):  # not glibc (musl)
-        return False
+
+def trim_heap() -> bool:
+    """Give free heap memory of every thread's arena back to the OS (glibc's malloc_trim)."""
+    libc = _glibc()
+    return bool(libc and libc.malloc_trim(0))
 
 
 def serve_main(args) -> int:
