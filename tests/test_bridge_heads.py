@@ -110,3 +110,7 @@ def test_metrics_known_values():
     paths = np.stack([np.ones((12, 2)), np.zeros((12, 2))])[None]
     t = metrics.trajectory(fut, paths, np.array([[0.9, 0.1]]))
     assert t["min_ade"] == 0 and t["top1_ade"] == pytest.approx(np.sqrt(2))
+    # int8's cost is positive when int8 is worse, whichever way the metric points (RMSE's sign was flipped)
+    assert metrics.precision_cost("classification", {"accuracy": 0.80}, {"accuracy": 0.79}) == {"accuracy": pytest.approx(0.01)}
+    assert metrics.precision_cost("regression", {"rmse": 57.0}, {"rmse": 57.5}) == {"rmse": pytest.approx(0.5)}
+    assert metrics.precision_cost("regression", {"rmse": 57.3}, {"rmse": 57.2})["rmse"] < 0

@@ -35,6 +35,18 @@ def test_training_writes_a_complete_bundle(tiny_bundle, tiny_gguf):
     assert m["normalisation"] and m["bridge"]["output_rms"] > 0
 
 
+def test_validation_split_is_the_training_runs_own(tiny_bundle, shared_data):
+    """A bundle trained on a subset (max_samples) is evaluated on that run's validation samples: the
+    split once was re-made over the whole data set, so samples the bundle trained on came back as
+    'validation' (170 pixels instead of the run's own ~24)."""
+    from allspark.evaluate import load_eval_data
+
+    m, val = load_eval_data(str(tiny_bundle), str(shared_data / "hsi_indian_pines"), split="validation")
+    n_train, n_val = (int(w) for w in m["metrics"]["split"].split()[::3][:2])
+    assert m["training"]["max_samples"] == 160 and n_train + n_val == 160
+    assert len(val.samples) == n_val
+
+
 def test_training_resumes_from_checkpoint(tmp_path, tiny_gguf, shared_data):
     from allspark.train import TrainConfig, train
 

@@ -135,7 +135,8 @@ def cmd_eval(args) -> int:
         figures = ", ".join(f"{k} {v:.4f}" for k, v in m.items() if isinstance(v, float) and k != "seconds")
         print(f"  {precision:>5}: {figures}  ({m['seconds']:.1f} s)")
     if "int8_cost" in report:
-        print("  int8 cost: " + ", ".join(f"{k} {v:+.4f}" for k, v in report["int8_cost"].items()))
+        print("  int8 cost (positive = worse than fp32): "
+              + ", ".join(f"{k} {v:+.4f}" for k, v in report["int8_cost"].items()))
     return 0
 
 

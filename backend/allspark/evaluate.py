@@ -16,8 +16,9 @@ from .modalities import get as get_modality
 def load_eval_data(bundle_path: str, data: str, labels: str | None = None, split: str = "all",
                    max_samples: int | None = None, seed: int = 0) -> tuple[dict, LabelledSet]:
     """The labelled data; `split="validation"` re-creates the bundle's own validation split (the part
-    training never saw), so evaluating on the training data set stays honest."""
-    from .train import split_indices
+    training never saw: the training run's sample subset, then its split), so evaluating on the
+    training data set stays honest."""
+    from .train import sample_subset, split_indices
 
     bundle = resolve_bundle(bundle_path)
     m = bundle.manifest
@@ -28,6 +29,7 @@ def load_eval_data(bundle_path: str, data: str, labels: str | None = None, split
     ds = modality.read_labelled(data, **opts)
     training = m.get("training", {})
     if split == "validation":
+        ds = sample_subset(ds, training.get("max_samples"), training.get("seed", 0))
         _, val_idx = split_indices(ds, training.get("val_fraction", 0.15), training.get("seed", 0))
         ds = ds.subset(val_idx)
     if max_samples and len(ds.samples) > max_samples:
@@ -73,7 +75,7 @@ def evaluate(bundle: str, data: str, labels: str | None = None, runtime: str = "
             report["results"][loaded.precision] = m
         finally:
             engine.close()
-    key = metrics.MAIN_METRIC[manifest["task"]]
-    if "fp32" in report["results"] and "int8" in report["results"]:
-        report["int8_cost"] = {key: report["results"]["fp32"][key] - report["results"]["int8"][key]}
+    if "fp32" in report["results"] and "int8" in report["results"]:  # positive = int8 is worse
+        report["int8_cost"] = metrics.precision_cost(manifest["task"], report["results"]["fp32"],
+                                                     report["results"]["int8"])
     return report

@@ -63,3 +63,11 @@ def better(task: str, new: dict, old: dict | None) -> bool:
         return True
     key = MAIN_METRIC[task]
     return new[key] < old[key] if key in LOWER_IS_BETTER else new[key] > old[key]
+
+
+def precision_cost(task: str, reference: dict, other: dict) -> dict:
+    """What `other` (int8) loses against `reference` (fp32) on the task's main metric, in its units:
+    positive = worse, for higher-is-better (accuracy) and lower-is-better (RMSE, ADE) metrics alike."""
+    key = MAIN_METRIC[task]
+    lost = other[key] - reference[key] if key in LOWER_IS_BETTER else reference[key] - other[key]
+    return {key: float(lost)}

@@ -55,6 +55,14 @@ class TrainConfig:
     threads: int | None = None
 
 
+def sample_subset(data: "LabelledSet", max_samples: int | None, seed: int) -> "LabelledSet":
+    """The samples a run with `max_samples` trains and validates on (a fixed random subset, in order)."""
+    if max_samples and len(data.samples) > max_samples:
+        keep = np.sort(np.random.default_rng(seed).choice(len(data.samples), max_samples, replace=False))
+        return data.subset(keep)
+    return data
+
+
 def split_indices(data: "LabelledSet", fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Validation split by group (scene, tile, month) when the data has groups, else by sample.
     Time-ordered groups (info['split'] == 'time') put the latest groups in validation."""
@@ -212,9 +220,7 @@ def train(cfg: TrainConfig, progress: Callable[[float, str], None] | None = None
     data = modality.read_labelled(cfg.data, **read_opts)
     if len(data.samples) == 0:
         raise InputError(f"no labelled samples in {cfg.data}")
-    if cfg.max_samples and len(data.samples) > cfg.max_samples:
-        keep = np.sort(np.random.default_rng(cfg.seed).choice(len(data.samples), cfg.max_samples, replace=False))
-        data = data.subset(keep)
+    data = sample_subset(data, cfg.max_samples, cfg.seed)
     train_idx, val_idx = split_indices(data, cfg.val_fraction, cfg.seed)
     train_samples = [data.samples[i] for i in train_idx]
 
