@@ -279,3 +279,24 @@ def test_server_trims_its_threads_heaps():
     out = subprocess.run([sys.executable, "-c", HEAP_TRIM_PROBE], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout.strip().splitlines()[-1]) > 60 * 2**20  # of ~94 MB freed
+
+
+def test_only_small_messages_and_real_sized_parts_are_checked_in_the_loop():
+    """Stream parts are checked in the server's loop (in order); a message that merely claims to be a
+    part must not make the loop hash a frame of any size: above two part sizes it goes to ingest."""
+    from allspark.service.server import handled_inline
+
+    signer = wire.Signer(wire.new_key())
+    part = wire.encode(signer, wire.PART, {"for": "r", "stream": "s", "offset": 0, "total": 1,
+                                           "data": np.zeros(wire.STREAM_PART_BYTES, np.uint8)})
+    huge = wire.encode(signer, wire.PART, {"for": "r", "stream": "s", "offset": 0, "total": 1,
+                                           "data": np.zeros(3 * wire.STREAM_PART_BYTES, np.uint8)})
+    plain = wire.encode(signer, "echo", {"a": np.zeros(wire.STREAM_PART_BYTES, np.uint8)})
+    small = wire.encode(signer, "ping")
+
+    def inline(frames):  # as the server receives them: zmq frames
+        received = [zmq.Frame(bytes(f)) for f in frames]
+        return handled_inline(received, sum(len(f) for f in received))
+
+    assert inline(small) and inline(part)
+    assert not inline(huge) and not inline(plain)

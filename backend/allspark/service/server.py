@@ -402,9 +402,7 @@ class Server:
         identity = frames[0].bytes
         rest = frames[1:]
         size = sum(len(f) for f in rest)
-        if size <= INGEST_THRESHOLD or _claims_part(rest):
-            # Parts of a streamed frame are checked here, in arrival order, each while the next one is
-            # still arriving; their request (small) then follows them through this same loop.
+        if handled_inline(rest, size):
             self._handle(identity, rest)
             return
         with self._ingest_lock:
@@ -748,6 +746,14 @@ def load_factory(spec: str):
         return getattr(module, attr)
     except (ImportError, AttributeError, OSError) as exc:
         raise AllSparkError(f"--engine-factory {spec!r}: {exc}") from None
+
+
+def handled_inline(frames, size: int) -> bool:
+    """Whether the main loop checks a received message itself (small ones, and stream parts: those are
+    checked here in arrival order, each while the next one is still arriving, and their request then
+    follows them through this same loop) rather than the ingest thread (other large messages). A
+    message that claims to be a part but is larger than one goes the slow way."""
+    return size <= INGEST_THRESHOLD or (size <= 2 * wire.STREAM_PART_BYTES and _claims_part(frames))
 
 
 def _claims_part(frames) -> bool:
