@@ -383,6 +383,12 @@ def _unpack(value, arrays: list, used: set, limits: Limits, re, depth: int = 0):
     return value
 
 
+def _check_payload(nbytes: int, limits: Limits, re, what: str = "payload") -> None:
+    if nbytes > limits.max_payload_bytes:
+        raise WireError(TOO_LARGE, f"{what} of {nbytes / 2**20:.1f} MiB is above the backend's limit of "
+                                   f"{limits.max_payload_bytes / 2**20:.1f} MiB (setting --max-payload-mb)", re)
+
+
 def decode(signer: Signer, frames: Sequence, limits: Limits | None = None, replay=None, streams=None) -> Message:
     """Check and decode one message (frames as received, without the ROUTER identity).
 
@@ -411,9 +417,7 @@ def decode(signer: Signer, frames: Sequence, limits: Limits | None = None, repla
         raise WireError(VERSION_MISMATCH, f"protocol version {version!r} is not {PROTOCOL_VERSION}: the plugin and "
                                           f"the backend come from different AllSpark releases", re)
     nbytes = sum(v.nbytes for v in raw)
-    if nbytes > limits.max_payload_bytes:
-        raise WireError(TOO_LARGE, f"payload of {nbytes / 2**20:.1f} MiB is above the backend's limit of "
-                                   f"{limits.max_payload_bytes / 2**20:.1f} MiB (setting --max-payload-mb)", re)
+    _check_payload(nbytes, limits, re)
     if sig.nbytes != SIGNATURE_BYTES:
         raise WireError(BAD_SIGNATURE, "the message is not signed", re)
     sig_b = sig.tobytes()
@@ -454,9 +458,7 @@ def decode(signer: Signer, frames: Sequence, limits: Limits | None = None, repla
                 raise WireError(MALFORMED, "a stream id must be a short string", re)
             raw.append(_bytes_view(streams(sid, re)))
         nbytes = sum(v.nbytes for v in raw)
-        if nbytes > limits.max_payload_bytes:
-            raise WireError(TOO_LARGE, f"payload of {nbytes / 2**20:.1f} MiB is above the backend's limit of "
-                                       f"{limits.max_payload_bytes / 2**20:.1f} MiB (setting --max-payload-mb)", re)
+        _check_payload(nbytes, limits, re)
     arrays = [_decode_array(d, f, limits, re) for d, f in zip(descs, raw)]
     used: set = set()
     body = _unpack(body, arrays, used, limits, re)
@@ -488,9 +490,12 @@ class StreamStore:
         self._streams: dict = {}
         self._lock = threading.Lock()
 
+    def _held(self) -> int:
+        return sum(s.total for s in self._streams.values() if s.error is None)
+
     def in_flight_bytes(self) -> int:
         with self._lock:
-            return sum(s.total for s in self._streams.values() if s.error is None)
+            return self._held()
 
     def add(self, peer: bytes, msg: Message) -> None:
         b = msg.body
@@ -512,11 +517,8 @@ class StreamStore:
                 if s is None:
                     if off != 0:
                         raise WireError(MALFORMED, f"part at offset {off} of stream {sid}, which never started", re)
-                    if total > self.limits.max_payload_bytes:
-                        raise WireError(TOO_LARGE, f"a streamed frame of {total / 2**20:.1f} MiB is above the "
-                                                   f"backend's limit of {self.limits.max_payload_bytes / 2**20:.1f}"
-                                                   f" MiB (setting --max-payload-mb)", re)
-                    held = sum(x.total for x in self._streams.values() if x.error is None)
+                    _check_payload(total, self.limits, re, "a streamed frame")
+                    held = self._held()
                     if held + total > 2 * self.limits.max_payload_bytes:
                         raise WireError(TOO_LARGE, f"{held / 2**20:.0f} MiB of streamed frames are already "
                                                    f"waiting for their requests; retry later", re)
@@ -554,11 +556,6 @@ class StreamStore:
             for k in old:
                 del self._streams[k]
         return len(old)
-
-    def drop_peer(self, peer: bytes) -> None:
-        with self._lock:
-            for k in [k for k in self._streams if k[0] == peer]:
-                del self._streams[k]
 
 
 class ReplayGuard:

@@ -11,6 +11,7 @@ import threading
 import time
 
 import numpy as np
+import psutil
 import pytest
 import zmq
 from test_service_support import backend_process
@@ -141,7 +142,6 @@ def make_messages(signer, rng, sent_valid):
 
 @pytest.mark.timeout(120)
 def test_ten_thousand_bad_messages(tmp_path):
-    psutil = pytest.importorskip("psutil")
     proc = backend_process(tmp_path, "--max-payload-mb", "1").start(60)
     try:
         good = Client(proc.connection_file, timeout_s=10, process=proc)
@@ -233,7 +233,7 @@ def test_ten_thousand_bad_messages(tmp_path):
 
 FREED_MEMORY_PROBE = textwrap.dedent("""
     import sys, numpy as np, psutil
-    from allspark.service.server import release_freed_memory
+    from allspark.service.memory import release_freed_memory
     assert release_freed_memory()
     a = np.ones(6_000_000 // 8); del a  # glibc would raise its mmap threshold past 1 MB here
     blocks, keep = [], []
@@ -245,11 +245,10 @@ FREED_MEMORY_PROBE = textwrap.dedent("""
 """)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="tunes glibc's allocator, which only Linux has")
 def test_server_hands_freed_request_buffers_back():
     """The fuzz test's memory bound once failed under CPU load: request-sized buffers freed after a burst
     stayed in glibc's heap. `allspark serve` fixes the mmap threshold, so they go back to the OS."""
-    pytest.importorskip("psutil")
     out = subprocess.run([sys.executable, "-c", FREED_MEMORY_PROBE], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout.strip().splitlines()[-1]) > 150 * 2**20  # of the 200 MB freed, most is returned
@@ -257,7 +256,7 @@ def test_server_hands_freed_request_buffers_back():
 
 HEAP_TRIM_PROBE = textwrap.dedent("""
     import threading, psutil
-    from allspark.service.server import release_freed_memory, trim_heap
+    from allspark.service.memory import release_freed_memory, trim_heap
     release_freed_memory()
     blocks, keep = [], []
     def work():  # 64 KB blocks (below the mmap threshold) in a thread's heap, small objects between them
@@ -271,11 +270,10 @@ HEAP_TRIM_PROBE = textwrap.dedent("""
 """)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="tunes glibc's allocator, which only Linux has")
 def test_server_trims_its_threads_heaps():
     """After the mmap fix the fuzz test's end RSS still varied by up to 40 MB with the message sequence:
     small blocks freed by the server's threads stayed in their heaps. The server trims after traffic."""
-    pytest.importorskip("psutil")
     out = subprocess.run([sys.executable, "-c", HEAP_TRIM_PROBE], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout.strip().splitlines()[-1]) > 60 * 2**20  # of ~94 MB freed

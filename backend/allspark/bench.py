@@ -119,6 +119,7 @@ def parity(llama_rt, torch_rt, n_embeds: int = 32, seed: int = 0) -> dict:
 
 def run_bench(llm: str | None = None, quick: bool = False, bundles=None, include_service: bool = True,
               modalities=None) -> dict:
+    from .bundle import resolve_bundle
     from .engine import Engine
     from .llm.default import gguf_info, resolve_llm_path
     from .modalities import get
@@ -183,8 +184,6 @@ def run_bench(llm: str | None = None, quick: bool = False, bundles=None, include
         made[name] = fresh_bundle(name, samples, torch_rt, llm_path, tmp)
         report["modalities"][name] = measure(str(made[name].path), samples)
     for path in bundles or []:  # users' bundles, on the synthetic sample of their modality
-        from .bundle import resolve_bundle
-
         b = resolve_bundle(path)
         modality_name = b.manifest["modality"]
         if modality_name not in payloads:

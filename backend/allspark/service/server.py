@@ -54,6 +54,7 @@ from allspark_qgis import wire
 
 from ..errors import AllSparkError
 from . import auth, connection, jobs
+from .memory import release_freed_memory, trim_heap
 from .jobs import FINAL_STATES, Job, JobTable, Worker, accepts, error_code, error_message
 
 log = logging.getLogger("allspark.service")
@@ -766,44 +767,6 @@ def _claims_part(frames) -> bool:
     except (ValueError, UnicodeDecodeError, RecursionError):
         return False
     return isinstance(header, dict) and header.get("type") == wire.PART
-
-
-_libc = None
-
-
-def _glibc():
-    global _libc
-    if _libc is None:
-        _libc = False
-        if sys.platform.startswith("linux"):
-            try:
-                import ctypes
-
-                lib = ctypes.CDLL("libc.so.6")
-                lib.mallopt, lib.malloc_trim  # glibc, not musl
-                _libc = lib
-            except (OSError, AttributeError):
-                pass
-    return _libc or None
-
-
-def release_freed_memory() -> bool:
-    """Make glibc hand large freed buffers back to the OS (Linux only; False elsewhere).
-
-    glibc raises its mmap threshold each time it frees an mmapped block (up to 32 MiB), after which
-    request-sized buffers (payload frames, tiles, results) come from the heap and a long-lived server's
-    RSS keeps the high-water mark of every burst. A fixed threshold of 128 KiB keeps such buffers
-    mmapped, so memory goes back when a request is done. (trim_heap does the same for the smaller
-    blocks that the server's threads leave in their heaps.)"""
-    libc = _glibc()
-    m_mmap_threshold = -3
-    return bool(libc and libc.mallopt(m_mmap_threshold, 128 * 1024))
-
-
-def trim_heap() -> bool:
-    """Give free heap memory of every thread's arena back to the OS (glibc's malloc_trim)."""
-    libc = _glibc()
-    return bool(libc and libc.malloc_trim(0))
 
 
 def serve_main(args) -> int:
