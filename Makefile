@@ -5,7 +5,7 @@ DEMO_BUNDLE ?= bundles/hsi-indian-pines
 DEMO_INPUT ?= demo/indian_pines_field.tif
 DEMO_PROMPT ?= Which crops grow in this field, and how sure are you?
 
-.PHONY: setup demo test test-fast plugin bench clean
+.PHONY: setup demo test test-fast plugin bench bundles clean
 
 setup:
 	bash scripts/setup.sh
@@ -21,6 +21,22 @@ test-fast: setup
 
 plugin: setup
 	$(PY) build.py
+
+# Rebuild the shipped bundles from ../shared/data (2-core CPU: HSI ~12 min, PM2.5 ~45 min), then score each
+# through llama.cpp on its validation split beside the alternatives an analyst would use (docs/RESULTS.md).
+DATA ?= ../shared/data
+BRIDGE8 = '{"queries": 8, "layers": 2, "heads": 8, "head_dim": 64, "ffn_mult": 2}'
+bundles: setup
+	$(PY) -m allspark train --modality hsi --data $(DATA)/hsi_indian_pines --out bundles/hsi-indian-pines \
+	  --name hsi-indian-pines --options '{"patch": 9, "block": 16}' --pretrain-epochs 100 --epochs 3 --lr 5e-4 \
+	  --batch-size 16 --bridge $(BRIDGE8) --head '{"encoder_skip": true}' --threads 2
+	$(PY) -m allspark eval --bundle bundles/hsi-indian-pines --data $(DATA)/hsi_indian_pines --split validation \
+	  --precision both --baseline
+	$(PY) -m allspark train --modality table --data $(DATA)/table_prsa_beijing --out bundles/table-prsa-pm25 \
+	  --name table-prsa-pm25 --pretrain-epochs 12 --pretrain-batch-size 512 --epochs 2 --lr 5e-4 --batch-size 16 \
+	  --llm-max-samples 4000 --bridge $(BRIDGE8) --head '{"encoder_skip": true}' --threads 2
+	$(PY) -m allspark eval --bundle bundles/table-prsa-pm25 --data $(DATA)/table_prsa_beijing --split validation \
+	  --max-samples 3000 --precision both --baseline
 
 bench: setup
 	$(PY) -m allspark bench --json

@@ -114,3 +114,27 @@ def test_metrics_known_values():
     assert metrics.precision_cost("classification", {"accuracy": 0.80}, {"accuracy": 0.79}) == {"accuracy": pytest.approx(0.01)}
     assert metrics.precision_cost("regression", {"rmse": 57.0}, {"rmse": 57.5}) == {"rmse": pytest.approx(0.5)}
     assert metrics.precision_cost("regression", {"rmse": 57.3}, {"rmse": 57.2})["rmse"] < 0
+
+
+def test_encoder_skip_starts_from_the_encoders_answer():
+    """head.encoder_skip: the answer is the LLM head's output plus the encoder's own head's; the LLM head
+    starts at zero, so stage 2 begins exactly where stage 1 ended, whatever the LLM's hidden states."""
+    import torch
+
+    from allspark.model import AllSparkModel
+
+    manifest = {"modality": "hsi", "task": "classification", "classes": ["a", "b", "c"],
+                "input": {"bands": 12, "patch": 1}, "encoder": {"dim": 32, "depth": 1, "heads": 2, "group": 4},
+                "bridge": {"queries": 4, "layers": 1, "heads": 2, "head_dim": 8, "ffn_mult": 1},
+                "head": {"encoder_skip": True}, "llm": {"n_embd": 48}}
+    torch.manual_seed(0)
+    model = AllSparkModel(manifest).eval()
+    bridge, encoded = model.encode({"spectrum": torch.randn(5, 12)})
+    assert bridge.shape == (5, 4, 48) and encoded.tokens.shape == (5, 4, 32)
+    prior = model.encoder_head(encoded.tokens, encoded.tokens.shape[1], None)
+    for _ in range(2):
+        out = model.decide(torch.randn(5, 7, 48), encoded)
+        torch.testing.assert_close(out, prior)
+    # once the LLM head has learnt something, its reading of the hidden states counts
+    torch.nn.init.normal_(model.head.out.weight)
+    assert not torch.allclose(model.decide(torch.randn(5, 7, 48), encoded), prior)

@@ -129,3 +129,48 @@ def test_hsi_encoder(shared_data):
     spec7 = {"input": {"bands": 200}, "encoder": {"group": 7, "dim": 32, "depth": 1, "heads": 2}}
     with torch.no_grad():
         assert tuple(hsi.build_encoder(spec7)(spectrum=torch.from_numpy(x["spectrum"][:2])).shape) == (2, 30, 32)
+
+
+def test_pixels_carry_their_neighbourhood_as_views(shared_data):
+    """patch=k: each pixel's k x k neighbourhood, mirrored at the image's edges, as views into one padded
+    copy of the cube (memory stays one cube, whatever the number of pixels)."""
+    hsi = get("hsi")
+    cube = np.load(shared_data / "hsi_indian_pines" / "Indian_pines_corrected.npy").astype(np.float32)
+    px = hsi.read(shared_data / "hsi_indian_pines" / "Indian_pines_corrected.npy", step=8, patch=9)
+    s = next(p for p in px if p.meta["row"] == 40 and p.meta["col"] == 48)
+    assert s.data["patch"].shape == (200, 9, 9)
+    np.testing.assert_array_equal(s.data["patch"][:, 4, 4], s.data["spectrum"])
+    np.testing.assert_array_equal(s.data["patch"][:, 0, 8], cube[36, 52])  # 4 up, 4 right
+    corner = px[0]
+    assert (corner.meta["row"], corner.meta["col"]) == (0, 0)
+    np.testing.assert_array_equal(corner.data["patch"][:, 3, 4], cube[1, 0])  # mirrored above the top edge
+    assert not px[0].data["patch"].flags.owndata and np.may_share_memory(px[0].data["patch"], px[-1].data["patch"])
+
+
+def test_neighbourhood_inputs_are_principal_components(shared_data):
+    hsi = get("hsi")
+    ls = hsi.read_labelled(shared_data / "hsi_indian_pines", patch=5)
+    spec = hsi.default_spec(ls.samples)
+    assert spec["input"]["patch"] == 5 and spec["encoder"]["type"] == "patch_cnn"
+    stats = hsi.normalise_stats(ls.samples[:300], spec)
+    pca = np.asarray(stats["pca"])
+    assert pca.shape == (30, 200)
+    np.testing.assert_allclose(pca @ pca.T, np.eye(30), atol=1e-4)  # orthonormal components
+    x = hsi.to_inputs(ls.samples[:7], spec, stats)["patch"]
+    assert x.shape == (7, 30, 5, 5) and x.dtype == np.float32 and np.isfinite(x).all()
+    # the first component carries most of the variance of the standardised spectra
+    assert x[:, 0].var() > 5 * x[:, 10].var()
+    enc = hsi.build_encoder(spec)
+    import torch
+
+    assert enc(torch.as_tensor(x)).shape == (7, 5 * 5 + 2, spec["encoder"]["dim"])
+
+
+def test_a_neighbourhood_bundle_refuses_single_pixels(shared_data):
+    hsi = get("hsi")
+    spec = {"input": {"bands": 200, "patch": 9}, "encoder": {}}
+    one = hsi.read(shared_data / "hsi_indian_pines" / "Indian_pines_corrected.npy", step=50)[0]
+    with pytest.raises(InputError, match="9 x 9 neighbourhood"):
+        hsi.check(one, spec)
+    with pytest.raises(InputError, match="odd number"):
+        hsi.read(shared_data / "hsi_indian_pines" / "Indian_pines_corrected.npy", step=50, patch=4)

@@ -38,9 +38,13 @@ def test_validation_accuracy_and_int8_cost(gemma_gguf, shared_data):
     from allspark.evaluate import evaluate
 
     val = evaluate(str(BUNDLE), str(shared_data / "hsi_indian_pines"), split="validation", precisions=("fp32",))
-    assert val["samples"] >= 150
-    # 16 classes: chance ~0.06, always "Soybean-mintill" ~0.24; the bundle reached 0.54 in training (torch)
-    assert val["results"]["fp32"]["accuracy"] >= 0.45
+    assert val["samples"] >= 150  # whole 16 x 16 px blocks that neither training nor model selection saw
+    # 16 classes: chance ~0.06, always "Soybean-mintill" ~0.24; an RBF SVM on spectrum + neighbourhood 0.79
+    # and a small CNN on PCA patches 0.87 on this split (allspark eval --baseline); the bundle measured
+    # OA 0.871, AA 0.900 through llama.cpp, and its encoder's head alone (no LLM) 0.865
+    fp32 = val["results"]["fp32"]
+    assert fp32["accuracy"] >= 0.84 and fp32["average_accuracy"] >= 0.85
+    assert val["encoder_only"]["accuracy"] >= 0.8
     # int8 against fp32 on every labelled pixel (same samples both ways, so the difference is what int8 costs)
     both = evaluate(str(BUNDLE), str(shared_data / "hsi_indian_pines"), split="all", precisions=("fp32", "int8"))
     assert both["results"]["int8"]["accuracy"] >= both["results"]["fp32"]["accuracy"] - 0.005

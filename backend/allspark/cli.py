@@ -102,9 +102,12 @@ def cmd_train(args) -> int:
     cfg = TrainConfig(
         modality=args.modality, data=args.data, out=args.out, task=args.task, name=args.name, llm=args.llm,
         labels=args.labels, epochs=args.epochs, lr=args.lr, warmup_epochs=args.warmup, batch_size=args.batch_size,
-        seed=args.seed, val_fraction=args.val_fraction, max_samples=args.max_samples,
+        seed=args.seed, val_fraction=args.val_fraction, select_fraction=args.select_fraction,
+        max_samples=args.max_samples, llm_max_samples=args.llm_max_samples, pretrain_epochs=args.pretrain_epochs, pretrain_lr=args.pretrain_lr,
+        pretrain_batch_size=args.pretrain_batch_size, encoder_lr=args.encoder_lr, class_balance=not args.no_class_balance,
         bridge=_json_arg(args.bridge, "--bridge"), encoder=_json_arg(args.encoder, "--encoder"),
-        read_options=_json_arg(args.options, "--options"), checkpoint_dir=args.checkpoint_dir,
+        head=_json_arg(args.head, "--head"), read_options=_json_arg(args.options, "--options"),
+        checkpoint_dir=args.checkpoint_dir, keep_checkpoints=args.keep_checkpoints,
         resume=args.resume, bf16=False if args.fp32 else None, device=args.device, threads=args.threads)
     bundle = train(cfg)
     if args.json:
@@ -112,6 +115,9 @@ def cmd_train(args) -> int:
     else:
         m = bundle.manifest["metrics"]["validation"]
         print(f"bundle {bundle.name} written to {bundle.path}")
+        sel = bundle.manifest["metrics"].get("model_selection") or {}
+        if sel:
+            print("model selection: " + ", ".join(f"{k} {v:.4f}" for k, v in sel.items() if isinstance(v, float)))
         print("validation: " + ", ".join(f"{k} {v:.4f}" for k, v in m.items() if isinstance(v, float)))
     return 0
 
@@ -124,8 +130,13 @@ def cmd_eval(args) -> int:
         precisions = ["fp32", "fp16"]
     report = evaluate(args.bundle, args.data, labels=args.labels, runtime=args.runtime, precisions=precisions,
                       llm=args.llm, device=args.device, split=args.split, max_samples=args.max_samples)
+    if args.baseline:
+        from .baselines import run_baselines
+        from .bundle import resolve_bundle
+
+        report["baselines"] = run_baselines(resolve_bundle(args.bundle).manifest, args.data, labels=args.labels)
     if args.json:
-        for r in report["results"].values():
+        for r in [*report["results"].values(), report.get("encoder_only") or {}]:
             r.pop("confusion", None) if not args.confusion else None
         _print_json(report)
         return 0
@@ -137,6 +148,12 @@ def cmd_eval(args) -> int:
     if "int8_cost" in report:
         print("  int8 cost (positive = worse than fp32): "
               + ", ".join(f"{k} {v:+.4f}" for k, v in report["int8_cost"].items()))
+    if "encoder_only" in report:
+        m = report["encoder_only"]
+        print("  encoder's own head, no LLM: " + ", ".join(f"{k} {v:.4f}" for k, v in m.items() if isinstance(v, float)))
+    for name, m in report.get("baselines", {}).items():
+        figures = ", ".join(f"{k} {v:.4f}" for k, v in m.items() if isinstance(v, float) and k != "seconds")
+        print(f"  baseline {name}: {figures}  ({m['split']})")
     return 0
 
 
@@ -221,12 +238,26 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="bundle folder to write")
     t.add_argument("--task")
     t.add_argument("--name")
-    t.add_argument("--epochs", type=int, default=10)
-    t.add_argument("--lr", type=float, default=3e-4)
+    t.add_argument("--epochs", type=int, default=10, help="stage 2: epochs through the LLM")
+    t.add_argument("--lr", type=float, default=3e-4, help="stage 2's learning rate (bridge + head)")
+    t.add_argument("--pretrain-epochs", type=int, default=60,
+                   help="stage 1: epochs of the encoder with a temporary head, no LLM (0: skip)")
+    t.add_argument("--pretrain-lr", type=float, default=1e-3)
+    t.add_argument("--pretrain-batch-size", type=int, default=64)
+    t.add_argument("--encoder-lr", type=float, default=0.0,
+                   help="stage 2's encoder learning rate (0: frozen after stage 1, its outputs cached)")
+    t.add_argument("--no-class-balance", action="store_true", help="plain loss (default: classes weighted by 1/sqrt(frequency))")
+    t.add_argument("--select-fraction", type=float, default=0.15,
+                   help="model-selection split (picks epochs); --val-fraction is the reported split")
+    t.add_argument("--llm-max-samples", type=int,
+                   help="stage 2 trains on at most this many training samples (stage 1 uses them all)")
+    t.add_argument("--head", help="head config as JSON")
+    t.add_argument("--keep-checkpoints", action="store_true",
+                   help="keep the checkpoints (in ~/.cache/allspark/checkpoints/NAME) after the bundle is written")
     t.add_argument("--warmup", type=float, default=1.0, help="warm-up epochs")
     t.add_argument("--batch-size", type=int, default=8)
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--val-fraction", type=float, default=0.15)
+    t.add_argument("--val-fraction", type=float, default=0.15, help="validation split: reported, chooses nothing")
     t.add_argument("--max-samples", type=int)
     t.add_argument("--bridge", help='bridge config as JSON, e.g. \'{"queries": 16, "layers": 2}\'')
     t.add_argument("--encoder", help="encoder config as JSON")
@@ -247,6 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--precision", default="auto", choices=["auto", "fp32", "int8", "fp16", "both"])
     e.add_argument("--max-samples", type=int)
     e.add_argument("--confusion", action="store_true", help="include the confusion matrix in --json")
+    e.add_argument("--baseline", action="store_true",
+                   help="also fit the alternatives an analyst would use (SVM, CNN, gradient-boosted trees, ...) on "
+                        "the bundle's training split of --data and score them on its validation split")
     e.set_defaults(func=cmd_eval)
 
     b = sub.add_parser("bundles", help="list the bundles found")

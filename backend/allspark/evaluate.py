@@ -3,12 +3,14 @@ by default), at one or several encoder precisions (fp32 and int8 on CPU; fp32 an
 
 from __future__ import annotations
 
+import inspect
 import time
 
 import numpy as np
 
 from . import metrics
 from .bundle import resolve_bundle
+from .errors import InputError
 from .modalities import LabelledSet
 from .modalities import get as get_modality
 
@@ -18,7 +20,7 @@ def load_eval_data(bundle_path: str, data: str, labels: str | None = None, split
     """The labelled data; `split="validation"` re-creates the bundle's own validation split (the part
     training never saw: the training run's sample subset, then its split), so evaluating on the
     training data set stays honest."""
-    from .train import sample_subset, split_indices
+    from .train import capped, sample_subset, split_indices
 
     bundle = resolve_bundle(bundle_path)
     m = bundle.manifest
@@ -26,6 +28,9 @@ def load_eval_data(bundle_path: str, data: str, labels: str | None = None, split
     opts = dict(m.get("read_options") or {})
     if labels:
         opts["labels"] = labels
+    if m.get("classes") and m["task"] in ("classification", "pixel_classification") \
+            and "classes" in inspect.signature(modality.read_labelled).parameters:
+        opts["classes"] = list(m["classes"])  # label value v is the bundle's class v (1-based; 0 = unlabelled)
     ds = modality.read_labelled(data, **opts)
     training = m.get("training", {})
     if split == "validation":
@@ -33,8 +38,7 @@ def load_eval_data(bundle_path: str, data: str, labels: str | None = None, split
         _, val_idx = split_indices(ds, training.get("val_fraction", 0.15), training.get("seed", 0))
         ds = ds.subset(val_idx)
     if max_samples and len(ds.samples) > max_samples:
-        idx = np.sort(np.random.default_rng(seed).choice(len(ds.samples), max_samples, replace=False))
-        ds = ds.subset(idx)
+        ds = ds.subset(capped(np.arange(len(ds.samples)), max_samples, seed))
     return m, ds
 
 
@@ -45,12 +49,39 @@ def score(task: str, manifest: dict, ds: LabelledSet, result: dict) -> dict:
             y = np.array([index.get(ds.classes[t], -1) for t in ds.targets])
         else:
             y = ds.targets
+        if not (y >= 0).any():
+            raise InputError(
+                f"no labelled sample can be scored: the data's classes ({_names(ds.classes)}) match none of the "
+                f"bundle's ({_names(manifest['classes'])})")
         return metrics.classification(y, result["probabilities"].argmax(1), len(manifest["classes"]))
     if task == "regression":
         return metrics.regression(ds.targets.reshape(len(ds.targets), -1), result["values"])
     if task == "trajectory":
         return metrics.trajectory(ds.targets, result["paths"], result["scores"])
     return metrics.classification(ds.targets, result["element_labels"], len(manifest["classes"]))
+
+
+def encoder_only(engine, loaded, samples, batch: int = 64) -> dict:
+    """Head results of a bundle with `head.encoder_skip` from its encoder's head alone (no LLM)."""
+    import torch
+
+    from .engine import merge_results
+    from .heads import decode
+
+    parts = []
+    for i in range(0, len(samples), batch):
+        _, encoded = engine.bridge_tokens(loaded, samples[i:i + batch])
+        with torch.inference_mode():
+            tokens = encoded.tokens.float()
+            elements = None if encoded.elements is None else encoded.elements.float()
+            out = loaded.model.encoder_head(tokens, tokens.shape[1], elements)
+        parts.append(decode(loaded.bundle.manifest["task"], out, loaded.bundle.manifest))
+    return merge_results(parts)
+
+
+def _names(classes, n: int = 6) -> str:
+    classes = list(classes or [])
+    return ", ".join(map(str, classes[:n])) + (f", ... ({len(classes)} in all)" if len(classes) > n else "")
 
 
 def evaluate(bundle: str, data: str, labels: str | None = None, runtime: str = "llamacpp",
@@ -73,6 +104,9 @@ def evaluate(bundle: str, data: str, labels: str | None = None, runtime: str = "
             m["seconds"] = round(seconds, 2)
             m["samples_per_s"] = round(len(ds.samples) / seconds, 2)
             report["results"][loaded.precision] = m
+            if loaded.model.encoder_head is not None and "encoder_only" not in report:
+                # what the encoder's own head answers without the LLM: how much the LLM's reading adds
+                report["encoder_only"] = score(manifest["task"], manifest, ds, encoder_only(engine, loaded, ds.samples))
         finally:
             engine.close()
     if "fp32" in report["results"] and "int8" in report["results"]:  # positive = int8 is worse

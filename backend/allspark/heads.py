@@ -40,16 +40,17 @@ class ClassificationHead(nn.Module):
         return self.out(self.norm(pooled(llm_hidden, n_bridge)))
 
     @staticmethod
-    def loss(logits, targets):
-        return nn.functional.cross_entropy(logits, targets.long())
+    def loss(logits, targets, weight=None):
+        return nn.functional.cross_entropy(logits, targets.long(), weight=weight)
 
 
 class RegressionHead(ClassificationHead):
-    """Same shape as classification: one linear layer, here onto the normalised targets."""
+    """Same shape as classification: one linear layer, here onto the normalised targets. Trained with
+    the squared error: the figure users read is the RMSE."""
 
     @staticmethod
-    def loss(pred, targets):
-        return nn.functional.smooth_l1_loss(pred, targets.float(), beta=0.5)
+    def loss(pred, targets, weight=None):
+        return nn.functional.mse_loss(pred, targets.float())
 
 
 class TrajectoryHead(nn.Module):
@@ -65,7 +66,7 @@ class TrajectoryHead(nn.Module):
         return paths, out[..., -1]
 
     @staticmethod
-    def loss(output, targets):
+    def loss(output, targets, weight=None):
         paths, scores = output
         ade = (paths - targets[:, None].float()).norm(dim=-1).mean(-1)  # (B, K)
         best = ade.argmin(1)
@@ -91,8 +92,9 @@ class DenseHead(nn.Module):
         return self.out(e)
 
     @staticmethod
-    def loss(logits, targets):  # targets (B, M), -1 = ignore (padding / unlabelled)
-        return nn.functional.cross_entropy(logits.flatten(0, 1), targets.long().flatten(), ignore_index=-1)
+    def loss(logits, targets, weight=None):  # targets (B, M), -1 = ignore (padding / unlabelled)
+        return nn.functional.cross_entropy(logits.flatten(0, 1), targets.long().flatten(), weight=weight,
+                                           ignore_index=-1)
 
 
 def build_head(task: str, cfg: dict, llm_dim: int, enc_dim: int) -> nn.Module:

@@ -1,6 +1,13 @@
-"""The trainable part of AllSpark for one bundle: modality encoder -> Lynx bridge, and the task head."""
+"""The trainable part of AllSpark for one bundle: modality encoder -> Lynx bridge, and the task head.
+
+With `head.encoder_skip` the answer is the LLM head's output plus that of the encoder's own head
+(stage 1's, reading the encoder's tokens): the LLM head starts at zero, so stage 2 begins from the
+encoder's answer and learns what the LLM's reading adds to it.
+"""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -27,16 +34,40 @@ class AllSparkModel(nn.Module):
         element_dim = getattr(self.encoder, "element_dim", None) or enc_dim  # width of per-element features
         self.head = build_head(self.task, head_config(manifest), llm_dim, element_dim)
         self.n_bridge = int(self.bridge.queries.shape[0])
+        self.encoder_head = None
+        if manifest.get("head", {}).get("encoder_skip"):
+            self.encoder_head = build_head(self.task, head_config(manifest), enc_dim, element_dim)
+            last = [m for m in self.head.modules() if isinstance(m, nn.Linear)][-1]
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
 
-    def encode(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Encoder inputs -> (bridge tokens (B, N, D), per-element features or None)."""
+    def encode(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, "Encoded"]:
+        """Encoder inputs -> (bridge tokens (B, N, D), the encoder's own output)."""
         out = self.encoder(**inputs)
-        tokens, elements = out if isinstance(out, tuple) else (out, None)
-        return self.bridge(tokens), elements
+        encoded = Encoded(*out) if isinstance(out, tuple) else Encoded(out, None)
+        return self.bridge(encoded.tokens), encoded
 
-    def decide(self, llm_hidden: torch.Tensor, elements: torch.Tensor | None):
-        """The LLM's hidden states at the sample's positions -> head output."""
-        return self.head(llm_hidden, self.n_bridge, elements)
+    def decide(self, llm_hidden: torch.Tensor, encoded: "Encoded | torch.Tensor | None"):
+        """The LLM's hidden states at the sample's positions (and the encoder's output) -> head output."""
+        if not isinstance(encoded, Encoded):
+            encoded = Encoded(None, encoded)
+        elements = None if encoded.elements is None else encoded.elements.to(llm_hidden.dtype)
+        out = self.head(llm_hidden, self.n_bridge, elements)
+        if self.encoder_head is None:
+            return out
+        tokens = encoded.tokens.to(llm_hidden.dtype)
+        prior = self.encoder_head(tokens, tokens.shape[1], elements)
+        if isinstance(out, tuple):
+            return tuple(a + b for a, b in zip(out, prior))
+        return out + prior
+
+
+class Encoded(NamedTuple):
+    """What the modality encoder returns: tokens (B, n, d_enc) for the bridge, per-element features
+    (B, M, d) for dense heads or None."""
+
+    tokens: torch.Tensor
+    elements: torch.Tensor | None
 
 
 def to_tensors(inputs: dict, device: str = "cpu") -> dict[str, torch.Tensor]:

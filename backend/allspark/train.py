@@ -1,8 +1,20 @@
-"""`allspark train`: encoder + bridge + head trained against the frozen LLM (torch runtime), then a bundle.
+"""`allspark train`: a bundle in two stages, then its honest figures.
 
-AdamW with a cosine schedule after a linear warm-up; each step draws one of the modality's prompts
-at random (the whole batch shares it, so no padding is needed); validation every epoch with the
-first prompt (the one used at inference); checkpoints every epoch and resume; fixed seed.
+Splits (three, by group where the data has groups: spatial blocks, months, scenes, files): the
+*validation* split (`val_fraction`) is cut first and only reported, never used to choose anything;
+the rest is cut again into *training* and *model selection* (`select_fraction`), which picks the
+epoch of each stage.
+
+Stage 1 (`pretrain_epochs`, no LLM): the modality encoder with a temporary light head of the bundle's
+task reading the encoder's own tokens: many cheap epochs with the modality's augmentation.
+Stage 2 (`epochs`): bridge + head through the frozen LLM (torch runtime, the same GGUF); the
+encoder frozen (its outputs computed once and cached) unless `encoder_lr` > 0. Each step draws one
+of the modality's prompts (the batch shares it); the prompt prefix's KV cache is computed once.
+
+Both stages use AdamW with a cosine schedule after a linear warm-up, a class-balanced loss where
+the task has classes (`class_balance`), and the loss of the reported metric (MSE for RMSE).
+Checkpoints go to the cache (`~/.cache/allspark/checkpoints/<name>`), resume with `resume`, and are
+removed once the bundle is written (`keep_checkpoints` keeps them). Fixed seed.
 """
 
 from __future__ import annotations
@@ -36,19 +48,28 @@ class TrainConfig:
     name: str | None = None
     llm: str | None = None
     labels: str | None = None  # label raster for raster modalities (0 = unlabelled)
-    epochs: int = 10
+    epochs: int = 10  # stage 2: through the LLM
     lr: float = 3e-4
+    pretrain_epochs: int = 60  # stage 1: encoder + a temporary head, no LLM (0: skip, the encoder trains in stage 2)
+    pretrain_lr: float = 1e-3
+    pretrain_batch_size: int = 64
+    encoder_lr: float = 0.0  # stage 2's encoder learning rate after stage 1 (0: frozen, outputs cached)
+    class_balance: bool = True  # classes weighted by 1 / sqrt(frequency) in the loss
+    select_fraction: float = 0.15  # model selection (picks epochs), cut from what validation leaves
     weight_decay: float = 0.05
     warmup_epochs: float = 1.0
     batch_size: int = 8
     seed: int = 0
     val_fraction: float = 0.15
     max_samples: int | None = None
+    llm_max_samples: int | None = None  # stage 2 trains on at most this many of the training samples (fixed subset)
+    score_max_samples: int | None = 3000  # stage 2 scores at most this many model-selection / validation samples
     bridge: dict = field(default_factory=dict)
     encoder: dict = field(default_factory=dict)
     head: dict = field(default_factory=dict)
     read_options: dict = field(default_factory=dict)
     checkpoint_dir: str | None = None
+    keep_checkpoints: bool = False
     resume: bool = False
     bf16: bool | None = None  # None: bf16 autocast where the CPU has native bf16 (AVX-512 BF16 / AMX), else fp32
     device: str = "auto"
@@ -61,6 +82,14 @@ def sample_subset(data: "LabelledSet", max_samples: int | None, seed: int) -> "L
         keep = np.sort(np.random.default_rng(seed).choice(len(data.samples), max_samples, replace=False))
         return data.subset(keep)
     return data
+
+
+def capped(idx: np.ndarray, n: int | None, seed: int = 0) -> np.ndarray:
+    """At most `n` of `idx`: a fixed random subset in order (as `allspark eval --max-samples` draws it)."""
+    idx = np.asarray(idx)
+    if n and len(idx) > n:
+        return idx[np.sort(np.random.default_rng(seed).choice(len(idx), n, replace=False))]
+    return idx
 
 
 def split_indices(data: "LabelledSet", fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -85,6 +114,28 @@ def split_indices(data: "LabelledSet", fraction: float, seed: int) -> tuple[np.n
     if val.all():
         raise InputError("cannot make a validation split: all samples fall in one group")
     return np.flatnonzero(~val), np.flatnonzero(val)
+
+
+def three_way_split(data: "LabelledSet", val_fraction: float, select_fraction: float,
+                    seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(training, model selection, validation) indices: validation is cut first exactly as
+    `split_indices` cuts it (so `allspark eval --split validation` re-creates it), then model
+    selection from the rest, by group as well."""
+    rest, val = split_indices(data, val_fraction, seed)
+    sub = data.subset(rest)
+    fraction = select_fraction * len(data.samples) / max(1, len(rest))
+    tr, sel = split_indices(sub, min(0.5, fraction), seed + 1)
+    return rest[tr], rest[sel], val
+
+
+def class_weights(task: str, targets: np.ndarray, n_classes: int | None, enabled: bool):
+    """Loss weights 1 / sqrt(class frequency) (mean 1 over the classes present), or None."""
+    if not enabled or not n_classes or task not in ("classification", *DENSE):
+        return None
+    t = np.asarray(targets).ravel()
+    counts = np.bincount(t[t >= 0].astype(int), minlength=n_classes).astype(np.float64)
+    w = np.where(counts > 0, 1 / np.sqrt(np.maximum(counts, 1)), 0.0)
+    return (w / w[counts > 0].mean()).astype(np.float32)
 
 
 def target_normalisation(task: str, targets: np.ndarray) -> dict:
@@ -164,15 +215,19 @@ def cpu_has_native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def llm_forward(runtime, model, inputs, prefix, suffix, bf16: bool):
-    """Encoder -> bridge -> LLM after the cached prompt prefix (frozen, differentiable) -> head output."""
+def llm_forward(runtime, model, inputs, prefix, suffix, bf16: bool, encoded=None):
+    """Encoder -> bridge -> LLM after the cached prompt prefix (frozen, differentiable) -> head output.
+    `encoded`: the encoder's (tokens, elements) when already computed (a frozen encoder's cache)."""
     import torch
 
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16 and suffix.device.type == "cpu"):
-        bridge, elements = model.encode(inputs)
+        if encoded is not None:
+            bridge = model.bridge(encoded.tokens)
+        else:
+            bridge, encoded = model.encode(inputs)
         embeds = torch.cat([bridge, suffix.expand(bridge.shape[0], -1, -1).to(bridge.dtype)], 1)
         hidden = runtime.forward_after_prefix(embeds, prefix)
-        return model.decide(hidden, elements)
+        return model.decide(hidden, encoded)
 
 
 def evaluate_outputs(task: str, outputs: list, targets: np.ndarray, manifest: dict) -> dict:
@@ -192,13 +247,43 @@ def evaluate_outputs(task: str, outputs: list, targets: np.ndarray, manifest: di
     return metrics.classification(targets, out["element_labels"], len(manifest["classes"]))
 
 
+def default_checkpoint_dir(name: str) -> Path:
+    import os
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "allspark" / "checkpoints" / name
+
+
+class Schedule:
+    """AdamW over `params` with a linear warm-up then a cosine decay over `total` steps."""
+
+    def __init__(self, params, lr: float, total: int, warmup: int, weight_decay: float):
+        import torch
+
+        self.opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, betas=(0.9, 0.98))
+        self.base = [g["lr"] for g in self.opt.param_groups]
+        self.total, self.warmup, self.step_no = total, max(1, warmup), 0
+
+    def step(self, loss, params) -> None:
+        import torch
+
+        for g, base in zip(self.opt.param_groups, self.base):
+            g["lr"] = lr_at(self.step_no, self.total, self.warmup, base)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        self.opt.step()
+        self.step_no += 1
+
+
 def train(cfg: TrainConfig, progress: Callable[[float, str], None] | None = None,
           cancel: threading.Event | None = None, runtime=None) -> Bundle:
     import torch
 
     from .device import pick_device
+    from .heads import build_head
     from .llm.default import gguf_info, resolve_llm_path
-    from .model import AllSparkModel, to_tensors
+    from .model import AllSparkModel, head_config, to_tensors
 
     t_start = time.time()
     random.seed(cfg.seed)
@@ -221,7 +306,7 @@ def train(cfg: TrainConfig, progress: Callable[[float, str], None] | None = None
     if len(data.samples) == 0:
         raise InputError(f"no labelled samples in {cfg.data}")
     data = sample_subset(data, cfg.max_samples, cfg.seed)
-    train_idx, val_idx = split_indices(data, cfg.val_fraction, cfg.seed)
+    train_idx, sel_idx, val_idx = three_way_split(data, cfg.val_fraction, cfg.select_fraction, cfg.seed)
     train_samples = [data.samples[i] for i in train_idx]
 
     llm_path = resolve_llm_path(cfg.llm)
@@ -244,41 +329,141 @@ def train(cfg: TrainConfig, progress: Callable[[float, str], None] | None = None
                              targets=data.target_info, name=cfg.name or Path(cfg.out).name, bridge=cfg.bridge,
                              head=cfg.head, read_options=cfg.read_options)
     manifest["trained_on"] = str(cfg.data)
-    manifest["training"] = {k: v for k, v in asdict(cfg).items() if k != "out"}
+    manifest["training"] = {k: v for k, v in asdict(cfg).items() if k not in ("out", "checkpoint_dir")}
     prompt_list = manifest["prompts"]
     model = AllSparkModel(manifest).to(device)
     n_params = sum(p.numel() for p in model.parameters())
 
     all_inputs = modality.to_inputs(data.samples, spec, manifest["normalisation"])
     targets = normalised_targets(task, data.targets, tnorm)
+    weights = class_weights(task, targets[train_idx], len(data.classes or []), cfg.class_balance)
+    weight_t = None if weights is None else torch.as_tensor(weights, device=device)
+    augment = getattr(modality, "augment", None)
+
+    def inputs_of(idx):
+        return to_tensors({k: v[idx] for k, v in all_inputs.items()}, device)
+
+    def targets_of(idx):
+        return torch.as_tensor(targets[idx], device=device)
+
+    ckpt_dir = Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else default_checkpoint_dir(manifest["name"])
+    ckpt = ckpt_dir / "last.pt"
+    say = _reporter(progress)
+    say(0.0, f"training {manifest['name']}: {len(train_idx)} training / {len(sel_idx)} model-selection / "
+             f"{len(val_idx)} validation samples, {n_params / 1e6:.2f} M parameters")
+    resumed = cfg.resume and ckpt.is_file()
+    state = torch.load(ckpt, map_location=device, weights_only=True) if resumed else None
+    head_loss = type(model.head).loss
+    stages: dict = {}
+
+    # ---- stage 1: the encoder with a temporary head, no LLM ----------------------------------------------
+    stage1_share = 0.0 if cfg.pretrain_epochs <= 0 else 0.25
+    if cfg.pretrain_epochs > 0 and state is None:
+        enc_dim = int(manifest["encoder"]["dim"])
+        element_dim = getattr(model.encoder, "element_dim", None) or enc_dim
+        # the encoder's own head: kept in the bundle with `head.encoder_skip`, else a temporary one
+        probe = model.encoder_head or build_head(task, head_config(manifest), enc_dim, element_dim).to(device)
+        params = list(model.encoder.parameters()) + list(probe.parameters())
+        bs = max(1, cfg.pretrain_batch_size)
+        per_epoch = max(1, math.ceil(len(train_idx) / bs))
+        sched = Schedule(params, cfg.pretrain_lr, per_epoch * cfg.pretrain_epochs, per_epoch, cfg.weight_decay)
+        gen = torch.Generator().manual_seed(cfg.seed)
+        rng1 = np.random.default_rng(cfg.seed)
+        best1, best1_state, best1_epoch, hist1 = None, None, 0, []
+        every = max(1, cfg.pretrain_epochs // 20)
+
+        def probe_out(inputs):
+            out = model.encoder(**inputs)
+            tokens, elements = out if isinstance(out, tuple) else (out, None)
+            return probe(tokens, tokens.shape[1], elements)
+
+        for epoch in range(cfg.pretrain_epochs):
+            model.encoder.train()
+            probe.train()
+            order = rng1.permutation(train_idx)
+            losses = []
+            for i in range(per_epoch):
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled(f"training cancelled in stage 1, epoch {epoch + 1}")
+                idx = order[i * bs:(i + 1) * bs]
+                if len(idx) < 2:  # BatchNorm needs two samples
+                    continue
+                inputs, y = inputs_of(idx), targets_of(idx)
+                if augment is not None:
+                    inputs, y = augment(inputs, y, gen)
+                loss = weighted_loss(head_loss, probe_out(inputs), y, weight_t)
+                sched.step(loss, params)
+                losses.append(loss.item())
+            if (epoch + 1) % every and epoch + 1 != cfg.pretrain_epochs:
+                continue
+            model.encoder.eval()
+            probe.eval()
+            with torch.no_grad():
+                outs = [_float(probe_out(inputs_of(sel_idx[i:i + 256]))) for i in range(0, len(sel_idx), 256)]
+            sel = evaluate_outputs(task, outs, data.targets[sel_idx], manifest)
+            hist1.append({"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else None,
+                          "selection": _plain(sel)})
+            if metrics.better(task, sel, best1):
+                best1, best1_epoch = sel, epoch + 1
+                best1_state = ({k: v.detach().clone() for k, v in model.encoder.state_dict().items()},
+                               {k: v.detach().clone() for k, v in probe.state_dict().items()})
+            key = metrics.MAIN_METRIC[task]
+            say(stage1_share * (epoch + 1) / cfg.pretrain_epochs,
+                f"stage 1 (encoder) epoch {epoch + 1}/{cfg.pretrain_epochs}: loss {hist1[-1]['loss']:.4f}, "
+                f"model-selection {key} {sel[key]:.4f} (best {best1[key]:.4f})")
+        model.encoder.load_state_dict(best1_state[0])
+        probe.load_state_dict(best1_state[1])
+        stages["encoder"] = {"epochs": cfg.pretrain_epochs, "best_selection": _plain(best1),
+                             "best_epoch": best1_epoch,
+                             "history": hist1}
+
+    # ---- stage 2: bridge + head through the frozen LLM ----------------------------------------------------
+    llm_train_idx = capped(train_idx, cfg.llm_max_samples, cfg.seed)
+    sel_idx2, val_idx2 = capped(sel_idx, cfg.score_max_samples), capped(val_idx, cfg.score_max_samples)
+    frozen = cfg.pretrain_epochs > 0 and cfg.encoder_lr <= 0
+    if model.encoder_head is not None and cfg.pretrain_epochs > 0:
+        for p in model.encoder_head.parameters():  # stage 1's answer stays what it was
+            p.requires_grad_(False)
+    if frozen:
+        for p in model.encoder.parameters():
+            p.requires_grad_(False)
+        model.encoder.eval()
+        say(stage1_share, "stage 2: caching the frozen encoder's outputs")
+        cache = encode_all(model.encoder, inputs_of, len(data.samples))
+    groups = [{"params": [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("encoder.")],
+               "lr": cfg.lr}]
+    if not frozen:
+        enc_lr = cfg.encoder_lr if cfg.pretrain_epochs > 0 else cfg.lr
+        groups.append({"params": list(model.encoder.parameters()), "lr": enc_lr})
+    trainable = [p for g in groups for p in g["params"]]
     emb = PromptEmbeddings(runtime, prompt_list, device)
 
-    def batch(idx):
-        return to_tensors({k: v[idx] for k, v in all_inputs.items()}, device), torch.as_tensor(targets[idx], device=device)
+    def stage2_out(idx, prompt):
+        if frozen:
+            return llm_forward(runtime, model, None, emb.prefixes[prompt], emb.suffix, cfg.bf16,
+                               encoded=cache.take(idx))
+        return llm_forward(runtime, model, inputs_of(idx), emb.prefixes[prompt], emb.suffix, cfg.bf16)
 
-    steps_per_epoch = max(1, math.ceil(len(train_idx) / cfg.batch_size))
-    total = steps_per_epoch * cfg.epochs
-    warmup = max(1, int(cfg.warmup_epochs * steps_per_epoch))
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
-                            weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
-    ckpt_dir = Path(cfg.checkpoint_dir or (str(cfg.out).rstrip("/") + ".ckpt"))
-    ckpt = ckpt_dir / "last.pt"
+    steps_per_epoch = max(1, math.ceil(len(llm_train_idx) / cfg.batch_size))
+    sched = Schedule(groups, cfg.lr, steps_per_epoch * cfg.epochs, int(cfg.warmup_epochs * steps_per_epoch),
+                     cfg.weight_decay)
     start_epoch, best, best_state, history = 0, None, None, []
-    if cfg.resume and ckpt.is_file():
-        state = torch.load(ckpt, map_location=device, weights_only=True)
+    if state is not None:
         model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
+        sched.opt.load_state_dict(state["opt"])
         start_epoch, best, best_state, history = state["epoch"], state["best"], state["best_state"], state["history"]
+        stages = state.get("stages", {})
         torch.set_rng_state(state["rng"])
-    head_loss = type(model.head).loss
-    say = _reporter(progress)
-    say(0.0, f"training {manifest['name']}: {len(train_idx)} train / {len(val_idx)} val samples, "
-             f"{n_params / 1e6:.2f} M parameters, {cfg.epochs} epochs")
+        sched.step_no = start_epoch * steps_per_epoch
+        if frozen:
+            cache = encode_all(model.encoder, inputs_of, len(data.samples))
     rng = np.random.default_rng(cfg.seed + start_epoch)
-    step = start_epoch * steps_per_epoch
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
-        order = rng.permutation(train_idx)
+        for part in (model.encoder, model.encoder_head):
+            if part is not None and not any(p.requires_grad for p in part.parameters()):
+                part.eval()  # frozen parts keep their inference behaviour (BatchNorm statistics, no dropout)
+        order = rng.permutation(llm_train_idx)
         losses, t_epoch = [], time.time()
         for i in range(steps_per_epoch):
             if cancel is not None and cancel.is_set():
@@ -286,56 +471,104 @@ def train(cfg: TrainConfig, progress: Callable[[float, str], None] | None = None
             idx = order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
             if len(idx) == 0:
                 continue
-            inputs, y = batch(idx)
-            for g in opt.param_groups:
-                g["lr"] = lr_at(step, total, warmup, cfg.lr)
-            p = int(rng.integers(len(prompt_list)))
-            out = llm_forward(runtime, model, inputs, emb.prefixes[p], emb.suffix, cfg.bf16)
-            out = tuple(o.float() for o in out) if isinstance(out, tuple) else out.float()
-            loss = head_loss(out, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            step += 1
+            out = _float(stage2_out(idx, int(rng.integers(len(prompt_list)))))
+            loss = weighted_loss(head_loss, out, targets_of(idx), weight_t)
+            sched.step(loss, trainable)
             losses.append(loss.item())
-            say((epoch + (i + 1) / steps_per_epoch) / cfg.epochs,
+            say(stage1_share + (1 - stage1_share) * (epoch + (i + 1) / steps_per_epoch) / cfg.epochs,
                 f"epoch {epoch + 1}/{cfg.epochs} step {i + 1}/{steps_per_epoch} loss {np.mean(losses[-20:]):.4f}")
-        val = validate(runtime, model, batch, val_idx, data.targets[val_idx], emb, task, manifest, cfg)
-        entry = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "val": {k: v for k, v in val.items() if k != "confusion"},
+        sel = run_split(model, stage2_out, sel_idx2, data.targets[sel_idx2], task, manifest, cfg.batch_size * 2)
+        entry = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "selection": _plain(sel),
                  "seconds": time.time() - t_epoch}
         history.append(entry)
-        if metrics.better(task, val, best):
-            best = val
+        if metrics.better(task, sel, best):
+            best = sel
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         key = metrics.MAIN_METRIC[task]
-        say((epoch + 1) / cfg.epochs, f"epoch {epoch + 1}: loss {entry['loss']:.4f}, val {key} {val[key]:.4f} "
-                                      f"(best {best[key]:.4f}), {entry['seconds']:.0f} s")
+        say(stage1_share + (1 - stage1_share) * (epoch + 1) / cfg.epochs,
+            f"epoch {epoch + 1}: loss {entry['loss']:.4f}, model-selection {key} {sel[key]:.4f} "
+            f"(best {best[key]:.4f}), {entry['seconds']:.0f} s")
         ckpt_dir.mkdir(parents=True, exist_ok=True)
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "epoch": epoch + 1, "best": best,
-                    "best_state": best_state, "history": history, "rng": torch.get_rng_state()}, ckpt.with_suffix(".tmp"))
+        torch.save({"model": model.state_dict(), "opt": sched.opt.state_dict(), "epoch": epoch + 1, "best": best,
+                    "best_state": best_state, "history": history, "stages": stages,
+                    "rng": torch.get_rng_state()}, ckpt.with_suffix(".tmp"))
         ckpt.with_suffix(".tmp").replace(ckpt)
-    manifest["metrics"] = {"validation": {k: v for k, v in (best or {}).items() if k != "confusion"},
-                           "split": f"{len(train_idx)} train / {len(val_idx)} validation samples"
-                                    + (" by group" if data.groups is not None else ""),
-                           "runtime": "torch (training)", "history": history,
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    stages["llm"] = {"epochs": cfg.epochs, "encoder": "frozen, outputs cached" if frozen else "trained",
+                     "best_selection": _plain(best or {}), "history": history}
+    say(0.99, "scoring the validation split (never used to choose anything)")
+    val = run_split(model, stage2_out, val_idx2, data.targets[val_idx2], task, manifest, cfg.batch_size * 2)
+    by_group = " by group" if data.groups is not None else ""
+    manifest["metrics"] = {"validation": _plain(val), "model_selection": _plain(best or {}),
+                           "split": f"{len(train_idx)} training / {len(sel_idx)} model-selection / "
+                                    f"{len(val_idx)} validation samples{by_group}"
+                                    + (f"; stage 2 trained on {len(llm_train_idx)}" if len(llm_train_idx) < len(train_idx) else "")
+                                    + (f"; scored on {len(val_idx2)} validation samples (allspark eval --max-samples "
+                                       f"{len(val_idx2)})" if len(val_idx2) < len(val_idx) else ""),
+                           "runtime": "torch (training)", "stages": stages,
                            "train_seconds": round(time.time() - t_start, 1), "parameters": n_params}
-    bundle = save_bundle(cfg.out, manifest, best_state or model.state_dict(), dtype=torch.float16)
+    bundle = save_bundle(cfg.out, manifest, model.state_dict(), dtype=torch.float16)
+    if not cfg.keep_checkpoints:
+        import shutil
+
+        shutil.rmtree(ckpt_dir, ignore_errors=True)
     say(1.0, f"bundle written to {bundle.path}")
     return bundle
 
 
-def validate(runtime, model, batch, val_idx, raw_targets, emb, task, manifest, cfg) -> dict:
+class EncodedCache:
+    """The frozen encoder's outputs for every sample, computed once (tokens, per-element features)."""
+
+    def __init__(self, tokens, elements):
+        self.tokens, self.elements = tokens, elements
+
+    def take(self, idx):
+        import torch
+
+        from .model import Encoded
+
+        i = torch.as_tensor(np.asarray(idx))
+        return Encoded(self.tokens[i], None if self.elements is None else self.elements[i])
+
+
+def encode_all(encoder, inputs_of, n: int, batch: int = 256) -> EncodedCache:
+    import torch
+
+    toks, elems = [], []
+    with torch.no_grad():
+        for i in range(0, n, batch):
+            out = encoder(**inputs_of(np.arange(i, min(n, i + batch))))
+            tokens, elements = out if isinstance(out, tuple) else (out, None)
+            toks.append(tokens.float())
+            if elements is not None:
+                elems.append(elements.float())
+    return EncodedCache(torch.cat(toks), torch.cat(elems) if elems else None)
+
+
+def weighted_loss(loss_fn, out, y, weight):
+    """The head's loss, with class weights where the head takes them."""
+    return loss_fn(out, y) if weight is None else loss_fn(out, y, weight=weight)
+
+
+def run_split(model, forward, idx, raw_targets, task, manifest, batch: int) -> dict:
+    """Metrics of the model (first prompt, eval mode) on the samples `idx`."""
     import torch
 
     model.eval()
     outputs = []
     with torch.no_grad():
-        for i in range(0, len(val_idx), cfg.batch_size * 2):
-            inputs, _ = batch(val_idx[i:i + cfg.batch_size * 2])
-            out = llm_forward(runtime, model, inputs, emb.prefixes[0], emb.suffix, cfg.bf16)
-            outputs.append(tuple(o.float() for o in out) if isinstance(out, tuple) else out.float())
+        for i in range(0, len(idx), batch):
+            outputs.append(_float(forward(idx[i:i + batch], 0)))
     return evaluate_outputs(task, outputs, raw_targets, manifest)
+
+
+def _float(out):
+    return tuple(o.float() for o in out) if isinstance(out, tuple) else out.float()
+
+
+def _plain(m: dict | None) -> dict:
+    return {k: v for k, v in (m or {}).items() if k != "confusion"}
 
 
 def _reporter(progress):

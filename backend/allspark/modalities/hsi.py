@@ -49,9 +49,11 @@ class HSI(Modality):
         "Here is the spectrum of one pixel of a hyperspectral image; analyse its absorption and reflection "
         "features and tell me which class the pixel belongs to.",
     ]
-    input_defaults = {"bands": None}
+    input_defaults = {"bands": None, "patch": 1}
     encoder_defaults = {"type": "spectral_transformer", "dim": 128, "depth": 2, "heads": 4, "group": 10,
                         "mlp_ratio": 2.0, "dropout": 0.0}
+    # a pixel read with its k x k neighbourhood: principal components of the spectrum, then a small CNN
+    patch_encoder_defaults = {"type": "patch_cnn", "components": 30, "width": 64, "dim": 128, "dropout": 0.1}
 
     # ---- reading ------------------------------------------------------------------------------
     def read_cube(self, path, bands=None, window=None, nodata=None, layout="hwc") -> Sample:
@@ -63,11 +65,14 @@ class HSI(Modality):
             path = os.path.splitext(path)[0]
         return read_raster(path, bands=bands, window=window, nodata=nodata)
 
-    def read(self, path, bands=None, window=None, nodata=None, layout="hwc", step=1, **_) -> list[Sample]:
-        return self.pixels(self.read_cube(path, bands, window, nodata, layout), step=step)
+    def read(self, path, bands=None, window=None, nodata=None, layout="hwc", step=1, patch=1, **_) -> list[Sample]:
+        return self.pixels(self.read_cube(path, bands, window, nodata, layout), step=step, patch=patch)
 
-    def pixels(self, cube: Sample, step: int = 1, where: np.ndarray | None = None) -> list[Sample]:
-        """One sample per valid pixel (or per pixel where `where` (H,W) is True, if also valid)."""
+    def pixels(self, cube: Sample, step: int = 1, where: np.ndarray | None = None, patch: int = 1) -> list[Sample]:
+        """One sample per valid pixel (or per pixel where `where` (H,W) is True, if also valid).
+
+        `patch` k > 1 (odd): each sample also carries the pixel's k x k neighbourhood (`patch`, (C, k, k),
+        a view into one mirror-padded copy of the cube, so memory stays one cube whatever the pixel count)."""
         img, valid = cube.data["image"], cube.mask
         C, H, W = img.shape
         if img.size == 0:
@@ -94,8 +99,10 @@ class HSI(Modality):
             "window": cube.meta.get("window"),
             "band_names": cube.meta.get("band_names"),
         }
+        patches = neighbourhoods(img, int(patch or 1))
         return [
-            Sample(data={"spectrum": spectra[i]}, mask=None, meta={**base, "row": int(r), "col": int(c)})
+            Sample(data={"spectrum": spectra[i], **({"patch": patches[:, r, c]} if patches is not None else {})},
+                   mask=None, meta={**base, "row": int(r), "col": int(c)})
             for i, (r, c) in enumerate(zip(rows, cols))
         ]
 
@@ -106,13 +113,15 @@ class HSI(Modality):
     def from_payload(self, arrays, meta) -> list[Sample]:
         meta = dict(meta or {})
         if arrays and "image" in arrays:
-            return self.pixels(raster_payload(arrays, meta, None)[0], step=int(meta.get("step", 1) or 1))
+            return self.pixels(raster_payload(arrays, meta, None)[0], step=int(meta.get("step", 1) or 1),
+                               patch=int(meta.get("patch", 1) or 1))
         if meta.get("path"):
             return self.read(meta["path"], bands=meta.get("bands"), window=meta.get("window"),
-                             nodata=meta.get("nodata"), step=int(meta.get("step", 1) or 1))
+                             nodata=meta.get("nodata"), step=int(meta.get("step", 1) or 1),
+                             patch=int(meta.get("patch", 1) or 1))
         raise InputError("hyperspectral payload has neither an 'image' array nor a 'path' in its meta")
 
-    def read_labelled(self, path, labels=None, classes=None, block=None, bands=None, layout="hwc",
+    def read_labelled(self, path, labels=None, classes=None, block=None, bands=None, layout="hwc", patch=1,
                       **_) -> LabelledSet:
         """Indian Pines folder, or an image + `labels` raster (0 = unlabelled). Only labelled pixels."""
         path = os.fspath(path)
@@ -142,7 +151,7 @@ class HSI(Modality):
         else:
             classes = [f"class {v}" for v in values]
             lut = {v: i for i, v in enumerate(values)}
-        samples = self.pixels(cube, where=lab > 0)
+        samples = self.pixels(cube, where=lab > 0, patch=patch)
         H, W = cube.mask.shape
         b = int(block or max(8, math.ceil(min(H, W) / 5)))
         nbx = math.ceil(W / b)
@@ -159,27 +168,41 @@ class HSI(Modality):
         return merged(self.input_defaults, section(spec, "input"))
 
     def encoder_spec(self, spec):
-        return merged(self.encoder_defaults, section(spec, "encoder"))
+        inp = self.input_spec(spec)
+        defaults = self.patch_encoder_defaults if int(inp.get("patch") or 1) > 1 else self.encoder_defaults
+        return merged(defaults, section(spec, "encoder"))
 
     def default_spec(self, samples=None) -> dict:
         inp = dict(self.input_defaults)
         if samples:
             inp["bands"] = int(len(samples[0].data["spectrum"]))
-        return {"input": inp, "encoder": dict(self.encoder_defaults)}
+            if "patch" in samples[0].data:
+                inp["patch"] = int(samples[0].data["patch"].shape[-1])
+        return {"input": inp, "encoder": self.encoder_spec({"input": inp})}
 
     def check(self, sample, spec) -> None:
         src = sample.meta.get("source", "input")
         sp = required_array(sample, "spectrum", self.title)
         if sp.ndim != 1 or sp.size == 0:
             raise InputError(f"{self.title}: empty spectrum (shape {sp.shape}) from {src}")
-        want = self.input_spec(spec).get("bands")
+        inp = self.input_spec(spec)
+        want = inp.get("bands")
         if want is not None and sp.size != int(want):
             raise InputError(f"{self.title}: the bundle expects {int(want)} bands, got {sp.size} from {src}")
         if not np.isfinite(sp).all():
             raise InputError(f"{self.title}: NaN / infinite values in the spectrum of pixel "
                              f"(row {sample.meta.get('row')}, col {sample.meta.get('col')}) of {src}")
+        k = int(inp.get("patch") or 1)
+        if k > 1:
+            p = sample.data.get("patch")
+            if p is None or tuple(p.shape) != (sp.size, k, k):
+                got = "none" if p is None else "x".join(map(str, p.shape))
+                raise InputError(f"{self.title}: the bundle reads each pixel with its {k} x {k} neighbourhood; "
+                                 f"the sample from {src} has {got} (read it with patch={k})")
 
     def normalise_stats(self, samples, spec=None) -> dict:
+        """Per-band mean / std of the samples' spectra; with neighbourhoods also the principal components
+        (`pca`, (P, C), of the standardised spectra of the pixels in the samples' patches)."""
         need_samples(samples, self.name)
         rng = np.random.default_rng(0)
         idx = np.arange(len(samples))
@@ -187,22 +210,65 @@ class HSI(Modality):
             idx = rng.choice(idx, 50_000, replace=False)
         x = np.stack([samples[i].data["spectrum"] for i in idx]).astype(np.float64)
         std = x.std(axis=0)
-        return {"mean": [float(v) for v in x.mean(axis=0)],
-                "std": [float(v) if v > 1e-6 else 1.0 for v in std]}
+        stats = {"mean": [float(v) for v in x.mean(axis=0)],
+                 "std": [float(v) if v > 1e-6 else 1.0 for v in std]}
+        n_comp = int(self.encoder_spec(spec).get("components") or 0) if spec else 0
+        if n_comp and "patch" in samples[0].data:
+            px = np.concatenate([samples[i].data["patch"].reshape(x.shape[1], -1).T for i in idx[:4000]])
+            px = px[np.isfinite(px).all(1)]
+            px = px[rng.choice(len(px), min(len(px), 50_000), replace=False)].astype(np.float64)
+            z = (px - np.asarray(stats["mean"])) / np.asarray(stats["std"])
+            _, _, vt = np.linalg.svd(z - z.mean(0), full_matrices=False)
+            stats["pca"] = vt[:min(n_comp, vt.shape[0])].astype(np.float32).tolist()
+        return stats
 
     def to_inputs(self, samples, spec, stats) -> dict[str, np.ndarray]:
         need_samples(samples, self.name)
-        x = np.stack([s.data["spectrum"] for s in samples]).astype(np.float32)
         mean = np.asarray(stats["mean"], np.float32)
         std = np.asarray(stats["std"], np.float32)
+        k = int(self.input_spec(spec).get("patch") or 1)
+        if k > 1:
+            x = np.stack([s.data["patch"] for s in samples]).astype(np.float32)  # (B, C, k, k)
+            if x.shape[1] != len(mean):
+                raise InputError(f"{self.title}: the bundle expects {len(mean)} bands, got {x.shape[1]}")
+            z = np.nan_to_num((x - mean[:, None, None]) / std[:, None, None], nan=0.0, posinf=0.0, neginf=0.0)
+            if "pca" in stats:
+                z = np.einsum("pc,bchw->bphw", np.asarray(stats["pca"], np.float32), z, optimize=True)
+            return {"patch": np.ascontiguousarray(z, np.float32)}
+        x = np.stack([s.data["spectrum"] for s in samples]).astype(np.float32)
         if x.shape[1] != len(mean):
             raise InputError(f"{self.title}: the bundle expects {len(mean)} bands, got {x.shape[1]}")
         return {"spectrum": np.nan_to_num((x - mean) / std, nan=0.0, posinf=0.0, neginf=0.0)}
+
+    def augment(self, inputs: dict, targets, generator):
+        """Training-time augmentation of normalised inputs (torch): random flips and quarter turns of the
+        neighbourhood, a random gain per sample and a little noise on the spectrum / components. The
+        pixel's class does not change."""
+        import torch
+
+        out = dict(inputs)
+        key = "patch" if "patch" in inputs else "spectrum"
+        x = inputs[key]
+        b = x.shape[0]
+        gain = 1 + 0.1 * torch.randn((b,) + (1,) * (x.dim() - 1), generator=generator)
+        x = x * gain + 0.02 * torch.randn(x.shape, generator=generator)
+        if key == "patch":
+            k = int(torch.randint(0, 4, (1,), generator=generator))
+            x = torch.rot90(x, k, dims=(2, 3))
+            if bool(torch.randint(0, 2, (1,), generator=generator)):
+                x = torch.flip(x, dims=(3,))
+        out[key] = x
+        return out, targets
 
     def build_encoder(self, spec: dict):
         inp, enc = self.input_spec(spec), self.encoder_spec(spec)
         if inp.get("bands") is None:
             raise InputError("hyperspectral encoder needs input.bands (the band count)")
+        if int(inp.get("patch") or 1) > 1:
+            comps = int(enc.get("components") or 0) or int(inp["bands"])
+            return _patch_encoder_class()(
+                channels=min(comps, int(inp["bands"])), patch=int(inp["patch"]), width=int(enc["width"]),
+                dim=int(enc["dim"]), dropout=float(enc["dropout"]))
         return _encoder_class()(
             bands=int(inp["bands"]), group=int(enc["group"]), dim=int(enc["dim"]), depth=int(enc["depth"]),
             heads=int(enc["heads"]), mlp_ratio=float(enc["mlp_ratio"]), dropout=float(enc["dropout"]),
@@ -210,6 +276,20 @@ class HSI(Modality):
 
 
 # ---- helpers ------------------------------------------------------------------------------------
+
+
+def neighbourhoods(img: np.ndarray, k: int) -> np.ndarray | None:
+    """(C, H, W) -> a (C, H, W, k, k) view: pixel (r, c)'s k x k neighbourhood, mirrored at the edges
+    (one padded copy of the cube; no copy per pixel). None for k <= 1."""
+    if k <= 1:
+        return None
+    if k % 2 == 0:
+        raise InputError(f"a pixel's neighbourhood must be an odd number of pixels wide, not {k}")
+    r = k // 2
+    C, H, W = img.shape
+    mode = "reflect" if min(H, W) > r else "edge"
+    padded = np.pad(img, ((0, 0), (r, r), (r, r)), mode=mode)
+    return np.lib.stride_tricks.sliding_window_view(padded, (k, k), axis=(1, 2))
 
 
 def _find(folder, names):
@@ -306,3 +386,39 @@ def _encoder_class():
             return self.blocks(x)
 
     return SpectralTransformer
+
+
+@functools.lru_cache(maxsize=None)
+def _patch_encoder_class():
+    import torch
+    from torch import nn
+
+    class PatchCNN(nn.Module):
+        """A pixel's neighbourhood (B, P, k, k) (principal components) -> tokens (B, k*k + 2, dim): one per
+        position of the CNN's feature map (with a learned position), the map's mean, and the centre
+        pixel's feature last (the token a temporary head or the LLM's last position reads first)."""
+
+        def __init__(self, channels, patch=9, width=64, dim=128, dropout=0.1):
+            super().__init__()
+            self.channels, self.patch = channels, patch
+
+            def block(i, o):
+                return [nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU()]
+
+            self.net = nn.Sequential(*block(channels, width), *block(width, width), *block(width, dim),
+                                     nn.Dropout2d(dropout))
+            self.pos = nn.Parameter(torch.zeros(1, patch * patch, dim))
+            nn.init.trunc_normal_(self.pos, std=0.02)
+            self.norm = nn.LayerNorm(dim)
+
+        def forward(self, patch):
+            if patch.shape[1] != self.channels or patch.shape[-1] != self.patch:
+                raise ValueError(f"patch encoder expects (B, {self.channels}, {self.patch}, {self.patch}); "
+                                 f"got {tuple(patch.shape)}")
+            f = self.net(patch)  # (B, dim, k, k)
+            c = self.patch // 2
+            grid = f.flatten(2).transpose(1, 2)  # (B, k*k, dim)
+            tokens = torch.cat([grid + self.pos, grid.mean(1, keepdim=True), f[:, :, c, c][:, None]], 1)
+            return self.norm(tokens)
+
+    return PatchCNN
