@@ -12,7 +12,7 @@ import os
 from qgis.PyQt.QtCore import QObject, pyqtSignal
 
 from . import connection
-from .i18n import tr
+from .i18n import N_, tr
 from .log import log
 from .settings import Settings, backend_log_file
 from .tasks import AllSparkTask, run_task
@@ -28,6 +28,28 @@ def state_text(state: str) -> str:
         ERROR: tr("Backend: unreachable"),
         STOPPING: tr("Backend: stopping..."),
     }.get(state, state)
+
+
+DEVICE_TITLES = {"auto": N_("Automatic"), "cpu": N_("CPU"), "cuda": N_("CUDA (NVIDIA GPU)")}
+
+
+def _health_field(health: dict, key: str):
+    return (health or {}).get(key) or ((health or {}).get("service") or {}).get(key)
+
+
+def ready_text(health: dict, n: int) -> str:
+    """"Backend ready" in words from what the backend told about itself: the device once it knows it; while
+    its model still loads (a fresh `allspark serve` answers before it has an engine, so no device) the
+    configured device, said as such; never "ready on ?"."""
+    device = (health or {}).get("device")
+    if device:
+        return tr("Backend ready on {device}; {n} bundle(s).").format(device=tr(DEVICE_TITLES.get(device, device)), n=n)
+    if _health_field(health, "engine_state") == "failed":
+        return tr("Backend running, but its model could not be loaded: {error}").format(
+            error=_health_field(health, "engine_error") or "")
+    configured = Settings.load().device
+    return tr("Backend ready; the model is still loading (device: {device}); {n} bundle(s).").format(
+        device=tr(DEVICE_TITLES.get(configured, configured or "auto")), n=n)
 
 
 class BackendManager(QObject):
@@ -127,8 +149,7 @@ class BackendManager(QObject):
 
     def _ready(self, health: dict, bundles: list) -> None:
         self.health, self.bundles = health, bundles
-        self._set(READY, tr("Backend ready on {device}; {n} bundle(s).").format(
-            device=health.get("device", "?"), n=len(bundles)))
+        self._set(READY, ready_text(health, len(bundles)))
         self.bundlesChanged.emit(list(bundles))
 
     # ---- stop -------------------------------------------------------------------------------

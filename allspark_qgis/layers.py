@@ -2,11 +2,15 @@
 
 - raster: `image` (C, H, W) float32 with NaN at nodata (and outside the raster), meta `crs` (WKT),
   `transform` (GDAL 6), `nodata`, `band_names`, `window`; read through the layer's data provider, so
-  any raster QGIS opens works (pass a `provider.clone()` when reading from a worker thread);
+  any raster QGIS opens works (pass a `provider.clone()` when reading from a worker thread); a question
+  limited to the selected polygons of another layer adds meta `region` {`wkb`: [bytes per polygon],
+  `crs`: their CRS's WKT, `layer`} (`selected_region`; QgsGeometry.asWkb, the backend burns them in);
 - table: `col:<name>` float64 per numeric (and date/time, as seconds) field, meta `categorical`
   {name: [str, ...]} for text fields and `fids`;
-- trajectory: `xy` (P, 2) float64, `t` (P,) float64 seconds, `track` (P,) int64 (0..N-1 in order of
-  first appearance), meta `crs`, `track_ids` (the original ids, index = track code);
+- trajectory: `xy` (P, 2) float64 in the layer's CRS, `t` (P,) float64, `track` (P,) int64 (0..N-1 in
+  order of first appearance), meta `crs`, `track_ids` (the original ids, index = track code), `layer`,
+  `time_field`, and `time_units` / `frame_rate`: what the time field holds (seconds; frames at a rate,
+  which the backend turns into seconds; date-times, sent as epoch seconds), detected when not given;
 - point cloud: meta `path`, the layer's LAS / LAZ / COPC file, which the backend reads itself (QGIS
   builds without PDAL open only COPC / EPT / VPC; the backend reads LAS / LAZ / COPC).
 """
@@ -147,15 +151,18 @@ def read_block(provider, extent, width: int, height: int, bands, alpha: int | No
 
 
 def raster_payload(layer, extent=None, bands=None, provider=None, max_pixels: int = MAX_PIXELS,
-                   window=None) -> tuple[dict, dict]:
+                   window=None, region=None) -> tuple[dict, dict]:
     """One raster payload for an extent (layer CRS; None = the whole layer) or a native window.
 
-    Extents larger than `max_pixels` are read decimated (the transform says so)."""
+    Extents larger than `max_pixels` are read decimated (the transform says so). With a `region`
+    (selected_region) the window shrinks to its polygons and the meta carries them as `region`."""
     grid = raster_grid(layer)
     if window is None:
         window = window_for_extent(grid, extent)
     if window is None:
         raise LayerError(tr("The extent does not overlap the raster layer '{name}'.").format(name=layer.name()))
+    if region is not None:
+        window = region_window(layer, region, window)
     bands = list(bands or data_bands(layer))
     prov = provider or layer.dataProvider()
     w, h = window[2], window[3]
@@ -178,6 +185,8 @@ def raster_payload(layer, extent=None, bands=None, provider=None, max_pixels: in
         "layer": layer.name(),
         "source": layer.source(),
     }
+    if region is not None:
+        meta["region"] = region.meta()
     return {"image": img}, meta
 
 
@@ -205,6 +214,143 @@ def crs_wkt(crs) -> str | None:
     if hasattr(crs, "crs") and callable(crs.crs):
         crs = crs.crs()
     return crs.toWkt(_wkt_variant()) if crs is not None and crs.isValid() else None
+
+
+# ---- regions: a question limited to the selected polygons of a layer ------------------------------
+
+QUESTION_MAX_PIXELS = 512 * 512  # the image sent for a written answer about a raster extent
+REGION_MAX_PIXELS = 32 * 32  # hyperspectral: the pixels of a region sent for a written answer (one sample each)
+
+
+@dataclass
+class Region:
+    """The selected polygons of a layer a question is limited to.
+
+    `payload` travels in a raster payload's meta as `region` (docs: the backend burns the polygons onto
+    the raster's grid: WKB per feature, the polygons' CRS as WKT, the layer's name); `geometry` is their
+    union in the raster's CRS, for the window to read and the tiles / blocks worth sending."""
+
+    payload: dict
+    geometry: object  # QgsGeometry
+    layer_name: str
+    fids: list
+
+    def meta(self, optional: bool = False) -> dict:
+        """The payload's `region`; `optional` for a tile or block of a larger run (skipped by the backend
+        when the polygons miss it, instead of refused)."""
+        return dict(self.payload, optional=True) if optional else dict(self.payload)
+
+    def reaches(self, grid: "Grid", window) -> bool:
+        """Whether a pixel centre of the native `window` lies inside the polygons (as the backend burns
+        them in): the tiles and blocks worth sending."""
+        from qgis.core import QgsGeometry, QgsPoint
+
+        part = self.geometry.intersection(QgsGeometry.fromRect(grid.window_extent(window)))
+        if part.isEmpty():
+            return False
+        engine = QgsGeometry.createGeometryEngine(part.constGet())
+        engine.prepareGeometry()
+
+        def inside(col, row):
+            return engine.contains(QgsPoint(grid.xmin + (col + 0.5) * grid.xres, grid.ymax - (row + 0.5) * grid.yres))
+
+        p = part.pointOnSurface().asPoint()
+        if inside(math.floor((p.x() - grid.xmin) / grid.xres), math.floor((grid.ymax - p.y()) / grid.yres)):
+            return True
+        bb = part.boundingBox()
+        c0 = max(window[0], math.ceil((bb.xMinimum() - grid.xmin) / grid.xres - 0.5))
+        c1 = min(window[0] + window[2] - 1, math.floor((bb.xMaximum() - grid.xmin) / grid.xres - 0.5))
+        r0 = max(window[1], math.ceil((grid.ymax - bb.yMaximum()) / grid.yres - 0.5))
+        r1 = min(window[1] + window[3] - 1, math.floor((grid.ymax - bb.yMinimum()) / grid.yres - 0.5))
+        return any(inside(c, r) for r in range(r0, r1 + 1) for c in range(c0, c1 + 1))
+
+
+def selected_region(polygon_layer, raster_layer, transform_context=None, feature_ids=None) -> Region:
+    """The selected polygons (or `feature_ids`) of `polygon_layer` as a Region for questions about
+    `raster_layer`. LayerError naming the layer for a layer without polygons, an empty selection, an
+    empty or invalid geometry, or polygons that cannot be placed in the raster's CRS."""
+    from qgis.core import Qgis, QgsCoordinateTransform, QgsCsException, QgsGeometry, QgsProject
+
+    if polygon_layer is None:
+        raise LayerError(tr("The layer to limit the question to is missing or invalid."))
+    name = source_name(polygon_layer)
+    if source_geometry(polygon_layer) != "polygon":
+        raise LayerError(tr("The layer '{name}' holds no polygons: a question is limited to the selected polygons "
+                            "of a polygon layer.").format(name=name))
+    ids = list(feature_ids) if feature_ids is not None else list(polygon_layer.selectedFeatureIds())
+    if not ids:
+        raise LayerError(tr("No polygon of the layer '{name}' is selected: select the polygons to limit the "
+                            "question to.").format(name=name))
+    src_crs, dst_crs = source_crs(polygon_layer), raster_layer.crs()
+    reproject = src_crs.isValid() and dst_crs.isValid() and src_crs != dst_crs
+    ct = None
+    if reproject:
+        ctx = transform_context if transform_context is not None else QgsProject.instance().transformContext()
+        ct = QgsCoordinateTransform(src_crs, dst_crs, ctx)
+        if not ct.isValid():  # e.g. a raster in a local engineering CRS
+            raise LayerError(tr("The polygons of the layer '{name}' cannot be placed in the raster's coordinate "
+                                "reference system: {error}").format(
+                name=name, error=f"{src_crs.userFriendlyIdentifier()} -> {dst_crs.userFriendlyIdentifier()}"))
+    wkbs, parts = [], []
+    for f in _features(polygon_layer, ids):
+        g = f.geometry()
+        if g is None or g.isEmpty():
+            raise LayerError(tr("Feature {fid} of the layer '{name}' has no geometry.").format(fid=f.id(), name=name))
+        errors = g.validateGeometry(Qgis.GeometryValidationEngine.Geos)
+        if errors:
+            raise LayerError(tr("Polygon {fid} of the layer '{name}' is invalid ({error}); fix it first, e.g. with "
+                                "Processing's 'Fix geometries'.").format(fid=f.id(), name=name, error=errors[0].what()))
+        wkbs.append(bytes(g.asWkb()))
+        t = QgsGeometry(g)
+        if ct is not None:
+            t = t.densifyByCount(8)
+            try:
+                t.transform(ct)
+            except QgsCsException as exc:
+                raise LayerError(tr("The polygons of the layer '{name}' cannot be placed in the raster's coordinate "
+                                    "reference system: {error}").format(name=name, error=exc)) from None
+        parts.append(t)
+    if not wkbs:
+        raise LayerError(tr("No polygon of the layer '{name}' is selected: select the polygons to limit the "
+                            "question to.").format(name=name))
+    union = QgsGeometry.unaryUnion(parts) if len(parts) > 1 else parts[0]
+    return Region({"wkb": wkbs, "crs": crs_wkt(src_crs), "layer": name}, union, name, ids)
+
+
+def region_window(layer, region: Region, window=None) -> list[int]:
+    """The native window of `layer` holding the region's polygons (within `window` when given).
+    LayerError naming both layers when the polygons do not overlap the raster (or the window)."""
+    from qgis.core import QgsGeometry
+
+    grid = raster_grid(layer)
+    w = window_for_extent(grid, region.geometry.boundingBox())
+    if w is not None and window is not None:
+        x0, y0 = max(w[0], window[0]), max(w[1], window[1])
+        x1, y1 = min(w[0] + w[2], window[0] + window[2]), min(w[1] + w[3], window[1] + window[3])
+        w = [x0, y0, x1 - x0, y1 - y0] if x1 > x0 and y1 > y0 else None
+    if w is None or not region.geometry.intersects(QgsGeometry.fromRect(grid.window_extent(w))):
+        raise LayerError(tr("The selected polygons of the layer '{region}' do not overlap the raster layer "
+                            "'{name}'{extent}.").format(region=region.layer_name, name=layer.name(),
+                                                        extent=tr(" in this extent") if window is not None else ""))
+    return w
+
+
+def raster_question_payload(layer, modality: str, window=None, region: Region | None = None, provider=None,
+                            max_pixels: int = QUESTION_MAX_PIXELS) -> tuple[dict, dict]:
+    """The payload for a written answer about a raster (the prompt dock and the "ask" algorithm): the
+    window (default: the whole raster) as one image of at most `max_pixels`; hyperspectral (one sample per
+    pixel): the window's centre pixel, or with a region the pixels inside it (at most REGION_MAX_PIXELS,
+    read decimated beyond). With a region, the window is the polygons' and the payload carries them."""
+    grid = raster_grid(layer)
+    if window is None:
+        window = [0, 0, grid.width, grid.height]
+    if region is not None:
+        window = region_window(layer, region, window)
+    if modality == "hsi":
+        if region is None:  # one spectrum: the centre pixel
+            window = [window[0] + window[2] // 2, window[1] + window[3] // 2, 1, 1]
+        max_pixels = min(max_pixels, REGION_MAX_PIXELS)
+    return raster_payload(layer, window=window, provider=provider, max_pixels=max_pixels, region=region)
 
 
 # ---- values -------------------------------------------------------------------------------------
@@ -384,6 +530,87 @@ def bundle_table_columns(manifest: dict) -> tuple[list[str] | None, list[str] | 
 
 # ---- trajectories -------------------------------------------------------------------------------
 
+# what a trajectory layer's time field holds: "auto" detects date-times (date / time typed fields, text
+# that reads as ISO date-times) and frame numbers (whole numbers in a field named frame / frame_id,
+# at DEFAULT_FRAME_RATE unless a rate is given); other numbers are seconds
+TIME_UNITS = ("auto", "seconds", "frames", "datetime")
+DEFAULT_FRAME_RATE = 25.0  # ETH-UCY's frame numbers (a step of 10 frames = 0.4 s), as the backend's reader
+_FRAME_NAMES = ("frame", "frame_id", "frameid", "frame_no", "frame_number", "frame_nr", "frames")
+
+
+def _is_datetime_value(v) -> bool:
+    """A QDateTime / QDate / QTime / datetime, or text that reads as a date-time (not as a number)."""
+    from qgis.PyQt.QtCore import QDate, QDateTime, QTime
+
+    if isinstance(v, (QDateTime, QDate, QTime)) or hasattr(v, "timestamp"):
+        return True
+    if isinstance(v, (bool, int, float, np.integer, np.floating)):
+        return False
+    s = str(v).strip()
+    try:
+        float(s)
+        return False
+    except ValueError:
+        return math.isfinite(to_seconds(s))
+
+
+def time_values(layer, time_field: str, limit: int = 50) -> list:
+    """Up to `limit` non-empty values of a field (to tell what it holds)."""
+    from qgis.core import QgsFeatureRequest
+
+    idx = layer.fields().indexOf(time_field)
+    if idx < 0:
+        return []
+    req = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry).setSubsetOfAttributes([idx])
+    out = []
+    for f in layer.getFeatures(req):
+        v = f.attributes()[idx]
+        if not is_null(v):
+            out.append(v)
+            if len(out) >= limit:
+                break
+    return out
+
+
+def resolve_time_units(layer, time_field: str, time_units: str | None = "auto",
+                       frame_rate: float | None = None) -> tuple[str, float | None]:
+    """(seconds | frames | datetime, frames per second or None) for a layer's time field; "auto" looks at
+    the field's type, name and values. Raises LayerError naming the layer and field when the field holds
+    something else than the units say."""
+    units = (time_units or "auto").lower()
+    if units not in TIME_UNITS:
+        raise LayerError(tr("Unknown time unit '{units}' (one of: {known}).").format(units=units, known=", ".join(TIME_UNITS)))
+    values = time_values(layer, time_field)
+    dates = sum(_is_datetime_value(v) for v in values)
+    name = source_name(layer)
+    if units == "auto":
+        if values and dates == len(values):
+            units = "datetime"
+        elif time_field.lower() in _FRAME_NAMES and values and all(
+                not isinstance(v, bool) and math.isfinite(to_float(v)) and float(to_float(v)).is_integer() for v in values):
+            units = "frames"
+        else:
+            units = "seconds"
+    if units == "datetime" and values and dates < len(values):
+        raise LayerError(tr("The time field '{field}' of layer '{name}' holds numbers, not date-times: say whether "
+                            "they are seconds or frame numbers.").format(field=time_field, name=name))
+    if units in ("seconds", "frames") and values and dates == len(values):
+        raise LayerError(tr("The time field '{field}' of layer '{name}' holds date-times, not {units}.").format(
+            field=time_field, name=name, units=tr("seconds") if units == "seconds" else tr("frame numbers")))
+    if units == "frames":
+        rate = float(frame_rate) if frame_rate else DEFAULT_FRAME_RATE
+        if not math.isfinite(rate) or rate <= 0:
+            raise LayerError(tr("The frame rate must be a positive number of frames per second."))
+        return units, rate
+    return units, None
+
+
+def describe_time_units(units: str, rate: float | None) -> str:
+    """In words, for the log: "seconds", "frames at 25 per second", "date-times"."""
+    if units == "frames":
+        return tr("frames at {rate} per second").format(rate=f"{rate:g}")
+    return tr("date-times") if units == "datetime" else tr("seconds")
+
 
 def _vertices(geom):
     """[(x, y, m or nan)] of a point / line geometry's vertices."""
@@ -448,7 +675,11 @@ def trajectory_rows(layer, time_field: str, id_field: str, feature_ids=None, req
     return rows
 
 
-def trajectory_payload(layer, time_field: str, id_field: str, feature_ids=None, request=None) -> tuple[dict, dict]:
+def trajectory_payload(layer, time_field: str, id_field: str, feature_ids=None, request=None,
+                       time_units: str | None = "auto", frame_rate: float | None = None) -> tuple[dict, dict]:
+    """The tracks of a point / line layer; times as the time field holds them, with `time_units` (detected
+    when "auto") and `frame_rate` in the meta for the backend to turn them into seconds."""
+    units, rate = resolve_time_units(layer, time_field, time_units, frame_rate)
     rows = trajectory_rows(layer, time_field, id_field, feature_ids, request)
     if not rows:
         raise LayerError(
@@ -465,14 +696,59 @@ def trajectory_payload(layer, time_field: str, id_field: str, feature_ids=None, 
         "crs": crs_wkt(source_crs(layer)),
         "track_ids": list(codes.keys()),
         "time_field": time_field,
+        "time_units": units,
         "id_field": id_field,
         "layer": source_name(layer),
         "source": source_path(layer),
     }
+    if rate is not None:
+        meta["frame_rate"] = rate
     return {"xy": xy, "t": t, "track": track}, meta
 
 
 # ---- point clouds -------------------------------------------------------------------------------
+
+
+COPC_SUFFIX = ".copc.laz"
+
+
+def qgis_opens_las() -> bool:
+    """Whether this QGIS opens plain LAS / LAZ files (its PDAL provider); Debian's QGIS 3.40 has none
+    ("Invalid data provider pdal") and opens only COPC / EPT / VPC point clouds."""
+    from qgis.core import QgsProviderRegistry
+
+    return QgsProviderRegistry.instance().providerMetadata("pdal") is not None
+
+
+def is_las_file(path) -> bool:
+    """A LAS / LAZ file (not already COPC by its name) that exists."""
+    import os
+
+    p = str(path or "").lower()
+    return p.endswith((".las", ".laz")) and not p.endswith(COPC_SUFFIX) and os.path.isfile(str(path))
+
+
+def copc_name(path: str) -> str:
+    """`path` named as a COPC file (*.copc.laz), the name QGIS's COPC provider opens by."""
+    p = str(path)
+    low = p.lower()
+    if low.endswith(COPC_SUFFIX):
+        return p
+    for ext in (".las", ".laz"):
+        if low.endswith(ext):
+            return p[: -len(ext)] + COPC_SUFFIX
+    return p + COPC_SUFFIX
+
+
+def copc_layer(path: str, name: str | None = None):
+    """A COPC file as a point-cloud layer (QGIS's COPC provider; no PDAL needed)."""
+    import os
+
+    from qgis.core import QgsPointCloudLayer
+
+    stem = os.path.basename(path)
+    stem = stem[: -len(COPC_SUFFIX)] if stem.lower().endswith(COPC_SUFFIX) else stem
+    return QgsPointCloudLayer(path, name or stem, "copc")
 
 
 def pointcloud_payload(layer) -> tuple[dict, dict]:
@@ -497,12 +773,14 @@ def pointcloud_payload(layer) -> tuple[dict, dict]:
 
 
 def layer_payload(layer, modality: str, extent=None, feature_ids=None, time_field=None, id_field=None,
-                  columns=None, provider=None) -> tuple[dict, dict]:
-    """The payload for one question about a layer (the prompt dock and the "ask" algorithm)."""
+                  columns=None, provider=None, time_units: str | None = "auto",
+                  frame_rate: float | None = None, region=None) -> tuple[dict, dict]:
+    """The payload for one question about a layer (the prompt dock and the "ask" algorithm); `region`
+    (selected_region) limits a raster question to the selected polygons of another layer."""
     from .modality import RASTER_MODALITIES, find_id_field, find_time_field, field_kinds
 
     if modality in RASTER_MODALITIES:
-        return raster_payload(layer, extent, provider=provider)
+        return raster_payload(layer, extent, provider=provider, region=region)
     if modality == "pointcloud":
         return pointcloud_payload(layer)
     if modality == "trajectory":
@@ -515,7 +793,7 @@ def layer_payload(layer, modality: str, extent=None, feature_ids=None, time_fiel
                     name=source_name(layer)
                 )
             )
-        return trajectory_payload(layer, time_field, id_field, feature_ids)
+        return trajectory_payload(layer, time_field, id_field, feature_ids, time_units=time_units, frame_rate=frame_rate)
     if modality == "table":
         numeric, categorical = columns if columns else (None, None)
         return table_payload(layer, feature_ids, numeric=numeric, categorical=categorical)

@@ -4,7 +4,7 @@ menu, the prompt dock, and the Processing provider. Everything it adds, unload()
 from __future__ import annotations
 
 from qgis.core import Qgis, QgsApplication
-from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtCore import Qt, QTimer
 from qgis.PyQt.QtWidgets import QAction, QLabel, QMessageBox
 
 from . import i18n
@@ -13,6 +13,8 @@ from .icons import icon
 from .log import log, notify
 
 MENU = "&AllSpark"
+LOADING_RECHECK_MS = 2000  # while the backend's model loads, ask again for its device this often
+LOADING_RECHECKS = 30  # at most this many times
 LAYER_TYPES = (
     ("raster", Qgis.LayerType.Raster),
     ("vector", Qgis.LayerType.Vector),
@@ -30,6 +32,8 @@ class AllSparkPlugin:
         self.layer_actions: dict[str, QAction] = {}
         self.toolbar = None
         self.status_widget = None
+        self._rechecks = 0
+        self._recheck_timer = None
 
     # ---- Processing (also called alone by qgis_process) --------------------------------------
     def initProcessing(self):  # noqa: N802 - QGIS's name
@@ -103,6 +107,10 @@ class AllSparkPlugin:
         return a
 
     def unload(self):
+        if self._recheck_timer is not None:
+            self._recheck_timer.stop()
+            self._recheck_timer.deleteLater()
+            self._recheck_timer = None
         for a in self.layer_actions.values():
             self.iface.removeCustomActionForLayerType(a)
             a.deleteLater()
@@ -215,17 +223,55 @@ class AllSparkPlugin:
     # ---- status -----------------------------------------------------------------------------
     def _on_state(self, state: str, message: str):
         from .backend import READY, STARTING, state_text
+        from .gui.settings_dialog import backend_status_text, device_known, engine_state
 
+        text = backend_status_text(self.manager) if self.manager is not None else message
         if self.status_widget is not None:
             self.status_widget.setPixmap(icon("status_ok" if state == READY else "status_off").pixmap(16, 16))
-            self.status_widget.setToolTip(f"{state_text(state)}\n{message}".strip())
+            self.status_widget.setToolTip(f"{state_text(state)}\n{text}".strip())
         if hasattr(self, "start_action"):
             self.start_action.setEnabled(state not in (READY, STARTING))
             self.stop_action.setEnabled(self.manager is not None and self.manager.managed)
         if message and state in ("error",):
             notify(self.iface, message, "warning")
-        elif message:
-            log(message)
+        elif text and text != getattr(self, "_last_status", None):
+            log(text)
+        self._last_status = text
+        health = self.manager.health if self.manager is not None else {}
+        if state == READY and not device_known(health) and engine_state(health) != "failed":
+            self._recheck_later()  # the model is still loading: the device is known once it is loaded
+        else:
+            self._rechecks = 0
+
+    def _recheck_later(self):
+        if self._rechecks >= LOADING_RECHECKS or self.manager is None:
+            return
+        self._rechecks += 1
+        if self._recheck_timer is None:
+            self._recheck_timer = QTimer(self.iface.mainWindow())
+            self._recheck_timer.setSingleShot(True)
+            self._recheck_timer.timeout.connect(self._recheck_health)
+        self._recheck_timer.start(LOADING_RECHECK_MS)
+
+    def _recheck_health(self):
+        """Ask the backend for its health again (not its bundles): the device, once the model is loaded."""
+        from . import connection
+        from .backend import READY
+        from .tasks import AllSparkTask, run_task
+
+        def work(task):
+            c = connection.client(timeout_s=5.0, retries=0)
+            try:
+                return c.health()
+            finally:
+                connection._close(c)
+
+        def done(health):
+            if self.manager is not None and self.manager.state == READY:
+                self.manager.health = dict(health or {})
+                self.manager.stateChanged.emit(READY, self.manager.message)
+
+        run_task(AllSparkTask(tr("Checking the AllSpark backend"), work), done, lambda message: log(message))
 
     def _on_bundles(self, bundles):
         from . import connection

@@ -3,7 +3,8 @@
 - classified rasters: GeoTIFF written with GDAL (colour table + category names inside the file) and
   a paletted renderer whose legend shows the class names (also saved as the file's .qml default style);
 - table predictions: new fields on a copy of a vector layer;
-- trajectories: a line layer, one feature per candidate future (track id, rank, score);
+- trajectories: a line layer in the input's CRS, one feature per candidate future (track id, rank,
+  score), from the track's last observed fix;
 - point classification: a point layer (x, y, z, class) where the point-cloud format can't carry it,
   or a classified copy of an uncompressed LAS file.
 """
@@ -297,12 +298,26 @@ def trajectory_fields():
 
 
 def trajectory_features(result: dict, track_ids, last_xy=None):
-    """One QgsFeature per candidate future: LineString (from the last observed fix when known),
-    attributes track id, rank (1 = most likely), score."""
+    """One QgsFeature per candidate future: a LineString in the input layer's CRS from the track's last
+    observed fix through the 12 predicted points; attributes track id, rank (1 = most likely), score.
+
+    The backend's `paths_xy` (B, K, T, 2) are in the layer's CRS and start after `origin_xy` (B, 2).
+    Without them (an older backend), `paths` are offsets in metres from the last observed fix and are
+    placed from `last_xy`; offsets are never drawn as coordinates."""
     from qgis.core import QgsFeature, QgsGeometry, QgsPointXY
 
-    paths = np.asarray(result["paths"], np.float64)  # (B, K, T, 2)
     scores = np.asarray(result["scores"], np.float64)  # (B, K)
+    if result.get("paths_xy") is not None:
+        paths = np.asarray(result["paths_xy"], np.float64)  # (B, K, T, 2), the layer's CRS
+        origin = result.get("origin_xy")
+        origin = np.asarray(origin, np.float64) if origin is not None else (
+            np.asarray(last_xy, np.float64) if last_xy is not None else None)
+    else:
+        if last_xy is None or any(p is None for p in last_xy):
+            raise ValueError(tr("The backend sent paths relative to each track's last fix without the fixes; "
+                                "update the backend."))
+        origin = np.asarray(last_xy, np.float64)  # (B, 2)
+        paths = np.asarray(result["paths"], np.float64) + origin[:, None, None, :]
     fields = trajectory_fields()
     feats = []
     for b in range(paths.shape[0]):
@@ -310,8 +325,8 @@ def trajectory_features(result: dict, track_ids, last_xy=None):
         order = np.argsort(-scores[b], kind="stable")
         for rank, k in enumerate(order, start=1):
             pts = [QgsPointXY(float(x), float(y)) for x, y in paths[b, k]]
-            if last_xy is not None and b < len(last_xy):
-                pts.insert(0, QgsPointXY(float(last_xy[b][0]), float(last_xy[b][1])))
+            if origin is not None and b < len(origin) and np.isfinite(origin[b]).all():
+                pts.insert(0, QgsPointXY(float(origin[b][0]), float(origin[b][1])))
             f = QgsFeature(fields)
             f.setGeometry(QgsGeometry.fromPolylineXY(pts))
             f.setAttributes([str(tid), int(rank), float(scores[b, k])])

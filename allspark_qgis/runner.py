@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tempfile
 
 import numpy as np
 
 from . import layers
-from .i18n import tr
+from .i18n import N_, number, progress_text, tr
 
 PAYLOAD_BYTES = 24 * 2**20  # raster pixels sent per batch job
 TABLE_ROWS = 20000  # rows per table payload
@@ -72,6 +73,33 @@ class ProcessingFeedback(Feedback):
     def info(self, message):
         if self.fb is not None:
             self.fb.pushInfo(str(message))
+
+
+class WordedFeedback(Feedback):
+    """A feedback whose progress messages reach `parent` in the GUI's words: what the run counts
+    (`unit`: pixels, tiles, rows, tracks; `total` of them when known), translated
+    (`i18n.progress_text`: "1,008 of 1,024 pixels", never the backend's "samples 961-1024: 48 of 64
+    samples" or "1 of 1 blocks"). The runner's jobs word their own progress with it, so the prompt
+    dock and every Processing algorithm show the same words."""
+
+    def __init__(self, parent: Feedback, unit: str, total: int | None = None):
+        self.parent, self.unit, self.total = parent, unit, total
+
+    def progress(self, fraction, message=""):
+        text = progress_text(message, self.unit, self.total, fraction) if message else None
+        self.parent.progress(fraction, text or message)
+
+    def canceled(self):
+        return self.parent.canceled()
+
+    def info(self, message):
+        self.parent.info(progress_text(message, self.unit) or message)
+
+
+def worded(feedback: Feedback, unit: str, total: int | None = None) -> Feedback:
+    """`feedback` wording progress as `unit` (of `total`); a feedback already worded by its caller
+    (the prompt dock knows its run's total) is kept as it is."""
+    return feedback if isinstance(feedback, WordedFeedback) else WordedFeedback(feedback, unit, total)
 
 
 class Sub(Feedback):
@@ -163,8 +191,10 @@ def _raster_source(layer, provider=None):
     return provider, grid, bands, layers.alpha_band(layer), layers.crs_wkt(layer.crs()), layers.band_names(layer, bands)
 
 
-def classify_tiles(client, manifest: dict, layer, window, tile: int, feedback: Feedback, provider=None):
-    """Scene classification tile by tile over a native window.
+def classify_tiles(client, manifest: dict, layer, window, tile: int, feedback: Feedback, provider=None,
+                   region=None):
+    """Scene classification tile by tile over a native window; with a `region` (layers.selected_region)
+    only the tiles its polygons reach, their pixels outside the polygons masked by the backend.
 
     Returns (labels (rows, cols) int, -1 = no data; probabilities (rows, cols) of the winning class;
     GDAL transform of the tile grid; classes)."""
@@ -175,17 +205,22 @@ def classify_tiles(client, manifest: dict, layer, window, tile: int, feedback: F
     classes = list(manifest.get("classes") or [])
     per_job = max(1, PAYLOAD_BYTES // (len(bands) * tile * tile * 4))
     cells = list(layers.iter_tiles(window, tile))
+    feedback = worded(feedback, "tiles", len(cells))
     done = 0
     for start in range(0, len(cells), per_job):
         feedback.check()
         chunk = cells[start:start + per_job]
         payloads, where = [], []
         for c, r, win in chunk:
+            if region is not None and not region.reaches(grid, win):
+                continue
             img = layers.read_block(provider, grid.window_extent(win), tile, tile, bands, alpha)
             if not np.isfinite(img).any():
                 continue
             meta = {"crs": crs, "transform": grid.transform(win), "window": win, "band_names": names,
                     "tile": int(r * cols + c), "nodata": None}
+            if region is not None:
+                meta["region"] = region.meta(optional=True)
             payloads.append(({"image": img}, meta))
             where.append((r, c))
         if payloads:
@@ -207,22 +242,28 @@ def classify_tiles(client, manifest: dict, layer, window, tile: int, feedback: F
     return labels, conf, grid.transform(window, scale=tile), classes
 
 
-def classify_pixels(client, manifest: dict, layer, window, feedback: Feedback, provider=None):
-    """Per-pixel classification (hyperspectral) over a native window, block by block.
+def classify_pixels(client, manifest: dict, layer, window, feedback: Feedback, provider=None, region=None):
+    """Per-pixel classification (hyperspectral) over a native window, block by block; with a `region`
+    (layers.selected_region) only the pixels whose centre lies in its polygons (the others stay -1).
 
     Returns (labels (h, w) int, -1 = none; GDAL transform of the window; classes)."""
     provider, grid, bands, alpha, crs, names = _raster_source(layer, provider)
     x0, y0, w, h = window
+    feedback = worded(feedback, "pixels", w * h)
     labels = np.full((h, w), -1, np.int64)
     classes = list(manifest.get("classes") or [])
     side = max(16, int(math.sqrt(PAYLOAD_BYTES / (4 * max(1, len(bands))))))
     blocks = [[x0 + bx, y0 + by, min(side, w - bx), min(side, h - by)] for by in range(0, h, side) for bx in range(0, w, side)]
     for i, blk in enumerate(blocks):
         feedback.check()
+        if region is not None and not region.reaches(grid, blk):
+            continue
         img = layers.read_block(provider, grid.window_extent(blk), blk[2], blk[3], bands, alpha)
         if not np.isfinite(img).any():
             continue
         meta = {"crs": crs, "transform": grid.transform(blk), "window": blk, "band_names": names, "nodata": None}
+        if region is not None:
+            meta["region"] = region.meta(optional=True)
         res = batch(client, manifest["name"], [({"image": img}, meta)], Sub(feedback, i / len(blocks), (i + 1) / len(blocks)))
         classes = list(res.get("classes") or classes)
         place_pixels(labels, res, blk, window, classes)
@@ -290,6 +331,7 @@ def predict_table(client, manifest: dict, arrays: dict, meta: dict, feedback: Fe
     """Predictions for table rows, in payloads of TABLE_ROWS; returns (merged result, fids in order)."""
     fids = list(meta.get("fids") or [])
     n = len(fids)
+    feedback = worded(feedback, "rows", n)
     parts, order = [], []
     for start in range(0, n, TABLE_ROWS):
         feedback.check()
@@ -320,26 +362,40 @@ def merge(parts: list[dict]) -> dict:
 
 
 def predict_trajectories(client, manifest: dict, arrays: dict, meta: dict, feedback: Feedback):
-    """(result, track ids in result order, last observed xy per result row)."""
-    res = batch(client, manifest["name"], [(arrays, meta)], feedback)
+    """(result, track ids in result order, last observed xy per result row, in the layer's CRS).
+
+    The backend places the candidate paths in the layer's CRS (`paths_xy`, from `origin_xy`, the last
+    observed fix); `results.trajectory_features` draws those. A track cut by a time gap gives a sample
+    per piece, named "<id>#<piece>"."""
     ids = list(meta.get("track_ids") or [])
+    res = batch(client, manifest["name"], [(arrays, meta)], worded(feedback, "tracks", len(ids) or None))
     samples = res.get("samples") or []
     n = np.asarray(res["paths"]).shape[0]
     if samples and all("track" in s for s in samples):
         codes = [s["track"] for s in samples]
     else:
         codes = list(range(n))
-    names, last = [], []
+    names, codes_only = [], []
+    for c in codes:
+        code, piece = c, ""
+        if isinstance(c, str) and "#" in c:  # a piece of a track cut by a gap: "<code>#<k>"
+            head, _, k = c.partition("#")
+            if head.lstrip("-").isdigit():
+                code, piece = int(head), "#" + k
+        if isinstance(code, (int, np.integer)) and 0 <= int(code) < len(ids):
+            names.append(f"{ids[int(code)]}{piece}" if piece else ids[int(code)])
+            codes_only.append(None if piece else int(code))
+        else:
+            names.append(c)
+            codes_only.append(None)
+    if res.get("origin_xy") is not None:
+        last = [tuple(float(v) for v in p) for p in np.asarray(res["origin_xy"], np.float64)]
+        return res, names, last
+    # an older backend: offsets only, placed from the payload's last fixes
     from .results import last_positions
 
     pos = last_positions(arrays, len(ids) or (int(np.max(arrays["track"])) + 1))
-    for c in codes:
-        if isinstance(c, (int, np.integer)) and 0 <= int(c) < len(ids):
-            names.append(ids[int(c)])
-            last.append(pos[int(c)])
-        else:
-            names.append(c)
-            last.append(None)
+    last = [pos[c] if c is not None and c < len(pos) else None for c in codes_only]
     return res, names, (last if all(p is not None for p in last) else None)
 
 
@@ -347,8 +403,45 @@ def predict_trajectories(client, manifest: dict, arrays: dict, meta: dict, feedb
 
 
 def classify_pointcloud(client, manifest: dict, path: str, feedback: Feedback, crs_wkt: str | None = None) -> dict:
-    """Per-point classes for a LAS / LAZ / COPC file the backend reads."""
-    return batch(client, manifest["name"], [({}, {"path": path, "crs": crs_wkt, "return_xyz": True})], feedback)
+    """Per-point classes for a LAS / LAZ / COPC file the backend reads (tile by tile)."""
+    return batch(client, manifest["name"], [({}, {"path": path, "crs": crs_wkt, "return_xyz": True})],
+                 worded(feedback, "tiles"))
+
+
+# what the backend says while it converts a file to COPC ("writing node 3 of 8") -> the GUI's words
+COPC_STEPS = {"starting": N_("Starting..."), "reading": N_("Reading {name}..."),
+              "indexing": N_("Sorting the points into an octree..."), "done": N_("COPC file written.")}
+_COPC_NODE = re.compile(r"writing node (\d+) of (\d+)")
+
+
+def copc_progress_text(message: str, name: str) -> str:
+    m = _COPC_NODE.fullmatch(message or "")
+    if m:
+        return tr("Writing octree node {done} of {total}").format(done=number(int(m.group(1))),
+                                                                  total=number(int(m.group(2))))
+    return tr(COPC_STEPS.get(message, N_("Converting {name} to COPC..."))).format(name=name)
+
+
+class CopcFeedback(Feedback):
+    def __init__(self, parent: Feedback, name: str):
+        self.parent, self.name = parent, name
+
+    def progress(self, fraction, message=""):
+        self.parent.progress(fraction, copc_progress_text(message, self.name))
+
+    def canceled(self):
+        return self.parent.canceled()
+
+    def info(self, message):
+        self.parent.info(message)
+
+
+def convert_to_copc(client, path: str, output: str, feedback: Feedback) -> dict:
+    """The backend rewrites a LAS / LAZ file as COPC (`output`, *.copc.laz), the point-cloud format this
+    QGIS opens without PDAL; returns its summary {path, points, nodes, crs, ...}."""
+    feedback.check()
+    job = client._submit("convert_copc", {"path": os.fspath(path), "output": os.fspath(output)})
+    return wait(client, job, CopcFeedback(feedback, os.path.basename(path)))
 
 
 # ---- training -----------------------------------------------------------------------------------
@@ -357,7 +450,7 @@ def classify_pointcloud(client, manifest: dict, path: str, feedback: Feedback, c
 def train(client, config: dict, feedback: Feedback) -> dict:
     feedback.check()
     job = client.submit_train(config)
-    return wait(client, job, feedback)
+    return wait(client, job, worded(feedback, "tiles"))  # the backend's "starting" in the GUI's words
 
 
 def temp_dir(prefix: str = "allspark-") -> str:

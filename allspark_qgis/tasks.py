@@ -3,7 +3,15 @@
 `AllSparkTask` runs a function `fn(task)` on a worker thread. The function reports with
 `task.report(fraction, message)`, streams text with `task.token(piece)`, and checks
 `task.isCanceled()` (or passes `task.isCanceled` as a cancel check to the client). The outcome comes
-back on the main thread through the `succeeded(object)` / `failed(str)` signals.
+back on the main thread through the `succeeded(object)` / `failed(str)` / `cancelled()` signals.
+
+A cancelled task is not a failure: it ends normally for QGIS's task manager (no "Task failed"
+notification), its description says "(cancelled)", and it emits `cancelled` (or, to a caller that
+gave no cancel handler, `failed` with "Cancelled.").
+
+`WordedFeedback` (runner.py, imported here for the dock) passes the backend's progress messages on in
+the GUI's words (`i18n.progress_text`: "48 of 1,024 pixels" rather than "samples 961-1024: 48 of 64
+samples"); the runner's jobs use it themselves, so Processing shows the same words.
 
 PyQGIS rule: a task must stay referenced from Python until it finishes, or it is garbage collected
 while QGIS still runs it; `run_task` keeps it in a module-level set.
@@ -18,7 +26,7 @@ from qgis.PyQt.QtCore import pyqtSignal
 
 from .i18n import tr
 from .log import log
-from .runner import Cancelled  # noqa: F401 - raised inside task functions
+from .runner import Cancelled, WordedFeedback  # noqa: F401 - Cancelled is raised inside task functions; WordedFeedback lives in runner
 
 _running: set = set()
 
@@ -26,6 +34,7 @@ _running: set = set()
 class AllSparkTask(QgsTask):
     succeeded = pyqtSignal(object)
     failed = pyqtSignal(str)
+    cancelled = pyqtSignal()
     tokenReceived = pyqtSignal(str)
     messageChanged = pyqtSignal(str)
 
@@ -35,6 +44,7 @@ class AllSparkTask(QgsTask):
         self.fn = fn
         self.result = None
         self.error: str | None = None
+        self.handles_cancel = False  # run_task(on_cancel=...) sets it; else a cancel reads as failed("Cancelled.")
 
     # called from the worker thread ------------------------------------------------------------
     def report(self, fraction: float | None = None, message: str | None = None) -> None:
@@ -55,12 +65,12 @@ class AllSparkTask(QgsTask):
     def run(self) -> bool:
         try:
             self.result = self.fn(self)
-            return not self.isCanceled()
+            return True
         except Cancelled:
-            return False
+            return True  # ends normally: a cancel is not a failure (finished() tells it apart)
         except Exception as exc:  # noqa: BLE001 - shown to the user, full trace in the log
             if self.isCanceled():
-                return False
+                return True
             self.error = str(exc) or type(exc).__name__
             log(f"{self.description()}: {self.error}\n{traceback.format_exc()}", "warning")
             return False
@@ -68,21 +78,29 @@ class AllSparkTask(QgsTask):
     # main thread ------------------------------------------------------------------------------
     def finished(self, ok: bool) -> None:
         try:
-            if ok:
+            if self.isCanceled():
+                self.setDescription(tr("{task} (cancelled)").format(task=self.description()))
+                log(tr("{task}: cancelled.").format(task=self.description()))
+                if self.handles_cancel:
+                    self.cancelled.emit()
+                else:
+                    self.failed.emit(tr("Cancelled."))
+            elif ok:
                 self.succeeded.emit(self.result)
-            elif self.isCanceled():
-                self.failed.emit(tr("Cancelled."))
             else:
                 self.failed.emit(self.error or tr("The task failed."))
         finally:
             _running.discard(self)
 
 
-def run_task(task: AllSparkTask, on_success=None, on_failure=None) -> AllSparkTask:
+def run_task(task: AllSparkTask, on_success=None, on_failure=None, on_cancel=None) -> AllSparkTask:
     if on_success is not None:
         task.succeeded.connect(on_success)
     if on_failure is not None:
         task.failed.connect(on_failure)
+    if on_cancel is not None:
+        task.handles_cancel = True
+        task.cancelled.connect(on_cancel)
     _running.add(task)
     QgsApplication.taskManager().addTask(task)
     return task

@@ -3,10 +3,13 @@ job's config (allspark.train.TrainConfig fields).
 
 - RGB / multispectral / SAR (one class per image): a raster with a labelled point or polygon layer
   -> a folder per class of image patches (GeoTIFF) centred on the points (on a grid inside polygons);
-- hyperspectral (one class per pixel): the raster file and a label raster rasterised from the points /
-  polygons on its grid (0 = unlabelled, class k -> k + 1);
+- hyperspectral (one class per pixel): the raster file and a label raster burnt from the points /
+  polygons on its grid (GDAL: a polygon labels every pixel whose centre it holds, a point the pixel it
+  falls in; 0 = unlabelled, class k of the sorted field values -> k + 1; the bundle's classes are the
+  field's values);
 - table: the attributes as CSV, with the target field;
-- trajectory: a CSV of t, id, x, y rows;
+- trajectory: a CSV of t, id, x, y rows (times as the layer holds them, their units and the layer's
+  name on a first `#allspark {json}` line);
 - point cloud: the LAS / LAZ / COPC file itself (classification attribute: ground = 2).
 """
 
@@ -29,6 +32,24 @@ def _safe_dir(name: str) -> str:
     return s or "class"
 
 
+def class_name(value) -> str | None:
+    """A label feature's class as text; None (unlabelled) for NULL, empty text and the number 0."""
+    if layers.is_null(value):
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0:
+        return None
+    return layers.category_text(value)
+
+
+def sorted_classes(names) -> list[str]:
+    """Class names in order: numerically when they all read as numbers ("2" before "10"), else as text."""
+    names = set(names)
+    try:
+        return sorted(names, key=float)
+    except ValueError:
+        return sorted(names)
+
+
 def label_points(label_source, field: str, dest_crs, transform_context, spacing: float | None = None):
     """[(x, y, class name)] in the raster's CRS: points as they are, polygons as their point on surface
     plus points on a `spacing` grid inside them."""
@@ -40,10 +61,9 @@ def label_points(label_source, field: str, dest_crs, transform_context, spacing:
     ct = QgsCoordinateTransform(layers.source_crs(label_source), dest_crs, transform_context)
     out = []
     for f in label_source.getFeatures():
-        v = f.attributes()[idx]
-        if layers.is_null(v) or f.geometry().isEmpty():
+        name = class_name(f.attributes()[idx])
+        if name is None or f.geometry().isEmpty():
             continue
-        name = layers.category_text(v) or str(v)
         g = QgsGeometry(f.geometry())
         g.transform(ct)
         gt = QgsWkbTypes.geometryType(g.wkbType())
@@ -116,35 +136,84 @@ def write_patches(layer, points, patch: int, folder: str, provider=None, feedbac
     return counts
 
 
-def write_label_raster(layer, points, path: str) -> list[str]:
-    """A label raster on the layer's grid: 0 = unlabelled, class k (sorted names) -> k + 1. Returns the classes."""
-    from osgeo import gdal
+def rasterize_labels(layer, label_source, field: str, path: str, transform_context=None) -> list[str]:
+    """A label raster (GeoTIFF, UInt16) on the raster layer's grid from a labelled point / polygon layer:
+    a polygon labels every pixel whose centre it holds, a point (or a line) the pixels it touches, a later
+    feature on top where they overlap; 0 = unlabelled, class k of the sorted field values -> k + 1.
+    Features are reprojected onto the raster's CRS. Returns the classes (the field's values). LayerError
+    naming the label layer for a missing field, an invalid polygon, or no label on the raster."""
+    from osgeo import gdal, ogr
+    from qgis.core import Qgis, QgsCoordinateTransform, QgsCsException, QgsGeometry, QgsProject
 
-    grid = layers.raster_grid(layer)
-    classes = sorted({p[2] for p in points})
+    name = layers.source_name(label_source)
+    idx = label_source.fields().indexOf(field)
+    if idx < 0:
+        raise layers.LayerError(tr("The layer '{name}' has no field '{field}'.").format(name=name, field=field))
+    src_crs, dst_crs = layers.source_crs(label_source), layer.crs()
+    ct = None
+    if src_crs.isValid() and dst_crs.isValid() and src_crs != dst_crs:
+        ct = QgsCoordinateTransform(src_crs, dst_crs, transform_context if transform_context is not None
+                                    else QgsProject.instance().transformContext())
+        if not ct.isValid():  # e.g. a raster in a local engineering CRS
+            raise layers.LayerError(tr("The features of the layer '{name}' cannot be placed in the raster's "
+                                       "coordinate reference system: {error}").format(
+                name=name, error=f"{src_crs.userFriendlyIdentifier()} -> {dst_crs.userFriendlyIdentifier()}"))
+    shapes = []  # (WKB in the raster's CRS, class name)
+    for f in label_source.getFeatures():
+        cls = class_name(f.attributes()[idx])
+        g = f.geometry()
+        if cls is None or g is None or g.isEmpty():
+            continue
+        if QgsGeometry(g).type() == Qgis.GeometryType.Polygon:
+            errors = g.validateGeometry(Qgis.GeometryValidationEngine.Geos)
+            if errors:
+                raise layers.LayerError(tr("Polygon {fid} of the layer '{name}' is invalid ({error}); fix it first, "
+                                           "e.g. with Processing's 'Fix geometries'.").format(
+                    fid=f.id(), name=name, error=errors[0].what()))
+        g = QgsGeometry(g)
+        if ct is not None:
+            g = g.densifyByCount(8) if g.type() != Qgis.GeometryType.Point else g
+            try:
+                g.transform(ct)
+            except QgsCsException as exc:
+                raise layers.LayerError(tr("The features of the layer '{name}' cannot be placed in the raster's "
+                                           "coordinate reference system: {error}").format(name=name, error=exc)) from None
+        shapes.append((bytes(g.asWkb()), cls))
+    if not shapes:
+        raise layers.LayerError(tr("The layer '{name}' has no labelled features (field '{field}').").format(
+            name=name, field=field))
+    classes = sorted_classes(c for _, c in shapes)
     code = {c: i + 1 for i, c in enumerate(classes)}
-    lab = np.zeros((grid.height, grid.width), np.uint16)
-    for x, y, name in points:
-        col = math.floor((x - grid.xmin) / grid.xres)
-        row = math.floor((grid.ymax - y) / grid.yres)
-        if 0 <= col < grid.width and 0 <= row < grid.height:
-            lab[row, col] = code[name]
-    if not lab.any():
-        raise layers.LayerError(tr("No labelled point falls on the raster."))
+    grid = layers.raster_grid(layer)
+    mem = ogr.GetDriverByName("Memory").CreateDataSource("labels")
+    lyr = mem.CreateLayer("labels", None, ogr.wkbUnknown)
+    lyr.CreateField(ogr.FieldDefn("value", ogr.OFTInteger))
+    for wkb, cls in shapes:
+        feat = ogr.Feature(lyr.GetLayerDefn())
+        feat.SetField("value", code[cls])
+        feat.SetGeometry(ogr.CreateGeometryFromWkb(wkb))
+        lyr.CreateFeature(feat)
     ds = gdal.GetDriverByName("GTiff").Create(path, grid.width, grid.height, 1, gdal.GDT_UInt16)
     ds.SetGeoTransform(grid.transform([0, 0, grid.width, grid.height]))
     wkt = layers.crs_wkt(layer.crs())
     if wkt:
         ds.SetProjection(wkt)
-    ds.GetRasterBand(1).WriteArray(lab)
+    band = ds.GetRasterBand(1)
+    band.Fill(0)
+    gdal.RasterizeLayer(ds, [1], lyr, options=["ATTRIBUTE=value"])
+    lab = band.ReadAsArray()
     ds = None
+    present = set(np.unique(lab[lab > 0]).tolist())
+    if not present:
+        os.remove(path)
+        raise layers.LayerError(tr("No labelled feature of the layer '{name}' falls on the raster layer "
+                                   "'{raster}'.").format(name=name, raster=layer.name()))
+    missing = [c for c in classes if code[c] not in present]
+    if missing:  # a class none of whose features reaches a pixel: the bundle keeps its name, with no pixel
+        from .log import log
+
+        log(tr("Classes without a labelled pixel on the raster: {names}").format(names=", ".join(missing)), "warning")
     return classes
-
-
-def polygon_pixels(layer, label_source, field: str, transform_context):
-    """Every pixel centre inside the labelled polygons (and the points), as (x, y, class)."""
-    grid = layers.raster_grid(layer)
-    return label_points(label_source, field, layer.crs(), transform_context, spacing=min(grid.xres, grid.yres))
 
 
 def write_raster_file(layer, path: str, provider=None) -> str:
@@ -187,15 +256,27 @@ def _cell(v):
     return v
 
 
-def write_tracks_csv(source, time_field: str, id_field: str, path: str) -> str:
+def write_tracks_csv(source, time_field: str, id_field: str, path: str, time_units: str | None = "auto",
+                     frame_rate: float | None = None) -> str:
+    """t, id, x, y rows with times as the field holds them; a first line `#allspark {json}` tells the
+    backend's reader the layer, the time field and its units (it turns frames into seconds, and names the
+    layer and field, not this file, in its messages)."""
+    import json
+
+    units, rate = layers.resolve_time_units(source, time_field, time_units, frame_rate)
     rows = layers.trajectory_rows(source, time_field, id_field)
     if not rows:
-        raise layers.LayerError(tr("The layer has no fixes with a time and a track id."))
+        raise layers.LayerError(tr("The layer '{name}' has no fixes with a time and a track id.").format(
+            name=layers.source_name(source)))
     codes: dict = {}
     for r in rows:
         codes.setdefault(r[3], len(codes))
     rows.sort(key=lambda r: (codes[r[3]], r[2]))
+    info = {"layer": layers.source_name(source), "time_field": time_field, "time_units": units}
+    if rate is not None:
+        info["frame_rate"] = rate
     with open(path, "w", newline="", encoding="utf-8") as fh:
+        fh.write("#allspark " + json.dumps(info, ensure_ascii=False) + "\n")
         w = csv.writer(fh)
         w.writerow(["t", "id", "x", "y"])
         for x, y, t, tid in rows:

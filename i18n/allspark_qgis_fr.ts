@@ -80,36 +80,8 @@
             <translation>Le serveur AllSpark ({path}) ne répond pas : {error}</translation>
         </message>
         <message>
-            <source>RGB</source>
-            <translation>RVB</translation>
-        </message>
-        <message>
-            <source>Multispectral</source>
-            <translation>Multispectral</translation>
-        </message>
-        <message>
-            <source>Hyperspectral</source>
-            <translation>Hyperspectral</translation>
-        </message>
-        <message>
-            <source>SAR</source>
-            <translation>RSO (SAR)</translation>
-        </message>
-        <message>
-            <source>Table</source>
-            <translation>Table</translation>
-        </message>
-        <message>
-            <source>Trajectory</source>
-            <translation>Trajectoire</translation>
-        </message>
-        <message>
-            <source>Point cloud</source>
-            <translation>Nuage de points</translation>
-        </message>
-        <message>
-            <source>none</source>
-            <translation>aucune</translation>
+            <source>not detected</source>
+            <translation>non détectée</translation>
         </message>
         <message>
             <source>AllSpark</source>
@@ -156,6 +128,14 @@
             <translation>Emprise</translation>
         </message>
         <message>
+            <source>Train a bundle on this layer...</source>
+            <translation>Entraîner un paquet sur cette couche...</translation>
+        </message>
+        <message>
+            <source>Open the 'Train a bundle' algorithm with this layer filled in</source>
+            <translation>Ouvrir l'algorithme « Entraîner un paquet » avec cette couche déjà choisie</translation>
+        </message>
+        <message>
             <source>The bundle's prompts</source>
             <translation>Les invites du paquet</translation>
         </message>
@@ -192,12 +172,20 @@
             <translation>Effacer l'historique</translation>
         </message>
         <message>
+            <source>Choose a layer.</source>
+            <translation>Choisissez une couche.</translation>
+        </message>
+        <message>
+            <source>Start the backend first.</source>
+            <translation>Démarrez d'abord le serveur.</translation>
+        </message>
+        <message>
             <source>Sending to the backend...</source>
             <translation>Envoi au serveur...</translation>
         </message>
         <message>
-            <source>Done.</source>
-            <translation>Terminé.</translation>
+            <source>Cancelled.</source>
+            <translation>Annulé.</translation>
         </message>
         <message>
             <source>Time field</source>
@@ -208,16 +196,36 @@
             <translation>Champ d'identifiant de trace</translation>
         </message>
         <message>
+            <source>(choose the modality)</source>
+            <translation>(choisissez la modalité)</translation>
+        </message>
+        <message>
+            <source>Ask the bundle about the layer</source>
+            <translation>Interroger le paquet sur la couche</translation>
+        </message>
+        <message>
             <source>Cancelling...</source>
             <translation>Annulation...</translation>
+        </message>
+        <message>
+            <source>Done.</source>
+            <translation>Terminé.</translation>
         </message>
         <message>
             <source>Auto ({modality})</source>
             <translation>Automatique ({modality})</translation>
         </message>
         <message>
+            <source>Choose the modality by hand</source>
+            <translation>Choisir la modalité à la main</translation>
+        </message>
+        <message>
             <source>AllSpark: {bundle} on {layer}</source>
             <translation>AllSpark : {bundle} sur {layer}</translation>
+        </message>
+        <message>
+            <source>About the layer '{layer}', chosen before:</source>
+            <translation>À propos de la couche « {layer} », choisie auparavant :</translation>
         </message>
         <message>
             <source>AllSpark answered about '{layer}'.</source>
@@ -258,6 +266,22 @@
         <message>
             <source>{layer} - classes</source>
             <translation>{layer} - classes</translation>
+        </message>
+        <message>
+            <source>Automatic</source>
+            <translation>Automatique</translation>
+        </message>
+        <message>
+            <source>CPU</source>
+            <translation>CPU</translation>
+        </message>
+        <message>
+            <source>CUDA (NVIDIA GPU)</source>
+            <translation>CUDA (GPU NVIDIA)</translation>
+        </message>
+        <message>
+            <source>Backend ready; the model is still loading (device: {device}); {n} bundle(s).</source>
+            <translation>Serveur prêt ; le modèle se charge encore (périphérique : {device}) ; {n} paquet(s) de modèle.</translation>
         </message>
         <message>
             <source>AllSpark Settings</source>
@@ -328,16 +352,76 @@
             <translation>Arrêter le serveur</translation>
         </message>
         <message>
-            <source>Automatic</source>
-            <translation>Automatique</translation>
+            <source>Backend running, but its model could not be loaded: {error}</source>
+            <translation>Le serveur tourne, mais son modèle n'a pas pu être chargé : {error}</translation>
         </message>
         <message>
-            <source>CPU</source>
-            <translation>CPU</translation>
+            <source>{done} of {total} blocks</source>
+            <translation>{done} blocs sur {total}</translation>
         </message>
         <message>
-            <source>CUDA (NVIDIA GPU)</source>
-            <translation>CUDA (GPU NVIDIA)</translation>
+            <source>{done} of {total} tiles</source>
+            <translation>{done} tuiles sur {total}</translation>
+        </message>
+        <message>
+            <source>Working...</source>
+            <translation>En cours...</translation>
+        </message>
+        <message>
+            <source>{done} of {total} pixels</source>
+            <translation>{done} pixels sur {total}</translation>
+        </message>
+        <message>
+            <source>{done} pixels</source>
+            <translation>{done} pixels</translation>
+        </message>
+        <message>
+            <source>{done} tiles</source>
+            <translation>{done} tuiles</translation>
+        </message>
+        <message>
+            <source>{done} of {total} rows</source>
+            <translation>{done} lignes sur {total}</translation>
+        </message>
+        <message>
+            <source>{done} rows</source>
+            <translation>{done} lignes</translation>
+        </message>
+        <message>
+            <source>{done} of {total} tracks</source>
+            <translation>{done} traces sur {total}</translation>
+        </message>
+        <message>
+            <source>{done} tracks</source>
+            <translation>{done} traces</translation>
+        </message>
+        <message>
+            <source>Starting...</source>
+            <translation>Démarrage...</translation>
+        </message>
+        <message>
+            <source>part {done} of {total}</source>
+            <translation>partie {done} sur {total}</translation>
+        </message>
+        <message>
+            <source>{count} ({part})</source>
+            <translation>{count} ({part})</translation>
+        </message>
+        <message>
+            <source>date-times</source>
+            <translation>dates-heures</translation>
+        </message>
+        <message>
+            <source>seconds</source>
+            <translation>secondes</translation>
+        </message>
+        <message>
+            <source>The frame rate must be a positive number of frames per second.</source>
+            <translation>La cadence doit être un nombre positif d'images par seconde.</translation>
+        </message>
+        <message>
+            <source>frames at {rate} per second</source>
+            <translation>images à {rate} par seconde</translation>
         </message>
         <message>
             <source>AllSpark has no modality '{modality}'.</source>
@@ -360,6 +444,18 @@
             <translation>La couche « {name} » n'a aucune entité à envoyer.</translation>
         </message>
         <message>
+            <source>Unknown time unit '{units}' (one of: {known}).</source>
+            <translation>Unité de temps inconnue « {units} » (au choix : {known}).</translation>
+        </message>
+        <message>
+            <source>The time field '{field}' of layer '{name}' holds numbers, not date-times: say whether they are seconds or frame numbers.</source>
+            <translation>Le champ de temps « {field} » de la couche « {name} » contient des nombres, pas des dates-heures : précisez s'il s'agit de secondes ou de numéros d'image.</translation>
+        </message>
+        <message>
+            <source>The time field '{field}' of layer '{name}' holds date-times, not {units}.</source>
+            <translation>Le champ de temps « {field} » de la couche « {name} » contient des dates-heures, pas des {units}.</translation>
+        </message>
+        <message>
             <source>The layer '{name}' has no field '{field}'.</source>
             <translation>La couche « {name} » n'a pas de champ « {field} ».</translation>
         </message>
@@ -380,20 +476,112 @@
             <translation>Impossible de lire la bande {band} du raster.</translation>
         </message>
         <message>
+            <source>frame numbers</source>
+            <translation>numéros d'image</translation>
+        </message>
+        <message>
             <source>The layer '{name}' needs a time field and an id field to be read as trajectories.</source>
             <translation>La couche « {name} » doit avoir un champ de temps et un champ d'identifiant pour être lue comme des trajectoires.</translation>
         </message>
         <message>
-            <source>AllSpark does not read this kind of layer; bundle '{name}' needs a {want} layer.</source>
-            <translation>AllSpark ne lit pas ce type de couche ; le paquet « {name} » demande une couche {want}.</translation>
+            <source>RGB</source>
+            <translation>RVB</translation>
         </message>
         <message>
-            <source>Bundle '{name}' expects a {want} layer, but this layer looks like {have}.</source>
-            <translation>Le paquet « {name} » attend une couche {want}, mais cette couche ressemble à {have}.</translation>
+            <source>Multispectral</source>
+            <translation>Multispectral</translation>
         </message>
         <message>
-            <source>nothing AllSpark reads</source>
-            <translation>rien de ce que lit AllSpark</translation>
+            <source>Hyperspectral</source>
+            <translation>Hyperspectral</translation>
+        </message>
+        <message>
+            <source>SAR</source>
+            <translation>RSO (SAR)</translation>
+        </message>
+        <message>
+            <source>Table</source>
+            <translation>Table</translation>
+        </message>
+        <message>
+            <source>Trajectory</source>
+            <translation>Trajectoire</translation>
+        </message>
+        <message>
+            <source>Point cloud</source>
+            <translation>Nuage de points</translation>
+        </message>
+        <message>
+            <source>an RGB image</source>
+            <translation>une image RVB</translation>
+        </message>
+        <message>
+            <source>a multispectral raster</source>
+            <translation>un raster multispectral</translation>
+        </message>
+        <message>
+            <source>a hyperspectral raster</source>
+            <translation>un raster hyperspectral</translation>
+        </message>
+        <message>
+            <source>a SAR image</source>
+            <translation>une image radar (SAR)</translation>
+        </message>
+        <message>
+            <source>a table</source>
+            <translation>une table</translation>
+        </message>
+        <message>
+            <source>a trajectory layer (points with a time and a track id)</source>
+            <translation>une couche de trajectoires (des points avec un temps et un identifiant de trace)</translation>
+        </message>
+        <message>
+            <source>a point cloud</source>
+            <translation>un nuage de points</translation>
+        </message>
+        <message>
+            <source>AllSpark does not read this kind of layer.</source>
+            <translation>AllSpark ne lit pas ce type de couche.</translation>
+        </message>
+        <message>
+            <source>a layer AllSpark cannot tell the modality of</source>
+            <translation>une couche dont AllSpark ne peut pas reconnaître la modalité</translation>
+        </message>
+        <message>
+            <source>No {modality} bundle is installed, so AllSpark cannot answer about this layer yet.</source>
+            <translation>Aucun paquet {modality} n'est installé : AllSpark ne peut pas encore répondre sur cette couche.</translation>
+        </message>
+        <message>
+            <source> (1 band)</source>
+            <translation> (1 bande)</translation>
+        </message>
+        <message>
+            <source>Train one on this layer, or, if '{modality}' is wrong, choose the modality by hand.</source>
+            <translation>Entraînez-en un sur cette couche ou, si « {modality} » est faux, choisissez la modalité à la main.</translation>
+        </message>
+        <message>
+            <source>AllSpark cannot tell what this raster holds from its {count} band(s) ({dtype}): choose the modality by hand.</source>
+            <translation>AllSpark ne peut pas savoir ce que contient ce raster d'après ses {count} bande(s) ({dtype}) : choisissez la modalité à la main.</translation>
+        </message>
+        <message>
+            <source>AllSpark does not read this kind of layer; bundle '{name}' needs {want}.</source>
+            <translation>AllSpark ne lit pas ce type de couche ; le paquet « {name} » attend {want}.</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' needs {want}. {reason}</source>
+            <translation>Le paquet « {name} » attend {want}. {reason}</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' needs {want}, but this layer looks like {have}{detail}.</source>
+            <translation>Le paquet « {name} » attend {want}, mais cette couche ressemble à {have}{detail}.</translation>
+        </message>
+        <message>
+            <source>Train one on this layer: draw points or polygons on it in a new layer with a class field, then train a bundle from them. If '{modality}' is wrong, choose the modality by hand.</source>
+            <translation>Entraînez-en un sur cette couche : dessinez des points ou des polygones par-dessus dans une nouvelle couche avec un champ de classe, puis entraînez un paquet à partir d'eux. Si « {modality} » est faux, choisissez la modalité à la main.</translation>
+        </message>
+        <message>
+            <source> ({count} bands)</source>
+            <translation> ({count} bandes)</translation>
         </message>
         <message>
             <source>Bundle '{name}' needs a raster layer.</source>
@@ -504,10 +692,6 @@
             <translation>Noms des classes</translation>
         </message>
         <message>
-            <source>The backend has no bundle named '{name}'.</source>
-            <translation>Le serveur n'a pas de paquet nommé « {name} ».</translation>
-        </message>
-        <message>
             <source>Ask about a layer</source>
             <translation>Interroger sur une couche</translation>
         </message>
@@ -564,36 +748,40 @@
             <translation>Le serveur n'a aucun paquet pour les couches {modality}.</translation>
         </message>
         <message>
+            <source>The backend has no bundle named '{name}'.</source>
+            <translation>Le serveur n'a pas de paquet nommé « {name} ».</translation>
+        </message>
+        <message>
             <source>The trained AllSpark bundle (encoder + bridge + head) to use; its name.</source>
             <translation>Le paquet AllSpark entraîné (encodeur + pont + tête) à utiliser ; son nom.</translation>
         </message>
         <message>
-            <source>any</source>
-            <translation>toutes</translation>
+            <source>any layer</source>
+            <translation>n'importe quelle couche</translation>
         </message>
         <message>
-            <source>No bundle is selected, and the backend has none for {kinds}; train one with 'Train a bundle' or add one to the bundles folder.</source>
-            <translation>Aucun paquet n'est choisi et le serveur n'en a aucun pour {kinds} ; entraînez-en un avec « Entraîner un paquet » ou ajoutez-en un au dossier des paquets.</translation>
-        </message>
-        <message>
-            <source>Classify pixels (hyperspectral)</source>
-            <translation>Classer les pixels (hyperspectral)</translation>
+            <source>No bundle is selected, and the backend has none for {kinds}; train one on your layer with AllSpark &gt; Train a Bundle... or add one to the bundles folder.</source>
+            <translation>Aucun paquet n'est choisi et le serveur n'en a aucun pour {kinds} ; entraînez-en un sur votre couche avec AllSpark &gt; Entraîner un paquet... ou ajoutez-en un au dossier des paquets.</translation>
         </message>
         <message>
             <source>Sends the raster block by block; the bundle classifies every valid pixel from its spectrum. The output has the input's grid, nodata where the input is nodata, and the class names in its legend.</source>
             <translation>Envoie le raster bloc par bloc ; le paquet classe chaque pixel valide d'après son spectre. La sortie a la grille de l'entrée, sans données là où l'entrée l'est, et les noms des classes dans sa légende.</translation>
         </message>
         <message>
+            <source>Classify pixels (hyperspectral)</source>
+            <translation>Classer les pixels (hyperspectral)</translation>
+        </message>
+        <message>
             <source>Bundle {name}: {w} x {h} pixels.</source>
             <translation>Paquet {name} : {w} x {h} pixels.</translation>
         </message>
         <message>
-            <source>Classify point cloud</source>
-            <translation>Classer un nuage de points</translation>
-        </message>
-        <message>
             <source>The backend reads the layer's LAS / LAZ / COPC file and classifies every point it keeps per tile. The output is a 3D point layer with the class of each point (styled by class); when the input is an uncompressed LAS file, a classified copy of it can also be written.</source>
             <translation>Le serveur lit le fichier LAS / LAZ / COPC de la couche et classe chaque point qu'il garde par tuile. La sortie est une couche de points 3D avec la classe de chaque point (symbolisée par classe) ; si l'entrée est un fichier LAS non compressé, une copie classée peut aussi être écrite.</translation>
+        </message>
+        <message>
+            <source>Classify point cloud</source>
+            <translation>Classer un nuage de points</translation>
         </message>
         <message>
             <source>Classified points</source>
@@ -616,12 +804,12 @@
             <translation>Le serveur n'a pas envoyé les coordonnées des points, et l'extension ne peut pas lire elle-même celles de {path} (un fichier compressé de plusieurs nœuds d'octree) ; mettez le serveur à jour.</translation>
         </message>
         <message>
-            <source>Classify raster (tiled)</source>
-            <translation>Classer un raster (par tuiles)</translation>
-        </message>
-        <message>
             <source>Cuts the raster into tiles of the bundle's input size (or the given size), asks the bundle for the class of each tile, and writes a classified raster on the tile grid with the class names in its legend. Tiles that are all nodata stay nodata.</source>
             <translation>Découpe le raster en tuiles de la taille d'entrée du paquet (ou de la taille donnée), demande au paquet la classe de chaque tuile et écrit un raster classé sur la grille des tuiles, avec les noms des classes dans sa légende. Les tuiles entièrement sans données restent sans données.</translation>
+        </message>
+        <message>
+            <source>Classify raster (tiled)</source>
+            <translation>Classer un raster (par tuiles)</translation>
         </message>
         <message>
             <source>Tile size in pixels (0: the bundle's input size)</source>
@@ -632,16 +820,16 @@
             <translation>Paquet {name} : tuiles de {tile} px sur une fenêtre de {w} x {h} px.</translation>
         </message>
         <message>
+            <source>Predicts a value (regression, e.g. PM2.5 in ug/m3) or a class for every feature from the fields the bundle was trained on. The output is a copy of the layer with the prediction as new fields (&lt;target&gt;_pred, or pred_class and pred_prob).</source>
+            <translation>Prédit une valeur (régression, par exemple PM2.5 en ug/m3) ou une classe pour chaque entité à partir des champs sur lesquels le paquet a été entraîné. La sortie est une copie de la couche avec la prédiction dans de nouveaux champs (&lt;target&gt;_pred, ou pred_class et pred_prob).</translation>
+        </message>
+        <message>
             <source>Vector</source>
             <translation>Vecteur</translation>
         </message>
         <message>
             <source>Predict attribute</source>
             <translation>Prédire un attribut</translation>
-        </message>
-        <message>
-            <source>Predicts a value (regression, e.g. PM2.5 in ug/m3) or a class for every feature from the fields the bundle was trained on. The output is a copy of the layer with the prediction as new fields (&lt;target&gt;_pred, or pred_class and pred_prob).</source>
-            <translation>Prédit une valeur (régression, par exemple PM2.5 en ug/m3) ou une classe pour chaque entité à partir des champs sur lesquels le paquet a été entraîné. La sortie est une copie de la couche avec la prédiction dans de nouveaux champs (&lt;target&gt;_pred, ou pred_class et pred_prob).</translation>
         </message>
         <message>
             <source>Input layer or table</source>
@@ -656,12 +844,44 @@
             <translation>{n} lignes, {c} colonnes.</translation>
         </message>
         <message>
-            <source>Predict trajectories</source>
-            <translation>Prédire des trajectoires</translation>
+            <source>Detect (date-times; whole numbers in a 'frame' field are frames)</source>
+            <translation>Détecter (dates-heures ; les entiers d'un champ « frame » sont des numéros d'image)</translation>
         </message>
         <message>
-            <source>Reads the tracks of a point layer (one fix per feature) or line layer (vertex times from M values, or from the time field), and predicts candidate future paths for each track. The output has one line per candidate with its rank (1 = most likely) and score (the scores of a track sum to 1). Time and track id fields are found automatically when left empty.</source>
-            <translation>Lit les traces d'une couche de points (un point par entité) ou de lignes (temps des sommets d'après les valeurs M ou le champ de temps) et prédit des trajectoires futures candidates pour chaque trace. La sortie contient une ligne par candidate avec son rang (1 = la plus probable) et son score (les scores d'une trace ont pour somme 1). Les champs de temps et d'identifiant sont trouvés automatiquement s'ils sont laissés vides.</translation>
+            <source>Seconds</source>
+            <translation>Secondes</translation>
+        </message>
+        <message>
+            <source>Frame numbers (at the frame rate below)</source>
+            <translation>Numéros d'image (à la cadence ci-dessous)</translation>
+        </message>
+        <message>
+            <source>Date-times</source>
+            <translation>Dates-heures</translation>
+        </message>
+        <message>
+            <source>Reads the tracks of a point layer (one fix per feature) or line layer (vertex times from M values, or from the time field), and predicts candidate future paths for each track. The output has one line per candidate with its rank (1 = most likely) and score (the scores of a track sum to 1), in the layer's CRS, starting at the track's last observed fix. Time and track id fields are found automatically when left empty; say what the time field holds (seconds, frame numbers at a rate, date-times) when detection gets it wrong.</source>
+            <translation>Lit les traces d'une couche de points (une position par entité) ou de lignes (temps des sommets tirés des valeurs M ou du champ de temps) et prédit des chemins futurs candidats pour chaque trace. La sortie a une ligne par candidat avec son rang (1 = le plus probable) et son score (les scores d'une trace somment à 1), dans le SCR de la couche, à partir de la dernière position observée de la trace. Les champs de temps et d'identifiant de trace sont trouvés automatiquement s'ils sont laissés vides ; précisez ce que contient le champ de temps (secondes, numéros d'image à une cadence, dates-heures) quand la détection se trompe.</translation>
+        </message>
+        <message>
+            <source>Time field holds</source>
+            <translation>Le champ de temps contient</translation>
+        </message>
+        <message>
+            <source>What the time field holds: seconds, frame numbers (at the frame rate below) or date-times. Detect reads date and time fields and text such as 2024-05-01T10:00:00 as date-times, whole numbers in a field named frame or frame_id as frames, and other numbers as seconds.</source>
+            <translation>Ce que contient le champ de temps : des secondes, des numéros d'image (à la cadence ci-dessous) ou des dates-heures. « Détecter » lit les champs date et heure et les textes comme 2024-05-01T10:00:00 comme des dates-heures, les entiers d'un champ nommé frame ou frame_id comme des numéros d'image, et les autres nombres comme des secondes.</translation>
+        </message>
+        <message>
+            <source>Frame rate (frames per second, for frame numbers)</source>
+            <translation>Cadence (images par seconde, pour les numéros d'image)</translation>
+        </message>
+        <message>
+            <source>Frames per second of the time field's frame numbers: 25 for ETH-UCY (10 frames = 0.4 s).</source>
+            <translation>Images par seconde des numéros d'image du champ de temps : 25 pour ETH-UCY (10 images = 0,4 s).</translation>
+        </message>
+        <message>
+            <source>Predict trajectories</source>
+            <translation>Prédire des trajectoires</translation>
         </message>
         <message>
             <source>Trajectory layer</source>
@@ -672,16 +892,16 @@
             <translation>Trajectoires prédites</translation>
         </message>
         <message>
-            <source>The layer needs a time field and a track id field (none was given and none could be found).</source>
-            <translation>La couche doit avoir un champ de temps et un champ d'identifiant de trace (aucun n'a été donné ni trouvé).</translation>
-        </message>
-        <message>
-            <source>{points} fixes in {tracks} tracks (time: {t}, id: {i}).</source>
-            <translation>{points} points dans {tracks} traces (temps : {t}, identifiant : {i}).</translation>
+            <source>{points} fixes in {tracks} tracks (time: {t}, as {units}; id: {i}).</source>
+            <translation>{points} positions dans {tracks} traces (temps : {t}, en {units} ; identifiant : {i}).</translation>
         </message>
         <message>
             <source>{n} candidate paths for {tracks} tracks.</source>
             <translation>{n} trajectoires candidates pour {tracks} traces.</translation>
+        </message>
+        <message>
+            <source>The layer '{name}' needs a time field and a track id field (none was given and none could be found).</source>
+            <translation>La couche « {name} » a besoin d'un champ de temps et d'un champ d'identifiant de trace (aucun n'a été donné ni trouvé).</translation>
         </message>
         <message>
             <source>AllSpark multimodal model</source>
@@ -800,10 +1020,6 @@
             <translation>Un paquet de trajectoires s'entraîne sur une couche de points ou de lignes.</translation>
         </message>
         <message>
-            <source>The layer needs a time field and a track id field.</source>
-            <translation>La couche doit avoir un champ de temps et un champ d'identifiant de trace.</translation>
-        </message>
-        <message>
             <source>Training options are not valid JSON: {error}</source>
             <translation>Les options d'entraînement ne sont pas du JSON valide : {error}</translation>
         </message>
@@ -822,6 +1038,14 @@
         <message>
             <source>The point cloud must be a LAS, LAZ or COPC file.</source>
             <translation>Le nuage de points doit être un fichier LAS, LAZ ou COPC.</translation>
+        </message>
+        <message>
+            <source>The layer '{name}' needs a time field and a track id field.</source>
+            <translation>La couche « {name} » a besoin d'un champ de temps et d'un champ d'identifiant de trace.</translation>
+        </message>
+        <message>
+            <source>The backend sent paths relative to each track's last fix without the fixes; update the backend.</source>
+            <translation>Le serveur a envoyé des chemins relatifs à la dernière position de chaque trace sans ces positions ; mettez le serveur à jour.</translation>
         </message>
         <message>
             <source>Cannot write {path}.</source>
@@ -852,20 +1076,16 @@
             <translation>Impossible d'écrire {path} : {error}</translation>
         </message>
         <message>
-            <source>Cancelled.</source>
-            <translation>Annulé.</translation>
-        </message>
-        <message>
-            <source>{done} of {total} tiles</source>
-            <translation>{done} tuiles sur {total}</translation>
-        </message>
-        <message>
-            <source>{done} of {total} blocks</source>
-            <translation>{done} blocs sur {total}</translation>
-        </message>
-        <message>
             <source>The backend returned {n} labels for a block of {m} pixels.</source>
             <translation>Le serveur a renvoyé {n} étiquettes pour un bloc de {m} pixels.</translation>
+        </message>
+        <message>
+            <source>{task} (cancelled)</source>
+            <translation>{task} (annulé)</translation>
+        </message>
+        <message>
+            <source>{task}: cancelled.</source>
+            <translation>{task} : annulé.</translation>
         </message>
         <message>
             <source>The task failed.</source>
@@ -880,10 +1100,6 @@
             <translation>Aucun point étiqueté ne tombe sur le raster.</translation>
         </message>
         <message>
-            <source>The layer has no fixes with a time and a track id.</source>
-            <translation>La couche n'a aucun point ayant à la fois un temps et un identifiant de trace.</translation>
-        </message>
-        <message>
             <source>The labels have no field '{field}'.</source>
             <translation>Les étiquettes n'ont pas de champ « {field} ».</translation>
         </message>
@@ -894,6 +1110,182 @@
         <message>
             <source>patch {k} of {n}</source>
             <translation>imagette {k} sur {n}</translation>
+        </message>
+        <message>
+            <source>(no limit)</source>
+            <translation>(aucune limite)</translation>
+        </message>
+        <message>
+            <source>Only the pixels inside the selected polygons of this layer are used, and the areas in the answer are theirs.</source>
+            <translation>Seuls les pixels à l'intérieur des polygones sélectionnés de cette couche sont utilisés, et les surfaces de la réponse sont les leurs.</translation>
+        </message>
+        <message>
+            <source>Limit to selected polygons of</source>
+            <translation>Limiter aux polygones sélectionnés de</translation>
+        </message>
+        <message>
+            <source>The layer to limit the question to is missing or invalid.</source>
+            <translation>La couche à laquelle limiter la question est absente ou invalide.</translation>
+        </message>
+        <message>
+            <source>The layer '{name}' holds no polygons: a question is limited to the selected polygons of a polygon layer.</source>
+            <translation>La couche « {name} » ne contient pas de polygones : une question se limite aux polygones sélectionnés d'une couche de polygones.</translation>
+        </message>
+        <message>
+            <source>No polygon of the layer '{name}' is selected: select the polygons to limit the question to.</source>
+            <translation>Aucun polygone de la couche « {name} » n'est sélectionné : sélectionnez les polygones auxquels limiter la question.</translation>
+        </message>
+        <message>
+            <source>The selected polygons of the layer '{region}' do not overlap the raster layer '{name}'{extent}.</source>
+            <translation>Les polygones sélectionnés de la couche « {region} » ne recouvrent pas la couche raster « {name} »{extent}.</translation>
+        </message>
+        <message>
+            <source>Feature {fid} of the layer '{name}' has no geometry.</source>
+            <translation>L'entité {fid} de la couche « {name} » n'a pas de géométrie.</translation>
+        </message>
+        <message>
+            <source>Polygon {fid} of the layer '{name}' is invalid ({error}); fix it first, e.g. with Processing's 'Fix geometries'.</source>
+            <translation>Le polygone {fid} de la couche « {name} » est invalide ({error}) ; corrigez-le d'abord, par exemple avec l'outil de traitement « Réparer les géométries ».</translation>
+        </message>
+        <message>
+            <source> in this extent</source>
+            <translation> dans cette emprise</translation>
+        </message>
+        <message>
+            <source>The polygons of the layer '{name}' cannot be placed in the raster's coordinate reference system: {error}</source>
+            <translation>Les polygones de la couche « {name} » ne peuvent pas être placés dans le système de coordonnées du raster : {error}</translation>
+        </message>
+        <message>
+            <source>Limit to the selected features of this polygon layer</source>
+            <translation>Limiter aux entités sélectionnées de cette couche de polygones</translation>
+        </message>
+        <message>
+            <source>Sends the layer (a raster extent, the attribute rows, the tracks or the point-cloud file) with a prompt to a bundle of its modality; the answer is written in words by the LLM. Without a bundle, the first bundle of the layer's detected modality is used; without a prompt, the bundle's own prompt. A raster question may be limited to the selected polygons of another layer (a field, a parcel).</source>
+            <translation>Envoie la couche (une emprise raster, les lignes attributaires, les trajectoires ou le fichier de nuage de points) avec une invite à un bundle de sa modalité ; la réponse est rédigée en mots par le LLM. Sans bundle, le premier bundle de la modalité détectée de la couche est utilisé ; sans invite, l'invite propre au bundle. Une question sur un raster peut être limitée aux polygones sélectionnés d'une autre couche (un champ, une parcelle).</translation>
+        </message>
+        <message>
+            <source>Only a question about a raster can be limited to polygons.</source>
+            <translation>Seule une question sur un raster peut être limitée à des polygones.</translation>
+        </message>
+        <message>
+            <source>Classes from the field '{field}': {names}</source>
+            <translation>Classes du champ « {field} » : {names}</translation>
+        </message>
+        <message>
+            <source>The layer '{name}' has no labelled features (field '{field}').</source>
+            <translation>La couche « {name} » n'a aucune entité étiquetée (champ « {field} »).</translation>
+        </message>
+        <message>
+            <source>No labelled feature of the layer '{name}' falls on the raster layer '{raster}'.</source>
+            <translation>Aucune entité étiquetée de la couche « {name} » ne tombe sur la couche raster « {raster} ».</translation>
+        </message>
+        <message>
+            <source>Classes without a labelled pixel on the raster: {names}</source>
+            <translation>Classes sans pixel étiqueté sur le raster : {names}</translation>
+        </message>
+        <message>
+            <source>The features of the layer '{name}' cannot be placed in the raster's coordinate reference system: {error}</source>
+            <translation>Les entités de la couche « {name} » ne peuvent pas être placées dans le système de coordonnées du raster : {error}</translation>
+        </message>
+        <message>
+            <source>The backend reads the layer's LAS / LAZ / COPC file and classifies every point it keeps per tile. The output is a 3D point layer with the class of each point (styled by class); when the input is an uncompressed LAS file, a classified copy of it can also be written. A LAS / LAZ file that this QGIS cannot open (no PDAL) can be given by its path: the backend converts it to COPC first (kept where the COPC copy parameter says, and loaded as a point cloud layer).</source>
+            <translation>Le serveur lit le fichier LAS / LAZ / COPC de la couche et classe chaque point qu'il garde par tuile. La sortie est une couche de points 3D avec la classe de chaque point (symbolisée par classe) ; si l'entrée est un fichier LAS non compressé, une copie classée peut aussi être écrite. Un fichier LAS / LAZ que ce QGIS ne peut pas ouvrir (sans PDAL) peut être donné par son chemin : le serveur le convertit d'abord en COPC (copie gardée là où l'indique le paramètre « Copie COPC », et chargée comme couche de nuage de points).</translation>
+        </message>
+        <message>
+            <source>Point cloud (a layer, or a LAS / LAZ file)</source>
+            <translation>Nuage de points (une couche, ou un fichier LAS / LAZ)</translation>
+        </message>
+        <message>
+            <source>A point cloud layer, or the path of a LAS / LAZ file; this QGIS opens only COPC point clouds (it has no PDAL provider), so a LAS / LAZ file is converted to COPC by the backend first.</source>
+            <translation>Une couche de nuage de points, ou le chemin d'un fichier LAS / LAZ ; ce QGIS n'ouvre que les nuages de points COPC (il n'a pas de fournisseur PDAL), donc le serveur convertit d'abord un fichier LAS / LAZ en COPC.</translation>
+        </message>
+        <message>
+            <source>LAS / LAZ / COPC files (*.las *.laz *.LAS *.LAZ *.copc.laz)</source>
+            <translation>Fichiers LAS / LAZ / COPC (*.las *.laz *.LAS *.LAZ *.copc.laz)</translation>
+        </message>
+        <message>
+            <source>COPC copy of a LAS / LAZ input (viewable in this QGIS)</source>
+            <translation>Copie COPC d'une entrée LAS / LAZ (affichable dans ce QGIS)</translation>
+        </message>
+        <message>
+            <source>This QGIS cannot open LAS / LAZ files (it has no PDAL provider); the backend converts {path} to COPC first: {copc}</source>
+            <translation>Ce QGIS ne peut pas ouvrir les fichiers LAS / LAZ (il n'a pas de fournisseur PDAL) ; le serveur convertit d'abord {path} en COPC : {copc}</translation>
+        </message>
+        <message>
+            <source>The COPC copy {copc} of {path} does not open in QGIS: {error}</source>
+            <translation>La copie COPC {copc} de {path} ne s'ouvre pas dans QGIS : {error}</translation>
+        </message>
+        <message>
+            <source>This QGIS opens point clouds only as COPC (Cloud Optimized Point Cloud) files: without the PDAL provider, plain LAS and LAZ files do not open. The AllSpark backend rewrites a LAS / LAZ file as COPC (*.copc.laz): every point with its coordinates and attributes, and the file's CRS. The result is loaded as a point cloud layer.</source>
+            <translation>Ce QGIS n'ouvre les nuages de points qu'au format COPC (Cloud Optimized Point Cloud) : sans le fournisseur PDAL, les fichiers LAS et LAZ ordinaires ne s'ouvrent pas. Le serveur AllSpark réécrit un fichier LAS / LAZ en COPC (*.copc.laz) : chaque point avec ses coordonnées et ses attributs, et le SCR du fichier. Le résultat est chargé comme couche de nuage de points.</translation>
+        </message>
+        <message>
+            <source>Convert LAS/LAZ to COPC</source>
+            <translation>Convertir LAS/LAZ en COPC</translation>
+        </message>
+        <message>
+            <source>LAS / LAZ file</source>
+            <translation>Fichier LAS / LAZ</translation>
+        </message>
+        <message>
+            <source>LAS / LAZ files (*.las *.laz *.LAS *.LAZ)</source>
+            <translation>Fichiers LAS / LAZ (*.las *.laz *.LAS *.LAZ)</translation>
+        </message>
+        <message>
+            <source>COPC file</source>
+            <translation>Fichier COPC</translation>
+        </message>
+        <message>
+            <source>Points</source>
+            <translation>Points</translation>
+        </message>
+        <message>
+            <source>Converting {path} to COPC: {copc}</source>
+            <translation>Conversion de {path} en COPC : {copc}</translation>
+        </message>
+        <message>
+            <source>{points} points in {nodes} octree nodes, CRS: {crs}.</source>
+            <translation>{points} points dans {nodes} nœuds d'octree, SCR : {crs}.</translation>
+        </message>
+        <message>
+            <source>{path} is not a LAS / LAZ file (*.las, *.laz).</source>
+            <translation>{path} n'est pas un fichier LAS / LAZ (*.las, *.laz).</translation>
+        </message>
+        <message>
+            <source>The LAS / LAZ file {path} does not exist.</source>
+            <translation>Le fichier LAS / LAZ {path} n'existe pas.</translation>
+        </message>
+        <message>
+            <source>The COPC file {copc} was written but does not open in QGIS: {error}</source>
+            <translation>Le fichier COPC {copc} a été écrit mais ne s'ouvre pas dans QGIS : {error}</translation>
+        </message>
+        <message>
+            <source>The COPC file {copc} holds {n} points, not the {m} of {path}.</source>
+            <translation>Le fichier COPC {copc} contient {n} points, et non les {m} de {path}.</translation>
+        </message>
+        <message>
+            <source>none</source>
+            <translation>aucun</translation>
+        </message>
+        <message>
+            <source>Reading {name}...</source>
+            <translation>Lecture de {name}...</translation>
+        </message>
+        <message>
+            <source>Sorting the points into an octree...</source>
+            <translation>Rangement des points dans un octree...</translation>
+        </message>
+        <message>
+            <source>COPC file written.</source>
+            <translation>Fichier COPC écrit.</translation>
+        </message>
+        <message>
+            <source>Writing octree node {done} of {total}</source>
+            <translation>Écriture du nœud d'octree {done} sur {total}</translation>
+        </message>
+        <message>
+            <source>Converting {name} to COPC...</source>
+            <translation>Conversion de {name} en COPC...</translation>
         </message>
     </context>
 </TS>

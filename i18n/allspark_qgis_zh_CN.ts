@@ -80,36 +80,8 @@
             <translation>AllSpark 后端（{path}）没有响应：{error}</translation>
         </message>
         <message>
-            <source>RGB</source>
-            <translation>RGB</translation>
-        </message>
-        <message>
-            <source>Multispectral</source>
-            <translation>多光谱</translation>
-        </message>
-        <message>
-            <source>Hyperspectral</source>
-            <translation>高光谱</translation>
-        </message>
-        <message>
-            <source>SAR</source>
-            <translation>SAR</translation>
-        </message>
-        <message>
-            <source>Table</source>
-            <translation>表格</translation>
-        </message>
-        <message>
-            <source>Trajectory</source>
-            <translation>轨迹</translation>
-        </message>
-        <message>
-            <source>Point cloud</source>
-            <translation>点云</translation>
-        </message>
-        <message>
-            <source>none</source>
-            <translation>无</translation>
+            <source>not detected</source>
+            <translation>未识别</translation>
         </message>
         <message>
             <source>AllSpark</source>
@@ -156,6 +128,14 @@
             <translation>范围</translation>
         </message>
         <message>
+            <source>Train a bundle on this layer...</source>
+            <translation>在此图层上训练模型包...</translation>
+        </message>
+        <message>
+            <source>Open the 'Train a bundle' algorithm with this layer filled in</source>
+            <translation>打开“训练模型包”算法，并预先填入此图层</translation>
+        </message>
+        <message>
             <source>The bundle's prompts</source>
             <translation>模型包的提示词</translation>
         </message>
@@ -192,12 +172,20 @@
             <translation>清除历史记录</translation>
         </message>
         <message>
+            <source>Choose a layer.</source>
+            <translation>请选择一个图层。</translation>
+        </message>
+        <message>
+            <source>Start the backend first.</source>
+            <translation>请先启动后端。</translation>
+        </message>
+        <message>
             <source>Sending to the backend...</source>
             <translation>正在发送到后端...</translation>
         </message>
         <message>
-            <source>Done.</source>
-            <translation>完成。</translation>
+            <source>Cancelled.</source>
+            <translation>已取消。</translation>
         </message>
         <message>
             <source>Time field</source>
@@ -208,16 +196,36 @@
             <translation>轨迹 ID 字段</translation>
         </message>
         <message>
+            <source>(choose the modality)</source>
+            <translation>（请选择模态）</translation>
+        </message>
+        <message>
+            <source>Ask the bundle about the layer</source>
+            <translation>用模型包询问此图层</translation>
+        </message>
+        <message>
             <source>Cancelling...</source>
             <translation>正在取消...</translation>
+        </message>
+        <message>
+            <source>Done.</source>
+            <translation>完成。</translation>
         </message>
         <message>
             <source>Auto ({modality})</source>
             <translation>自动（{modality}）</translation>
         </message>
         <message>
+            <source>Choose the modality by hand</source>
+            <translation>手动选择模态</translation>
+        </message>
+        <message>
             <source>AllSpark: {bundle} on {layer}</source>
             <translation>AllSpark：{bundle} 作用于 {layer}</translation>
+        </message>
+        <message>
+            <source>About the layer '{layer}', chosen before:</source>
+            <translation>关于之前选择的图层“{layer}”：</translation>
         </message>
         <message>
             <source>AllSpark answered about '{layer}'.</source>
@@ -258,6 +266,22 @@
         <message>
             <source>{layer} - classes</source>
             <translation>{layer} - 类别</translation>
+        </message>
+        <message>
+            <source>Automatic</source>
+            <translation>自动</translation>
+        </message>
+        <message>
+            <source>CPU</source>
+            <translation>CPU</translation>
+        </message>
+        <message>
+            <source>CUDA (NVIDIA GPU)</source>
+            <translation>CUDA（NVIDIA GPU）</translation>
+        </message>
+        <message>
+            <source>Backend ready; the model is still loading (device: {device}); {n} bundle(s).</source>
+            <translation>后端已就绪；模型仍在加载（设备：{device}）；{n} 个模型包。</translation>
         </message>
         <message>
             <source>AllSpark Settings</source>
@@ -328,16 +352,76 @@
             <translation>停止后端</translation>
         </message>
         <message>
-            <source>Automatic</source>
-            <translation>自动</translation>
+            <source>Backend running, but its model could not be loaded: {error}</source>
+            <translation>后端正在运行，但无法加载其模型：{error}</translation>
         </message>
         <message>
-            <source>CPU</source>
-            <translation>CPU</translation>
+            <source>{done} of {total} blocks</source>
+            <translation>第 {done} / {total} 个块</translation>
         </message>
         <message>
-            <source>CUDA (NVIDIA GPU)</source>
-            <translation>CUDA（NVIDIA GPU）</translation>
+            <source>{done} of {total} tiles</source>
+            <translation>第 {done} / {total} 个瓦片</translation>
+        </message>
+        <message>
+            <source>Working...</source>
+            <translation>处理中...</translation>
+        </message>
+        <message>
+            <source>{done} of {total} pixels</source>
+            <translation>{done} / {total} 个像元</translation>
+        </message>
+        <message>
+            <source>{done} pixels</source>
+            <translation>{done} 个像元</translation>
+        </message>
+        <message>
+            <source>{done} tiles</source>
+            <translation>{done} 个瓦片</translation>
+        </message>
+        <message>
+            <source>{done} of {total} rows</source>
+            <translation>{done} / {total} 行</translation>
+        </message>
+        <message>
+            <source>{done} rows</source>
+            <translation>{done} 行</translation>
+        </message>
+        <message>
+            <source>{done} of {total} tracks</source>
+            <translation>{done} / {total} 条轨迹</translation>
+        </message>
+        <message>
+            <source>{done} tracks</source>
+            <translation>{done} 条轨迹</translation>
+        </message>
+        <message>
+            <source>Starting...</source>
+            <translation>正在开始...</translation>
+        </message>
+        <message>
+            <source>part {done} of {total}</source>
+            <translation>第 {done} / {total} 部分</translation>
+        </message>
+        <message>
+            <source>{count} ({part})</source>
+            <translation>{count}（{part}）</translation>
+        </message>
+        <message>
+            <source>date-times</source>
+            <translation>日期时间</translation>
+        </message>
+        <message>
+            <source>seconds</source>
+            <translation>秒</translation>
+        </message>
+        <message>
+            <source>The frame rate must be a positive number of frames per second.</source>
+            <translation>帧率必须是正的每秒帧数。</translation>
+        </message>
+        <message>
+            <source>frames at {rate} per second</source>
+            <translation>帧（每秒 {rate} 帧）</translation>
         </message>
         <message>
             <source>AllSpark has no modality '{modality}'.</source>
@@ -360,6 +444,18 @@
             <translation>图层“{name}”没有可发送的要素。</translation>
         </message>
         <message>
+            <source>Unknown time unit '{units}' (one of: {known}).</source>
+            <translation>未知的时间单位“{units}”（可选：{known}）。</translation>
+        </message>
+        <message>
+            <source>The time field '{field}' of layer '{name}' holds numbers, not date-times: say whether they are seconds or frame numbers.</source>
+            <translation>图层“{name}”的时间字段“{field}”存放的是数字而不是日期时间：请说明它们是秒还是帧号。</translation>
+        </message>
+        <message>
+            <source>The time field '{field}' of layer '{name}' holds date-times, not {units}.</source>
+            <translation>图层“{name}”的时间字段“{field}”存放的是日期时间，而不是{units}。</translation>
+        </message>
+        <message>
             <source>The layer '{name}' has no field '{field}'.</source>
             <translation>图层“{name}”没有字段“{field}”。</translation>
         </message>
@@ -380,20 +476,112 @@
             <translation>无法读取栅格的第 {band} 波段。</translation>
         </message>
         <message>
+            <source>frame numbers</source>
+            <translation>帧号</translation>
+        </message>
+        <message>
             <source>The layer '{name}' needs a time field and an id field to be read as trajectories.</source>
             <translation>图层“{name}”需要一个时间字段和一个 ID 字段才能作为轨迹读取。</translation>
         </message>
         <message>
-            <source>AllSpark does not read this kind of layer; bundle '{name}' needs a {want} layer.</source>
-            <translation>AllSpark 无法读取此类图层；模型包“{name}”需要 {want} 图层。</translation>
+            <source>RGB</source>
+            <translation>RGB</translation>
         </message>
         <message>
-            <source>Bundle '{name}' expects a {want} layer, but this layer looks like {have}.</source>
-            <translation>模型包“{name}”需要 {want} 图层，但此图层看起来是 {have}。</translation>
+            <source>Multispectral</source>
+            <translation>多光谱</translation>
         </message>
         <message>
-            <source>nothing AllSpark reads</source>
-            <translation>AllSpark 无法读取的数据</translation>
+            <source>Hyperspectral</source>
+            <translation>高光谱</translation>
+        </message>
+        <message>
+            <source>SAR</source>
+            <translation>SAR</translation>
+        </message>
+        <message>
+            <source>Table</source>
+            <translation>表格</translation>
+        </message>
+        <message>
+            <source>Trajectory</source>
+            <translation>轨迹</translation>
+        </message>
+        <message>
+            <source>Point cloud</source>
+            <translation>点云</translation>
+        </message>
+        <message>
+            <source>an RGB image</source>
+            <translation>RGB 影像</translation>
+        </message>
+        <message>
+            <source>a multispectral raster</source>
+            <translation>多光谱栅格</translation>
+        </message>
+        <message>
+            <source>a hyperspectral raster</source>
+            <translation>高光谱栅格</translation>
+        </message>
+        <message>
+            <source>a SAR image</source>
+            <translation>SAR（雷达）影像</translation>
+        </message>
+        <message>
+            <source>a table</source>
+            <translation>表格</translation>
+        </message>
+        <message>
+            <source>a trajectory layer (points with a time and a track id)</source>
+            <translation>轨迹图层（带时间和轨迹编号的点）</translation>
+        </message>
+        <message>
+            <source>a point cloud</source>
+            <translation>点云</translation>
+        </message>
+        <message>
+            <source>AllSpark does not read this kind of layer.</source>
+            <translation>AllSpark 无法读取这种图层。</translation>
+        </message>
+        <message>
+            <source>a layer AllSpark cannot tell the modality of</source>
+            <translation>AllSpark 无法判断其模态的图层</translation>
+        </message>
+        <message>
+            <source>No {modality} bundle is installed, so AllSpark cannot answer about this layer yet.</source>
+            <translation>没有安装{modality}模型包，因此 AllSpark 暂时无法回答关于此图层的问题。</translation>
+        </message>
+        <message>
+            <source> (1 band)</source>
+            <translation>（1 个波段）</translation>
+        </message>
+        <message>
+            <source>Train one on this layer, or, if '{modality}' is wrong, choose the modality by hand.</source>
+            <translation>请在此图层上训练一个模型包；如果“{modality}”不对，请手动选择模态。</translation>
+        </message>
+        <message>
+            <source>AllSpark cannot tell what this raster holds from its {count} band(s) ({dtype}): choose the modality by hand.</source>
+            <translation>仅凭 {count} 个波段（{dtype}），AllSpark 无法判断此栅格的内容：请手动选择模态。</translation>
+        </message>
+        <message>
+            <source>AllSpark does not read this kind of layer; bundle '{name}' needs {want}.</source>
+            <translation>AllSpark 无法读取这种图层；模型包“{name}”需要{want}。</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' needs {want}. {reason}</source>
+            <translation>模型包“{name}”需要{want}。{reason}</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' needs {want}, but this layer looks like {have}{detail}.</source>
+            <translation>模型包“{name}”需要{want}，但此图层看起来是{have}{detail}。</translation>
+        </message>
+        <message>
+            <source>Train one on this layer: draw points or polygons on it in a new layer with a class field, then train a bundle from them. If '{modality}' is wrong, choose the modality by hand.</source>
+            <translation>请在此图层上训练一个：在一个带类别字段的新图层中于其上绘制点或多边形，然后用它们训练模型包。如果“{modality}”不对，请手动选择模态。</translation>
+        </message>
+        <message>
+            <source> ({count} bands)</source>
+            <translation>（{count} 个波段）</translation>
         </message>
         <message>
             <source>Bundle '{name}' needs a raster layer.</source>
@@ -504,10 +692,6 @@
             <translation>类别名称</translation>
         </message>
         <message>
-            <source>The backend has no bundle named '{name}'.</source>
-            <translation>后端没有名为“{name}”的模型包。</translation>
-        </message>
-        <message>
             <source>Ask about a layer</source>
             <translation>就图层提问</translation>
         </message>
@@ -564,36 +748,40 @@
             <translation>后端没有适用于 {modality} 图层的模型包。</translation>
         </message>
         <message>
+            <source>The backend has no bundle named '{name}'.</source>
+            <translation>后端没有名为“{name}”的模型包。</translation>
+        </message>
+        <message>
             <source>The trained AllSpark bundle (encoder + bridge + head) to use; its name.</source>
             <translation>要使用的已训练 AllSpark 模型包（编码器 + 桥接器 + 预测头）；填写其名称。</translation>
         </message>
         <message>
-            <source>any</source>
-            <translation>任意</translation>
+            <source>any layer</source>
+            <translation>任何图层</translation>
         </message>
         <message>
-            <source>No bundle is selected, and the backend has none for {kinds}; train one with 'Train a bundle' or add one to the bundles folder.</source>
-            <translation>未选择模型包，且后端没有适用于 {kinds} 的模型包；请使用“训练模型包”训练一个，或将其添加到模型包文件夹。</translation>
-        </message>
-        <message>
-            <source>Classify pixels (hyperspectral)</source>
-            <translation>像元分类（高光谱）</translation>
+            <source>No bundle is selected, and the backend has none for {kinds}; train one on your layer with AllSpark &gt; Train a Bundle... or add one to the bundles folder.</source>
+            <translation>未选择模型包，且后端没有适用于{kinds}的模型包；请用 AllSpark &gt; 训练模型包... 在您的图层上训练一个，或将模型包加入模型包文件夹。</translation>
         </message>
         <message>
             <source>Sends the raster block by block; the bundle classifies every valid pixel from its spectrum. The output has the input's grid, nodata where the input is nodata, and the class names in its legend.</source>
             <translation>按块发送栅格；模型包根据光谱对每个有效像元进行分类。输出与输入网格一致，输入为无数据处输出也为无数据，图例中显示类别名称。</translation>
         </message>
         <message>
+            <source>Classify pixels (hyperspectral)</source>
+            <translation>像元分类（高光谱）</translation>
+        </message>
+        <message>
             <source>Bundle {name}: {w} x {h} pixels.</source>
             <translation>模型包 {name}：{w} x {h} 个像元。</translation>
         </message>
         <message>
-            <source>Classify point cloud</source>
-            <translation>点云分类</translation>
-        </message>
-        <message>
             <source>The backend reads the layer's LAS / LAZ / COPC file and classifies every point it keeps per tile. The output is a 3D point layer with the class of each point (styled by class); when the input is an uncompressed LAS file, a classified copy of it can also be written.</source>
             <translation>后端读取图层的 LAS / LAZ / COPC 文件，并对每个瓦片中保留的每个点进行分类。输出为按类别设置样式的三维点图层，包含每个点的类别；若输入为未压缩的 LAS 文件，还可写出其分类副本。</translation>
+        </message>
+        <message>
+            <source>Classify point cloud</source>
+            <translation>点云分类</translation>
         </message>
         <message>
             <source>Classified points</source>
@@ -616,12 +804,12 @@
             <translation>后端未发送点坐标，而插件无法自行读取 {path} 的点坐标（包含多个八叉树节点的压缩文件）；请更新后端。</translation>
         </message>
         <message>
-            <source>Classify raster (tiled)</source>
-            <translation>栅格分类（分块）</translation>
-        </message>
-        <message>
             <source>Cuts the raster into tiles of the bundle's input size (or the given size), asks the bundle for the class of each tile, and writes a classified raster on the tile grid with the class names in its legend. Tiles that are all nodata stay nodata.</source>
             <translation>将栅格切分为模型包输入尺寸（或指定尺寸）的瓦片，由模型包判定每个瓦片的类别，并在瓦片网格上写出分类栅格，图例中显示类别名称。全部为无数据的瓦片保持为无数据。</translation>
+        </message>
+        <message>
+            <source>Classify raster (tiled)</source>
+            <translation>栅格分类（分块）</translation>
         </message>
         <message>
             <source>Tile size in pixels (0: the bundle's input size)</source>
@@ -632,16 +820,16 @@
             <translation>模型包 {name}：在 {w} x {h} 像元的窗口上使用 {tile} 像元的瓦片。</translation>
         </message>
         <message>
+            <source>Predicts a value (regression, e.g. PM2.5 in ug/m3) or a class for every feature from the fields the bundle was trained on. The output is a copy of the layer with the prediction as new fields (&lt;target&gt;_pred, or pred_class and pred_prob).</source>
+            <translation>根据模型包训练时使用的字段，为每个要素预测一个数值（回归，例如 PM2.5，单位 ug/m3）或一个类别。输出为图层的副本，预测结果作为新字段（&lt;target&gt;_pred，或 pred_class 和 pred_prob）。</translation>
+        </message>
+        <message>
             <source>Vector</source>
             <translation>矢量</translation>
         </message>
         <message>
             <source>Predict attribute</source>
             <translation>预测属性</translation>
-        </message>
-        <message>
-            <source>Predicts a value (regression, e.g. PM2.5 in ug/m3) or a class for every feature from the fields the bundle was trained on. The output is a copy of the layer with the prediction as new fields (&lt;target&gt;_pred, or pred_class and pred_prob).</source>
-            <translation>根据模型包训练时使用的字段，为每个要素预测一个数值（回归，例如 PM2.5，单位 ug/m3）或一个类别。输出为图层的副本，预测结果作为新字段（&lt;target&gt;_pred，或 pred_class 和 pred_prob）。</translation>
         </message>
         <message>
             <source>Input layer or table</source>
@@ -656,12 +844,44 @@
             <translation>{n} 行，{c} 列。</translation>
         </message>
         <message>
-            <source>Predict trajectories</source>
-            <translation>预测轨迹</translation>
+            <source>Detect (date-times; whole numbers in a 'frame' field are frames)</source>
+            <translation>自动识别（日期时间；“frame”字段中的整数视为帧号）</translation>
         </message>
         <message>
-            <source>Reads the tracks of a point layer (one fix per feature) or line layer (vertex times from M values, or from the time field), and predicts candidate future paths for each track. The output has one line per candidate with its rank (1 = most likely) and score (the scores of a track sum to 1). Time and track id fields are found automatically when left empty.</source>
-            <translation>读取点图层（每个要素一个定位点）或线图层（顶点时间来自 M 值或时间字段）的轨迹，并为每条轨迹预测候选的未来路径。输出中每个候选路径一条线，带有其排名（1 = 最可能）和得分（同一轨迹的得分之和为 1）。时间字段和轨迹 ID 字段留空时会自动查找。</translation>
+            <source>Seconds</source>
+            <translation>秒</translation>
+        </message>
+        <message>
+            <source>Frame numbers (at the frame rate below)</source>
+            <translation>帧号（按下方的帧率）</translation>
+        </message>
+        <message>
+            <source>Date-times</source>
+            <translation>日期时间</translation>
+        </message>
+        <message>
+            <source>Reads the tracks of a point layer (one fix per feature) or line layer (vertex times from M values, or from the time field), and predicts candidate future paths for each track. The output has one line per candidate with its rank (1 = most likely) and score (the scores of a track sum to 1), in the layer's CRS, starting at the track's last observed fix. Time and track id fields are found automatically when left empty; say what the time field holds (seconds, frame numbers at a rate, date-times) when detection gets it wrong.</source>
+            <translation>读取点图层（每个要素一个定位点）或线图层（顶点时间取自 M 值或时间字段）中的轨迹，并为每条轨迹预测候选的未来路径。输出中每个候选一条线，带有其排名（1 = 最可能）和得分（同一轨迹的得分之和为 1），使用图层的坐标参考系，从轨迹最后一个观测点开始。时间字段和轨迹编号字段留空时会自动查找；如果识别有误，请说明时间字段存放的内容（秒、按帧率的帧号、日期时间）。</translation>
+        </message>
+        <message>
+            <source>Time field holds</source>
+            <translation>时间字段存放</translation>
+        </message>
+        <message>
+            <source>What the time field holds: seconds, frame numbers (at the frame rate below) or date-times. Detect reads date and time fields and text such as 2024-05-01T10:00:00 as date-times, whole numbers in a field named frame or frame_id as frames, and other numbers as seconds.</source>
+            <translation>时间字段存放的内容：秒、帧号（按下方的帧率）或日期时间。“自动识别”将日期和时间字段以及 2024-05-01T10:00:00 这样的文本视为日期时间，将名为 frame 或 frame_id 的字段中的整数视为帧号，其他数字视为秒。</translation>
+        </message>
+        <message>
+            <source>Frame rate (frames per second, for frame numbers)</source>
+            <translation>帧率（每秒帧数，用于帧号）</translation>
+        </message>
+        <message>
+            <source>Frames per second of the time field's frame numbers: 25 for ETH-UCY (10 frames = 0.4 s).</source>
+            <translation>时间字段中帧号的每秒帧数：ETH-UCY 为 25（10 帧 = 0.4 秒）。</translation>
+        </message>
+        <message>
+            <source>Predict trajectories</source>
+            <translation>预测轨迹</translation>
         </message>
         <message>
             <source>Trajectory layer</source>
@@ -672,16 +892,16 @@
             <translation>预测的轨迹</translation>
         </message>
         <message>
-            <source>The layer needs a time field and a track id field (none was given and none could be found).</source>
-            <translation>图层需要时间字段和轨迹 ID 字段（未指定，也未能自动找到）。</translation>
-        </message>
-        <message>
-            <source>{points} fixes in {tracks} tracks (time: {t}, id: {i}).</source>
-            <translation>{tracks} 条轨迹中共 {points} 个定位点（时间：{t}，ID：{i}）。</translation>
+            <source>{points} fixes in {tracks} tracks (time: {t}, as {units}; id: {i}).</source>
+            <translation>{tracks} 条轨迹中的 {points} 个定位点（时间：{t}，单位为{units}；编号：{i}）。</translation>
         </message>
         <message>
             <source>{n} candidate paths for {tracks} tracks.</source>
             <translation>{tracks} 条轨迹共 {n} 条候选路径。</translation>
+        </message>
+        <message>
+            <source>The layer '{name}' needs a time field and a track id field (none was given and none could be found).</source>
+            <translation>图层“{name}”需要一个时间字段和一个轨迹编号字段（未指定，也未找到）。</translation>
         </message>
         <message>
             <source>AllSpark multimodal model</source>
@@ -800,10 +1020,6 @@
             <translation>轨迹模型包需要在点或线图层上训练。</translation>
         </message>
         <message>
-            <source>The layer needs a time field and a track id field.</source>
-            <translation>图层需要时间字段和轨迹 ID 字段。</translation>
-        </message>
-        <message>
             <source>Training options are not valid JSON: {error}</source>
             <translation>训练选项不是有效的 JSON：{error}</translation>
         </message>
@@ -822,6 +1038,14 @@
         <message>
             <source>The point cloud must be a LAS, LAZ or COPC file.</source>
             <translation>点云必须是 LAS、LAZ 或 COPC 文件。</translation>
+        </message>
+        <message>
+            <source>The layer '{name}' needs a time field and a track id field.</source>
+            <translation>图层“{name}”需要一个时间字段和一个轨迹编号字段。</translation>
+        </message>
+        <message>
+            <source>The backend sent paths relative to each track's last fix without the fixes; update the backend.</source>
+            <translation>后端发送了相对于每条轨迹最后定位点的路径，却没有发送这些定位点；请更新后端。</translation>
         </message>
         <message>
             <source>Cannot write {path}.</source>
@@ -852,20 +1076,16 @@
             <translation>无法写入 {path}：{error}</translation>
         </message>
         <message>
-            <source>Cancelled.</source>
-            <translation>已取消。</translation>
-        </message>
-        <message>
-            <source>{done} of {total} tiles</source>
-            <translation>第 {done} / {total} 个瓦片</translation>
-        </message>
-        <message>
-            <source>{done} of {total} blocks</source>
-            <translation>第 {done} / {total} 个块</translation>
-        </message>
-        <message>
             <source>The backend returned {n} labels for a block of {m} pixels.</source>
             <translation>后端为 {m} 个像元的块返回了 {n} 个标签。</translation>
+        </message>
+        <message>
+            <source>{task} (cancelled)</source>
+            <translation>{task}（已取消）</translation>
+        </message>
+        <message>
+            <source>{task}: cancelled.</source>
+            <translation>{task}：已取消。</translation>
         </message>
         <message>
             <source>The task failed.</source>
@@ -880,10 +1100,6 @@
             <translation>没有标注点落在栅格上。</translation>
         </message>
         <message>
-            <source>The layer has no fixes with a time and a track id.</source>
-            <translation>图层没有同时带有时间和轨迹 ID 的定位点。</translation>
-        </message>
-        <message>
             <source>The labels have no field '{field}'.</source>
             <translation>标注没有字段“{field}”。</translation>
         </message>
@@ -894,6 +1110,182 @@
         <message>
             <source>patch {k} of {n}</source>
             <translation>第 {k} / {n} 个图块</translation>
+        </message>
+        <message>
+            <source>(no limit)</source>
+            <translation>（不限制）</translation>
+        </message>
+        <message>
+            <source>Only the pixels inside the selected polygons of this layer are used, and the areas in the answer are theirs.</source>
+            <translation>仅使用该图层所选多边形内的像元，回答中的面积也是这些多边形的面积。</translation>
+        </message>
+        <message>
+            <source>Limit to selected polygons of</source>
+            <translation>限制在以下图层的所选多边形内</translation>
+        </message>
+        <message>
+            <source>The layer to limit the question to is missing or invalid.</source>
+            <translation>用于限制提问范围的图层缺失或无效。</translation>
+        </message>
+        <message>
+            <source>The layer '{name}' holds no polygons: a question is limited to the selected polygons of a polygon layer.</source>
+            <translation>图层“{name}”不含多边形：提问只能限制在多边形图层的所选多边形内。</translation>
+        </message>
+        <message>
+            <source>No polygon of the layer '{name}' is selected: select the polygons to limit the question to.</source>
+            <translation>图层“{name}”中没有选中的多边形：请选择要限制提问范围的多边形。</translation>
+        </message>
+        <message>
+            <source>The selected polygons of the layer '{region}' do not overlap the raster layer '{name}'{extent}.</source>
+            <translation>图层“{region}”的所选多边形与栅格图层“{name}”{extent}不重叠。</translation>
+        </message>
+        <message>
+            <source>Feature {fid} of the layer '{name}' has no geometry.</source>
+            <translation>图层“{name}”的要素 {fid} 没有几何。</translation>
+        </message>
+        <message>
+            <source>Polygon {fid} of the layer '{name}' is invalid ({error}); fix it first, e.g. with Processing's 'Fix geometries'.</source>
+            <translation>图层“{name}”的多边形 {fid} 无效（{error}）；请先修复，例如使用处理工具“修复几何”。</translation>
+        </message>
+        <message>
+            <source> in this extent</source>
+            <translation>在此范围内</translation>
+        </message>
+        <message>
+            <source>The polygons of the layer '{name}' cannot be placed in the raster's coordinate reference system: {error}</source>
+            <translation>无法将图层“{name}”的多边形转换到栅格的坐标参考系：{error}</translation>
+        </message>
+        <message>
+            <source>Limit to the selected features of this polygon layer</source>
+            <translation>限制在此多边形图层的所选要素内</translation>
+        </message>
+        <message>
+            <source>Sends the layer (a raster extent, the attribute rows, the tracks or the point-cloud file) with a prompt to a bundle of its modality; the answer is written in words by the LLM. Without a bundle, the first bundle of the layer's detected modality is used; without a prompt, the bundle's own prompt. A raster question may be limited to the selected polygons of another layer (a field, a parcel).</source>
+            <translation>将图层（栅格范围、属性行、轨迹或点云文件）连同提示词发送给其模态的模型包；答案由 LLM 以文字写出。未指定模型包时，使用该图层检测到的模态的第一个模型包；未指定提示词时，使用模型包自带的提示词。关于栅格的提问可以限制在另一图层的所选多边形内（一块田、一个地块）。</translation>
+        </message>
+        <message>
+            <source>Only a question about a raster can be limited to polygons.</source>
+            <translation>只有关于栅格的提问才能限制在多边形内。</translation>
+        </message>
+        <message>
+            <source>Classes from the field '{field}': {names}</source>
+            <translation>来自字段“{field}”的类别：{names}</translation>
+        </message>
+        <message>
+            <source>The layer '{name}' has no labelled features (field '{field}').</source>
+            <translation>图层“{name}”没有带标签的要素（字段“{field}”）。</translation>
+        </message>
+        <message>
+            <source>No labelled feature of the layer '{name}' falls on the raster layer '{raster}'.</source>
+            <translation>图层“{name}”中没有带标签的要素落在栅格图层“{raster}”上。</translation>
+        </message>
+        <message>
+            <source>Classes without a labelled pixel on the raster: {names}</source>
+            <translation>在栅格上没有已标注像元的类别：{names}</translation>
+        </message>
+        <message>
+            <source>The features of the layer '{name}' cannot be placed in the raster's coordinate reference system: {error}</source>
+            <translation>无法将图层“{name}”的要素转换到栅格的坐标参考系：{error}</translation>
+        </message>
+        <message>
+            <source>The backend reads the layer's LAS / LAZ / COPC file and classifies every point it keeps per tile. The output is a 3D point layer with the class of each point (styled by class); when the input is an uncompressed LAS file, a classified copy of it can also be written. A LAS / LAZ file that this QGIS cannot open (no PDAL) can be given by its path: the backend converts it to COPC first (kept where the COPC copy parameter says, and loaded as a point cloud layer).</source>
+            <translation>后端读取图层的 LAS / LAZ / COPC 文件，并对每个瓦片中保留的每个点进行分类。输出为按类别设置样式的三维点图层，包含每个点的类别；若输入为未压缩的 LAS 文件，还可写出其分类副本。此 QGIS 无法打开的 LAS / LAZ 文件（没有 PDAL）可以通过路径给出：后端会先将其转换为 COPC（保存在“COPC 副本”参数指定的位置，并作为点云图层加载）。</translation>
+        </message>
+        <message>
+            <source>Point cloud (a layer, or a LAS / LAZ file)</source>
+            <translation>点云（图层，或 LAS / LAZ 文件）</translation>
+        </message>
+        <message>
+            <source>A point cloud layer, or the path of a LAS / LAZ file; this QGIS opens only COPC point clouds (it has no PDAL provider), so a LAS / LAZ file is converted to COPC by the backend first.</source>
+            <translation>点云图层，或 LAS / LAZ 文件的路径；此 QGIS 只能打开 COPC 点云（没有 PDAL 数据提供程序），因此后端会先将 LAS / LAZ 文件转换为 COPC。</translation>
+        </message>
+        <message>
+            <source>LAS / LAZ / COPC files (*.las *.laz *.LAS *.LAZ *.copc.laz)</source>
+            <translation>LAS / LAZ / COPC 文件 (*.las *.laz *.LAS *.LAZ *.copc.laz)</translation>
+        </message>
+        <message>
+            <source>COPC copy of a LAS / LAZ input (viewable in this QGIS)</source>
+            <translation>LAS / LAZ 输入的 COPC 副本（可在此 QGIS 中查看）</translation>
+        </message>
+        <message>
+            <source>This QGIS cannot open LAS / LAZ files (it has no PDAL provider); the backend converts {path} to COPC first: {copc}</source>
+            <translation>此 QGIS 无法打开 LAS / LAZ 文件（没有 PDAL 数据提供程序）；后端先将 {path} 转换为 COPC：{copc}</translation>
+        </message>
+        <message>
+            <source>The COPC copy {copc} of {path} does not open in QGIS: {error}</source>
+            <translation>{path} 的 COPC 副本 {copc} 无法在 QGIS 中打开：{error}</translation>
+        </message>
+        <message>
+            <source>This QGIS opens point clouds only as COPC (Cloud Optimized Point Cloud) files: without the PDAL provider, plain LAS and LAZ files do not open. The AllSpark backend rewrites a LAS / LAZ file as COPC (*.copc.laz): every point with its coordinates and attributes, and the file's CRS. The result is loaded as a point cloud layer.</source>
+            <translation>此 QGIS 只能打开 COPC（云优化点云）格式的点云：没有 PDAL 数据提供程序时，普通 LAS 和 LAZ 文件无法打开。AllSpark 后端将 LAS / LAZ 文件重写为 COPC（*.copc.laz）：保留每个点的坐标和属性，以及文件的坐标参考系。结果作为点云图层加载。</translation>
+        </message>
+        <message>
+            <source>Convert LAS/LAZ to COPC</source>
+            <translation>将 LAS/LAZ 转换为 COPC</translation>
+        </message>
+        <message>
+            <source>LAS / LAZ file</source>
+            <translation>LAS / LAZ 文件</translation>
+        </message>
+        <message>
+            <source>LAS / LAZ files (*.las *.laz *.LAS *.LAZ)</source>
+            <translation>LAS / LAZ 文件 (*.las *.laz *.LAS *.LAZ)</translation>
+        </message>
+        <message>
+            <source>COPC file</source>
+            <translation>COPC 文件</translation>
+        </message>
+        <message>
+            <source>Points</source>
+            <translation>点数</translation>
+        </message>
+        <message>
+            <source>Converting {path} to COPC: {copc}</source>
+            <translation>正在将 {path} 转换为 COPC：{copc}</translation>
+        </message>
+        <message>
+            <source>{points} points in {nodes} octree nodes, CRS: {crs}.</source>
+            <translation>{points} 个点，分布在 {nodes} 个八叉树节点中，坐标参考系：{crs}。</translation>
+        </message>
+        <message>
+            <source>{path} is not a LAS / LAZ file (*.las, *.laz).</source>
+            <translation>{path} 不是 LAS / LAZ 文件（*.las、*.laz）。</translation>
+        </message>
+        <message>
+            <source>The LAS / LAZ file {path} does not exist.</source>
+            <translation>LAS / LAZ 文件 {path} 不存在。</translation>
+        </message>
+        <message>
+            <source>The COPC file {copc} was written but does not open in QGIS: {error}</source>
+            <translation>COPC 文件 {copc} 已写出，但无法在 QGIS 中打开：{error}</translation>
+        </message>
+        <message>
+            <source>The COPC file {copc} holds {n} points, not the {m} of {path}.</source>
+            <translation>COPC 文件 {copc} 含有 {n} 个点，而不是 {path} 的 {m} 个点。</translation>
+        </message>
+        <message>
+            <source>none</source>
+            <translation>无</translation>
+        </message>
+        <message>
+            <source>Reading {name}...</source>
+            <translation>正在读取 {name}...</translation>
+        </message>
+        <message>
+            <source>Sorting the points into an octree...</source>
+            <translation>正在将点排入八叉树...</translation>
+        </message>
+        <message>
+            <source>COPC file written.</source>
+            <translation>COPC 文件已写出。</translation>
+        </message>
+        <message>
+            <source>Writing octree node {done} of {total}</source>
+            <translation>正在写入八叉树节点 {done} / {total}</translation>
+        </message>
+        <message>
+            <source>Converting {name} to COPC...</source>
+            <translation>正在将 {name} 转换为 COPC...</translation>
         </message>
     </context>
 </TS>

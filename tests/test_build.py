@@ -51,7 +51,7 @@ def test_zip_layout(plugin_zip):
     # one algorithm per file
     algs = [n for n in names if n.startswith("allspark_qgis/processing/") and not n.split("/")[-1].startswith("_")
             and n.endswith(".py") and n.split("/")[-1] not in ("provider.py", "base.py")]
-    assert len(algs) == 7
+    assert len(algs) == 8
 
 
 def test_metadata(plugin_zip):
@@ -171,4 +171,4 @@ def test_install_from_zip_then_load_and_unload(plugin_zip, tmp_path):
     out = json.loads(line[0][6:])
     assert out["found"] and out["loaded"] and out["started"] and out["unloaded"], out
     assert out["file"].startswith(str(plugins)), out["file"]
-    assert out["name"] == "AllSpark" and len(out["algorithms"]) == 7 and not out["provider_after"]
+    assert out["name"] == "AllSpark" and len(out["algorithms"]) == 8 and not out["provider_after"]

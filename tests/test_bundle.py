@@ -1,6 +1,7 @@
 """Bundle folders: round trip, and refusal of partial, corrupt and other-LLM bundles."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -79,3 +80,21 @@ def test_unknown_name_lists_known(tmp_path, monkeypatch):
     assert resolve_bundle("t").name == "t"
     with pytest.raises(BundleError, match="no bundle named 'nope'.*t"):
         resolve_bundle("nope")
+
+
+SHIPPED = sorted(p.name for p in (Path(__file__).resolve().parents[1] / "bundles").iterdir() if p.is_dir())
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_bundles_load_verified_and_are_listed(name):
+    """Every bundle the repository ships: its weights' sha256 matches the manifest, it is at most 15 MB,
+    its figures name three honest splits, and `allspark bundles` lists it."""
+    from allspark.bundle import find_bundles, load_bundle
+
+    root = Path(__file__).resolve().parents[1] / "bundles" / name
+    b = load_bundle(root)  # raises on a sha256 mismatch
+    assert b.name == name
+    assert sum(f.stat().st_size for f in root.iterdir()) <= 15 * 2**20
+    m = b.manifest["metrics"]
+    assert "model-selection" in m["split"] and m["validation"] and m["model_selection"]
+    assert name in {x.name for x in find_bundles(None)}

@@ -116,7 +116,8 @@ def test_ask_streams_text_and_reports_shares(tiny_bundle, tiny_gguf):
     pieces = []
     res = eng.ask(name, eng.read(name, str(DEMO))[:8], prompt="What grows here?", text=True,
                   on_token=pieces.append, max_tokens=8)
-    assert res["summary"].startswith("Across 8 samples")
+    assert res["summary"].startswith("8 pixels covering 0.32 ha: ")  # the whole run (outputs.summary_text)
+    assert sum(c["count"] for c in res["summary_stats"]["classes"]) == 8
     assert 1 <= len(pieces) <= 8 and res["text"] == "".join(pieces).strip()
     eng.close()
 
@@ -225,3 +226,30 @@ def test_point_classification_returns_file_coordinates(tmp_path, tiny_gguf, shar
     expect = np.stack([las.x, las.y, las.z], 1)[first.meta["index"]]
     assert np.allclose(xyz[0, :n], expect)
     assert np.isnan(xyz[0, n:]).all()
+
+
+def test_encoder_skip_bundle_keeps_stage_two_only_where_it_helps(tmp_path, tiny_gguf, shared_data):
+    """With head.encoder_skip, 'epoch 0' of stage 2 (the encoder's own answer, the LLM head at zero) is
+    scored on the model-selection split like every epoch, and the manifest says which one was kept."""
+    from allspark.engine import Engine
+    from allspark.train import TrainConfig, train
+
+    b = train(TrainConfig(modality="hsi", data=str(shared_data / "hsi_indian_pines"), out=str(tmp_path / "skip"),
+                          llm=str(tiny_gguf), epochs=1, pretrain_epochs=3, batch_size=16, max_samples=96, bf16=False,
+                          head={"encoder_skip": True},
+                          bridge={"queries": 2, "layers": 1, "heads": 2, "head_dim": 8, "ffn_mult": 1}),
+              progress=lambda f, m: None)
+    llm = b.manifest["metrics"]["stages"]["llm"]
+    assert [h["epoch"] for h in llm["history"]] == [0, 1] and llm["kept_epoch"] in (0, 1)
+    kept = next(h for h in llm["history"] if h["epoch"] == llm["kept_epoch"])
+    assert kept["selection"]["accuracy"] == max(h["selection"]["accuracy"] for h in llm["history"])
+    # the bundle answers through llama.cpp with its encoder's head inside
+    engine = Engine(llm_path=str(tiny_gguf), runtime="llamacpp")
+    try:
+        name = engine.load_bundle(str(b.path))["name"]
+        assert engine.loaded[name].model.encoder_head is not None
+        samples = engine.read(name, str(shared_data / "hsi_indian_pines" / "Indian_pines_corrected.npy"), step=40)
+        res = engine.predict(name, samples)
+        assert res["probabilities"].shape == (len(samples), 16)
+    finally:
+        engine.close()

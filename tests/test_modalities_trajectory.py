@@ -172,3 +172,30 @@ def test_trajectory_encoder(shared_data):
     with torch.no_grad():
         tok = enc(obs=torch.from_numpy(x["obs"]))
     assert tuple(tok.shape) == (10, 8, 128)
+
+
+def test_augmentation_turns_the_future_with_the_past():
+    """Stage 1's augmentation turns, mirrors and speeds up each track and its future together: a walker
+    going straight on still goes straight on, at the same multiple of the (new) last step."""
+    import torch
+
+    traj = get("trajectory")
+    b = 64
+    g = torch.Generator().manual_seed(0)
+    v = torch.randn(b, 2, generator=g)
+    steps = torch.arange(-7, 1, dtype=torch.float32)[None, :, None]
+    rel = v[:, None] * steps  # positions relative to the last one, constant velocity
+    vel = v[:, None].expand(-1, 8, -1).clone()
+    vel[:, 0] = 0
+    inputs = {"obs": torch.cat([rel / 2.0, vel / 0.5], -1)}
+    future = v[:, None] * torch.arange(1, 13, dtype=torch.float32)[None, :, None] / 2.0
+    out, fut = traj.augment(inputs, future, g)
+    new_v = out["obs"][:, -1, 2:4] * 0.5
+    torch.testing.assert_close(fut * 2.0, new_v[:, None] * torch.arange(1, 13, dtype=torch.float32)[None, :, None],
+                               rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(out["obs"][:, :, :2] * 2.0, new_v[:, None] * steps, rtol=1e-4, atol=1e-5)
+    # and it did change them: headings spread over the circle, speeds within 25%
+    turned = torch.atan2(new_v[:, 1], new_v[:, 0]) - torch.atan2(v[:, 1], v[:, 0])
+    assert torch.cos(turned).min() < 0 and torch.cos(turned).max() > 0.5
+    ratio = new_v.norm(dim=1) / v.norm(dim=1)
+    assert 0.74 <= ratio.min() and ratio.max() <= 1.26 and ratio.std() > 0.05

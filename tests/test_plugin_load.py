@@ -8,7 +8,7 @@ import pytest
 from test_plugin_support import data_dir, drop_provider, trajectory_layer_uri
 
 ALGORITHMS = {"classify_raster", "classify_pixels", "predict_trajectories", "predict_attribute",
-              "classify_pointcloud", "ask", "train_bundle"}
+              "classify_pointcloud", "convert_to_copc", "ask", "train_bundle"}
 
 
 @pytest.fixture

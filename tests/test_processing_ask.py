@@ -31,7 +31,7 @@ def test_ask_refuses_a_layer_of_another_modality(bundles):
     from qgis import processing
     from qgis.core import QgsProcessingException
 
-    with pytest.raises(QgsProcessingException, match="expects a rgb layer"):
+    with pytest.raises(QgsProcessingException, match=r"needs an RGB image, but this layer looks like a hyperspectral raster \(40 bands\)"):
         processing.run("allspark:ask", {"INPUT": str(data_dir() / "hsi.tif"), "BUNDLE": "tiny-rgb"})
 
 

@@ -72,9 +72,9 @@ def test_a_raster_that_does_not_fit_is_refused(bundles, tmp_path):
     from qgis import processing
     from qgis.core import QgsProcessingException
 
-    with pytest.raises(QgsProcessingException, match=r"40 band\(s\)|expects a rgb layer"):
+    with pytest.raises(QgsProcessingException, match=r"40 band\(s\)|needs an RGB image, but this layer looks like a hyperspectral raster \(40 bands\)"):
         processing.run("allspark:classify_raster", {"INPUT": str(data_dir() / "hsi.tif"), "BUNDLE": "tiny-rgb",
                                                     "OUTPUT": str(tmp_path / "x.tif")})
-    with pytest.raises(QgsProcessingException, match="expects a hsi layer"):
+    with pytest.raises(QgsProcessingException, match=r"needs a hyperspectral raster, but this layer looks like an RGB image \(3 bands\)\.$"):
         processing.run("allspark:classify_pixels", {"INPUT": str(data_dir() / "rgb.tif"), "BUNDLE": "tiny-hsi",
                                                     "OUTPUT": str(tmp_path / "y.tif")})

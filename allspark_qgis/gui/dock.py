@@ -2,6 +2,11 @@
 pick a prompt, choose the extent, Run / Cancel; the answer streams in as text and the results come
 back as styled layers. Every exchange is kept in the project's history.
 
+What the user typed stays when the bundle list, the layer or the modality changes (only a prompt the
+dock filled in itself is replaced); an answer shown after switching layers says which layer it is
+about; no bundle for a layer says why and offers the ways forward (train one on this layer, choose
+the modality by hand); progress counts pixels / tiles / rows / tracks; a cancel reads as cancelled.
+
 The dock is thin: payloads come from layers.py, the backend calls from runner.py (in a QgsTask),
 and layers from results.py.
 """
@@ -39,26 +44,18 @@ from qgis.PyQt.QtWidgets import (
 
 from .. import connection, history, layers, modality, results, runner
 from ..backend import READY, state_text
-from ..i18n import N_, tr
+from ..i18n import tr
 from ..icons import icon
 from ..log import log, notify
-from ..tasks import AllSparkTask, run_task
+from ..tasks import AllSparkTask, WordedFeedback, run_task
+from .settings_dialog import backend_status_text
 
-MODALITY_LABELS = {
-    "rgb": N_("RGB"),
-    "msi": N_("Multispectral"),
-    "hsi": N_("Hyperspectral"),
-    "sar": N_("SAR"),
-    "table": N_("Table"),
-    "trajectory": N_("Trajectory"),
-    "pointcloud": N_("Point cloud"),
-}
 EXTENT_LAYER, EXTENT_CANVAS, EXTENT_SELECTION = "layer", "canvas", "selection"
 TEXT_MAX_PIXELS = 512 * 512  # the image sent for a written answer about a raster extent
 
 
 def modality_label(m: str | None) -> str:
-    return tr(MODALITY_LABELS.get(m, m or "?")) if m else tr("none")
+    return modality.title(m) if m else tr("not detected")
 
 
 class PromptDock(QgsDockWidget):
@@ -71,6 +68,10 @@ class PromptDock(QgsDockWidget):
         self.manager = manager
         self.task: AllSparkTask | None = None
         self._streamed = ""
+        self._auto_prompt = ""  # the prompt the dock filled in itself (replaced on a bundle change; typed text is kept)
+        self._answer_html = ""  # what the answer area shows, and the layer (id, name) it is about
+        self._answer_layer: tuple[str, str] | None = None
+        self._facts = (None, None)  # (layer id, modality.LayerFacts) of the current layer
         self._build()
         manager.stateChanged.connect(self._on_state)
         manager.bundlesChanged.connect(self._on_bundles)
@@ -127,11 +128,34 @@ class PromptDock(QgsDockWidget):
         self.extent_combo.addItem(tr("Map canvas extent"), EXTENT_CANVAS)
         self.extent_combo.addItem(tr("Selected features"), EXTENT_SELECTION)
         form.addRow(tr("Extent"), self.extent_combo)
+        self.region_combo = QgsMapLayerComboBox()  # a raster question limited to a field, a parcel
+        self.region_combo.setFilters(Qgis.LayerFilters(Qgis.LayerFilter.PolygonLayer))
+        self.region_combo.setAllowEmptyLayer(True, tr("(no limit)"))
+        self.region_combo.setLayer(None)
+        self.region_combo.setToolTip(tr("Only the pixels inside the selected polygons of this layer are used, and "
+                                        "the areas in the answer are theirs."))
+        self.region_label = QLabel(tr("Limit to selected polygons of"))
+        form.addRow(self.region_label, self.region_combo)
         lay.addLayout(form)
+
+        self.hint = QWidget()  # no bundle for this layer: why, and the ways forward
+        hint_lay = QVBoxLayout(self.hint)
+        hint_lay.setContentsMargins(0, 0, 0, 0)
+        self.hint_label = QLabel()
+        self.hint_label.setWordWrap(True)
+        self.hint_label.setTextFormat(Qt.RichText)
+        self.hint_label.linkActivated.connect(self._on_hint_link)
+        self.train_button = QPushButton(icon("train"), tr("Train a bundle on this layer..."))
+        self.train_button.setToolTip(tr("Open the 'Train a bundle' algorithm with this layer filled in"))
+        self.train_button.clicked.connect(self.train_on_layer)
+        hint_lay.addWidget(self.hint_label)
+        hint_lay.addWidget(self.train_button, 0, Qt.AlignLeft)
+        self.hint.setVisible(False)
+        lay.addWidget(self.hint)
 
         self.prompt_pick = QComboBox()
         self.prompt_pick.setToolTip(tr("The bundle's prompts"))
-        self.prompt_pick.activated.connect(lambda i: self.prompt_edit.setPlainText(self.prompt_pick.itemText(i)))
+        self.prompt_pick.activated.connect(lambda i: self._set_prompt(self.prompt_pick.itemText(i)))
         lay.addWidget(self.prompt_pick)
         self.prompt_edit = QPlainTextEdit()
         self.prompt_edit.setPlaceholderText(tr("Ask something about the layer..."))
@@ -187,7 +211,7 @@ class PromptDock(QgsDockWidget):
         ok = state == READY
         self.status_icon.setPixmap(icon("status_ok" if ok else "status_off").pixmap(16, 16))
         self.status_label.setText(state_text(state))
-        self.status_label.setToolTip(message)
+        self.status_label.setToolTip(backend_status_text(self.manager))
         self.start_button.setVisible(not ok)
         self._update_run()
 
@@ -204,9 +228,14 @@ class PromptDock(QgsDockWidget):
             self._on_layer(layer)
 
     def _on_layer(self, layer) -> None:
+        if self._answer_html and self.task is None and self._answer_layer and (
+                layer is None or layer.id() != self._answer_layer[0]):
+            self.progress.setValue(0)  # "Done." and 100% were about the earlier layer
+            self.progress_label.setText("")
+        self._render_answer()
         self.modality_combo.blockSignals(True)
         self.modality_combo.clear()
-        detected = modality.detect_layer(layer) if layer is not None else None
+        detected = modality.detect(self.layer_facts()) if layer is not None else None
         self.modality_combo.addItem(tr("Auto ({modality})").format(modality=modality_label(detected)), None)
         for m in modality.MODALITIES:
             self.modality_combo.addItem(modality_label(m), m)
@@ -221,25 +250,37 @@ class PromptDock(QgsDockWidget):
             self.id_field.setField(modality.find_id_field(kinds, exclude=t) or "")
         self._fill_bundles()
 
+    def layer_facts(self):
+        """The current layer's modality facts (read once per layer choice)."""
+        layer = self.layer_combo.currentLayer()
+        if layer is None:
+            return None
+        if self._facts[0] != layer.id():
+            self._facts = (layer.id(), modality.facts_from_layer(layer))
+        return self._facts[1]
+
     def current_modality(self) -> str | None:
         m = self.modality_combo.currentData()
         if m:
             return m
-        layer = self.layer_combo.currentLayer()
-        return modality.detect_layer(layer) if layer is not None else None
+        facts = self.layer_facts()
+        return modality.detect(facts) if facts is not None else None
 
     def _fill_bundles(self, *_):
         m = self.current_modality()
         traj = m == "trajectory"
         for wdg in (self.time_field, self.id_field, self.time_label, self.id_label):
             wdg.setVisible(traj)
+        for wdg in (self.region_combo, self.region_label):
+            wdg.setVisible(m in modality.RASTER_MODALITIES)
         current = self.bundle_combo.currentData()
         self.bundle_combo.blockSignals(True)
         self.bundle_combo.clear()
-        for b in modality.bundles_for(self.manager.bundles, m):
+        for b in (modality.bundles_for(self.manager.bundles, m) if m else []):
             self.bundle_combo.addItem(f"{b['name']} ({b.get('task', '?')})", b["name"])
         if self.bundle_combo.count() == 0:
-            self.bundle_combo.addItem(tr("(no {modality} bundle)").format(modality=modality_label(m)), None)
+            empty = tr("(no {modality} bundle)").format(modality=modality_label(m)) if m else tr("(choose the modality)")
+            self.bundle_combo.addItem(empty, None)
         i = self.bundle_combo.findData(current)
         self.bundle_combo.setCurrentIndex(max(0, i))
         self.bundle_combo.blockSignals(False)
@@ -259,14 +300,61 @@ class PromptDock(QgsDockWidget):
         for p in prompts:
             self.prompt_pick.addItem(p)
         self.prompt_pick.setVisible(bool(prompts))
-        if prompts:
-            self.prompt_edit.setPlainText(prompts[0])
+        typed = self.prompt_edit.toPlainText().strip()
+        if prompts and (not typed or typed == self._auto_prompt):  # never replace what the user wrote
+            self._set_prompt(prompts[0])
         self._update_run()
+
+    def _set_prompt(self, text: str) -> None:
+        """Fill the prompt in (a bundle's prompt): replaced again on a bundle change, unlike typed text."""
+        self._auto_prompt = text.strip()
+        self.prompt_edit.setPlainText(text)
 
     def _update_run(self) -> None:
         running = self.task is not None
-        self.run_button.setEnabled(not running and self.manager.state == READY and self.current_bundle() is not None)
+        blocker = self._run_blocker()
+        self.run_button.setEnabled(not running and blocker is None)
+        self.run_button.setToolTip(blocker or tr("Ask the bundle about the layer"))
         self.cancel_button.setEnabled(running)
+        self._update_hint()
+
+    def _run_blocker(self) -> str | None:
+        """Why Run cannot start now (a sentence), or None."""
+        layer = self.layer_combo.currentLayer()
+        if layer is None:
+            return tr("Choose a layer.")
+        if self.manager.state != READY:
+            return tr("Start the backend first.")
+        if self.current_bundle() is None:
+            return modality.no_bundle_text(self.current_modality(), self.layer_facts())
+        return None
+
+    def _update_hint(self) -> None:
+        """No bundle for the layer (with the backend ready): say why, offer training and the modality picker."""
+        layer = self.layer_combo.currentLayer()
+        show = layer is not None and self.manager.state == READY and self.current_bundle() is None
+        self.hint.setVisible(show)
+        if not show:
+            return
+        m = self.current_modality()
+        text = html.escape(modality.no_bundle_text(m, self.layer_facts()))
+        link = "<a href='modality'>" + html.escape(tr("Choose the modality by hand")) + "</a>"
+        self.hint_label.setText(f"<p>{text}</p><p>{link}</p>")
+        self.train_button.setVisible(m is not None)
+
+    def _on_hint_link(self, link: str) -> None:
+        if link == "modality":
+            self.modality_combo.setFocus()
+            self.modality_combo.showPopup()
+
+    def train_on_layer(self):
+        """Open Processing's "Train a bundle" with this layer (and its modality) filled in."""
+        from qgis import processing
+
+        layer = self.layer_combo.currentLayer()
+        if layer is None:
+            return None
+        return processing.execAlgorithmDialog("allspark:train_bundle", training_parameters(layer, self.current_modality()))
 
     # ---- run --------------------------------------------------------------------------------
     def _extent(self, layer):
@@ -313,9 +401,10 @@ class PromptDock(QgsDockWidget):
             self._show_error(str(exc))
             return
         self._streamed = ""
-        self.answer.clear()
+        self._set_answer("", layer)
         self.progress.setValue(0)
         self.progress_label.setText(tr("Sending to the backend..."))
+        unit, total = modality.run_unit(manifest), job.get("total")
 
         def work(task):
             fb = runner.TaskFeedback(task)
@@ -323,7 +412,8 @@ class PromptDock(QgsDockWidget):
             out = {"layers": job["layers"] and add_layers}
             try:
                 if add_layers:
-                    out["result"] = job["predict"](c, runner.Sub(fb, 0.0, 0.8 if want_text else 1.0))
+                    predict_fb = WordedFeedback(runner.Sub(fb, 0.0, 0.8 if want_text else 1.0), unit, total)
+                    out["result"] = job["predict"](c, predict_fb)
                 if want_text or not add_layers:
                     a, meta = job["ask_payload"]()
                     fb.progress(0.8 if add_layers else 0.1, tr("Writing the answer..."))
@@ -337,7 +427,7 @@ class PromptDock(QgsDockWidget):
         self.task.messageChanged.connect(self.progress_label.setText)
         self.task.tokenReceived.connect(self._on_token)
         ctx = {"layer": layer, "modality": m, "manifest": manifest, "prompt": prompt, "job": job}
-        run_task(self.task, lambda r: self._done(r, ctx), self._failed)
+        run_task(self.task, lambda r: self._done(r, ctx), self._failed, self._cancelled)
         self._update_run()
 
     def _prepare(self, layer, m, manifest, extent, fids) -> dict:
@@ -349,26 +439,31 @@ class PromptDock(QgsDockWidget):
             window = layers.window_for_extent(grid, extent)
             if window is None:
                 raise layers.LayerError(tr("The extent does not overlap the raster layer '{name}'.").format(name=layer.name()))
+            region = None
+            if self.region_combo.currentLayer() is not None:  # the selected polygons, read here (main thread)
+                region = layers.selected_region(self.region_combo.currentLayer(), layer)
+                window = layers.region_window(layer, region, window)
             provider = layer.dataProvider().clone()
             per_pixel = manifest.get("modality") == "hsi" or manifest.get("task") == "pixel_classification"
             tile = runner.tile_size(manifest)
 
             def predict(c, fb):
                 if per_pixel:
-                    lab, gt, classes = runner.classify_pixels(c, manifest, layer, window, fb, provider)
+                    lab, gt, classes = runner.classify_pixels(c, manifest, layer, window, fb, provider, region=region)
                 else:
-                    lab, _, gt, classes = runner.classify_tiles(c, manifest, layer, window, tile, fb, provider)
+                    lab, _, gt, classes = runner.classify_tiles(c, manifest, layer, window, tile, fb, provider,
+                                                                region=region)
                 path = _unique(os.path.join(_results_dir(), f"{_safe(layer.name())}_{_safe(name)}.tif"))
                 results.write_class_raster(path, lab, gt, layers.crs_wkt(layer.crs()), classes)
                 return {"raster": path, "classes": classes}
 
-            def ask_payload():
-                if per_pixel:  # the centre pixel: the written answer is about one spectrum
-                    cx, cy = window[0] + window[2] // 2, window[1] + window[3] // 2
-                    return layers.raster_payload(layer, window=[cx, cy, 1, 1], provider=provider)
-                return layers.raster_payload(layer, window=window, provider=provider, max_pixels=TEXT_MAX_PIXELS)
+            def ask_payload():  # per pixel: the centre pixel's spectrum, or the region's pixels
+                return layers.raster_question_payload(layer, "hsi" if per_pixel else m, window, region, provider,
+                                                      max_pixels=TEXT_MAX_PIXELS)
 
-            return {"predict": predict, "ask_payload": ask_payload, "layers": True}
+            cols, rows = layers.tile_grid(window, tile)
+            total = window[2] * window[3] if per_pixel else cols * rows
+            return {"predict": predict, "ask_payload": ask_payload, "layers": True, "total": total}
         if m == "pointcloud":
             arrays, meta = layers.pointcloud_payload(layer)
 
@@ -383,7 +478,8 @@ class PromptDock(QgsDockWidget):
             def predict(c, fb):
                 return runner.predict_trajectories(c, manifest, arrays, meta, fb)
 
-            return {"predict": predict, "ask_payload": lambda: (arrays, meta), "layers": True}
+            return {"predict": predict, "ask_payload": lambda: (arrays, meta), "layers": True,
+                    "total": len(meta.get("track_ids") or []) or None}
         numeric, categorical = layers.bundle_table_columns(manifest)
         arrays, meta = layers.table_payload(layer, fids, numeric=numeric, categorical=categorical)
 
@@ -394,7 +490,7 @@ class PromptDock(QgsDockWidget):
             a = {k: v[:1] for k, v in arrays.items()}
             return a, dict(meta, fids=meta["fids"][:1], categorical={k: v[:1] for k, v in meta["categorical"].items()})
 
-        return {"predict": predict, "ask_payload": ask_payload, "layers": True}
+        return {"predict": predict, "ask_payload": ask_payload, "layers": True, "total": len(meta.get("fids") or []) or None}
 
     def cancel(self) -> None:
         if self.task is not None:
@@ -403,7 +499,7 @@ class PromptDock(QgsDockWidget):
 
     def _on_token(self, piece: str) -> None:
         self._streamed += piece
-        self.answer.setPlainText(self._streamed)
+        self._set_answer(f"<p>{html.escape(self._streamed)}</p>", self._answer_layer)
 
     def _failed(self, message: str) -> None:
         self.task = None
@@ -412,16 +508,45 @@ class PromptDock(QgsDockWidget):
         self.progress_label.setText("")
         self._show_error(message)
 
+    def _cancelled(self) -> None:
+        """A cancel is what the user asked for: neutral words, no warning."""
+        self.task = None
+        self._update_run()
+        self.progress.setValue(0)
+        self.progress_label.setText(tr("Cancelled."))
+        streamed = f"<p>{html.escape(self._streamed)}</p>" if self._streamed.strip() else ""
+        self._set_answer(streamed + "<p style='color:gray'>" + html.escape(tr("Cancelled.")) + "</p>", self._answer_layer)
+
     def _show_error(self, message: str) -> None:
-        self.answer.setHtml(f"<p style='color:#b00020'>{html.escape(message)}</p>")
+        self._set_answer(f"<p style='color:#b00020'>{html.escape(message)}</p>", self.layer_combo.currentLayer())
         notify(self.iface, message, "warning")
+
+    def _set_answer(self, body_html: str, layer) -> None:
+        """Show an answer (or an error) about `layer` (a layer, or (id, name), or None)."""
+        if layer is not None and not isinstance(layer, tuple):
+            layer = (layer.id(), layer.name())
+        self._answer_html, self._answer_layer = body_html, layer
+        self._render_answer()
+
+    def _render_answer(self) -> None:
+        """The answer, marked as being about the earlier layer when another layer is chosen now."""
+        body, about = self._answer_html, self._answer_layer
+        current = self.layer_combo.currentLayer()
+        if body and about is not None and (current is None or current.id() != about[0]):
+            note = tr("About the layer '{layer}', chosen before:").format(layer=about[1])
+            body = f"<p style='color:gray'><i>{html.escape(note)}</i></p>" + body
+        self.answer.setHtml(body)
 
     def _done(self, out: dict, ctx: dict) -> None:
         self.task = None
         self._update_run()
-        self.progress.setValue(100)
-        self.progress_label.setText(tr("Done."))
         layer, m, manifest = ctx["layer"], ctx["modality"], ctx["manifest"]
+        if self.layer_combo.currentLayer() is layer:  # else the answer is marked as about the earlier layer
+            self.progress.setValue(100)
+            self.progress_label.setText(tr("Done."))
+        else:
+            self.progress.setValue(0)
+            self.progress_label.setText("")
         added = []
         try:
             if out.get("layers") and out.get("result") is not None:
@@ -439,7 +564,7 @@ class PromptDock(QgsDockWidget):
             parts.append(f"<p><i>{html.escape(summary)}</i></p>")
         if added:
             parts.append("<p>" + html.escape(tr("Added layers: {names}").format(names=", ".join(a.name() for a in added))) + "</p>")
-        self.answer.setHtml("".join(parts) or html.escape(tr("Done.")))
+        self._set_answer("".join(parts) or html.escape(tr("Done.")), layer)
         entry = history.add({
             "layer": layer.name(), "layer_id": layer.id(), "modality": m, "bundle": manifest["name"],
             "prompt": ctx["prompt"], "answer": text, "summary": summary, "layers": [a.name() for a in added],
@@ -484,11 +609,11 @@ class PromptDock(QgsDockWidget):
 
     def _show_entry(self, item) -> None:
         e = item.data(Qt.UserRole) or {}
-        self.answer.setHtml(
+        self._set_answer(
             f"<p><b>{html.escape(e.get('prompt', ''))}</b></p><p>{html.escape(e.get('answer', ''))}</p>"
             f"<p><i>{html.escape(e.get('summary', ''))}</i></p>"
             f"<p style='color:gray'>{html.escape(e.get('time', ''))} - {html.escape(e.get('layer', ''))} - "
-            f"{html.escape(e.get('bundle', ''))}</p>"
+            f"{html.escape(e.get('bundle', ''))}</p>", None,  # the entry names its layer itself
         )
 
     def _clear_history(self) -> None:
@@ -512,6 +637,30 @@ class PromptDock(QgsDockWidget):
                 sig.disconnect(slot)
             except (TypeError, RuntimeError):
                 pass
+
+
+def training_parameters(layer, m: str | None) -> dict:
+    """allspark:train_bundle's parameters for training on `layer`: the layer, its modality, a bundle name,
+    and for a raster the labels layer when the project holds exactly one point / polygon layer over it."""
+    params = {"INPUT": layer}
+    if m:
+        params["MODALITY"] = m
+    params["NAME"] = _safe(f"{layer.name()}-{m or 'bundle'}").lower()
+    if modality.layer_kind(layer) == "raster":
+        labels = []
+        for other in QgsProject.instance().mapLayers().values():
+            if other is layer or modality.layer_kind(other) != "vector" or other.geometryType() not in (
+                    Qgis.GeometryType.Point, Qgis.GeometryType.Polygon):
+                continue
+            ct = QgsCoordinateTransform(other.crs(), layer.crs(), QgsProject.instance())
+            try:
+                if ct.transformBoundingBox(other.extent()).intersects(layer.extent()):
+                    labels.append(other)
+            except Exception:  # noqa: BLE001 - a layer that cannot be transformed is no candidate
+                continue
+        if len(labels) == 1:
+            params["LABELS"] = labels[0]
+    return params
 
 
 def _safe(name: str) -> str:

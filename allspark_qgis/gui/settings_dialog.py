@@ -1,6 +1,13 @@
-"""AllSpark > Settings: where the backend is, on which device, with which LLM and bundles."""
+"""AllSpark > Settings: where the backend is, on which device, with which LLM and bundles.
+
+`backend_status_text(manager)` is the backend's state in words, shared by this dialog, the toolbar's
+status indicator and the prompt panel: the device once the backend knows it ("Backend ready on CPU"),
+never a "?" while the model is still loading.
+"""
 
 from __future__ import annotations
+
+import html
 
 from qgis.gui import QgsFileWidget
 from qgis.PyQt.QtWidgets import (
@@ -17,8 +24,43 @@ from qgis.PyQt.QtWidgets import (
     QVBoxLayout,
 )
 
-from ..i18n import tr
+from ..i18n import N_, tr
 from ..settings import DEVICES, Settings
+
+DEVICE_TITLES = {"auto": N_("Automatic"), "cpu": N_("CPU"), "cuda": N_("CUDA (NVIDIA GPU)")}
+
+
+def device_title(device: str | None) -> str:
+    return tr(DEVICE_TITLES.get(device, device or "?"))
+
+
+def engine_state(health: dict) -> str | None:
+    """The backend engine's state from a health answer: starting (the model loads), ready, failed."""
+    return (health or {}).get("engine_state") or ((health or {}).get("service") or {}).get("engine_state")
+
+
+def device_known(health: dict) -> bool:
+    return bool((health or {}).get("device"))
+
+
+def backend_status_text(manager) -> str:
+    """The backend's state in words: the manager's message, with the ready state said from what the
+    backend told about itself (the device only once it is known)."""
+    from ..backend import READY, state_text
+
+    if manager is None:
+        return ""
+    if manager.state != READY:
+        return manager.message or state_text(manager.state)
+    health = manager.health or {}
+    n = len(manager.bundles)
+    if device_known(health):
+        return tr("Backend ready on {device}; {n} bundle(s).").format(device=device_title(health["device"]), n=n)
+    if engine_state(health) == "failed":
+        error = health.get("engine_error") or (health.get("service") or {}).get("engine_error") or ""
+        return tr("Backend running, but its model could not be loaded: {error}").format(error=error)
+    return tr("Backend ready; the model is still loading (device: {device}); {n} bundle(s).").format(
+        device=device_title(Settings.load().device), n=n)
 
 
 class SettingsDialog(QDialog):
@@ -38,8 +80,8 @@ class SettingsDialog(QDialog):
                                       "(e.g. .venv/bin/python); the plugin runs `python -m allspark serve`."))
         f1.addRow(tr("Backend Python"), self.python_exe)
         self.device = QComboBox()
-        for d, label in zip(DEVICES, (tr("Automatic"), tr("CPU"), tr("CUDA (NVIDIA GPU)"))):
-            self.device.addItem(label, d)
+        for d in DEVICES:
+            self.device.addItem(device_title(d), d)
         self.device.setCurrentIndex(max(0, self.device.findData(s.device)))
         f1.addRow(tr("Device"), self.device)
         self.llm_file = QgsFileWidget()
@@ -90,6 +132,8 @@ class SettingsDialog(QDialog):
         if manager is not None:
             manager.stateChanged.connect(self._on_state)
             self._on_state(manager.state, manager.message)
+            if manager.state == "ready" and not device_known(manager.health):
+                manager.refresh()  # the model may have loaded since: ask again for the device
 
     def values(self) -> Settings:
         s = Settings.load()
@@ -118,7 +162,9 @@ class SettingsDialog(QDialog):
     def _on_state(self, state: str, message: str) -> None:
         from ..backend import state_text
 
-        self.status.setText(f"<b>{state_text(state)}</b><br>{message}" if message else state_text(state))
+        detail = backend_status_text(self.manager) if self.manager is not None else message
+        head = html.escape(state_text(state))
+        self.status.setText(f"<b>{head}</b><br>{html.escape(detail)}" if detail else head)
 
     def done(self, r) -> None:
         if self.manager is not None:

@@ -7,7 +7,9 @@ from qgis.core import (
     QgsProcessingOutputString,
     QgsProcessingParameterExtent,
     QgsProcessingParameterRasterDestination,
+    QgsProcessing,
     QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterVectorLayer,
     QgsRasterLayer,
 )
 
@@ -16,27 +18,37 @@ from . import base
 
 
 class RasterAlgorithm(base.AllSparkAlgorithm):
-    INPUT, EXTENT, OUTPUT, CLASSES = "INPUT", "EXTENT", "OUTPUT", "CLASSES"
+    INPUT, EXTENT, OUTPUT, CLASSES, REGION = "INPUT", "EXTENT", "OUTPUT", "CLASSES", "REGION"
     GROUP, GROUP_ID = N_("Raster"), "raster"
 
     def add_raster_parameters(self):
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, tr("Input raster")))
         self.add_bundle_parameter()
         self.addParameter(QgsProcessingParameterExtent(self.EXTENT, tr("Extent (default: the whole raster)"), optional=True))
+        add_region_parameter(self)
 
     def add_raster_output(self):
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, tr("Classified raster")))
         self.addOutput(QgsProcessingOutputString(self.CLASSES, tr("Class names")))
 
     def check_layer_parameters(self, parameters, context):
-        return self.check_bundle_fit(parameters, context, self.parameterAsRasterLayer(parameters, self.INPUT, context))
+        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
+        return self.check_bundle_fit(parameters, context, layer,
+                                     then=lambda lyr: check_region(self, parameters, context, lyr))
 
     def inputs(self, parameters, context):
-        """(layer, bundle manifest, native window) of a run, the layer checked against the bundle."""
+        """(layer, bundle manifest, native window, region or None) of a run, the layer checked against the
+        bundle; with a region, the window holds its polygons."""
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         manifest = self.bundle(parameters, context)
         self.check_fit(manifest, layer)
-        return layer, manifest, self.window(parameters, context, layer)
+        window = self.window(parameters, context, layer)
+        region = region_of(self, parameters, context, layer)
+        if region is not None:
+            from .. import layers
+
+            window = self.run_guarded(lambda: layers.region_window(layer, region, window))
+        return layer, manifest, window, region
 
     def finish(self, parameters, context, feedback, layer, out):
         """Write the backend's (labels, ..., transform, classes) as the styled output; {} when cancelled."""
@@ -74,3 +86,39 @@ class RasterAlgorithm(base.AllSparkAlgorithm):
         if context.willLoadLayerOnCompletion(out):
             context.layerToLoadOnCompletionDetails(out).setPostProcessor(base.StylePostProcessor.create(apply))
         return {self.OUTPUT: out, self.CLASSES: ", ".join(map(str, classes))}
+
+
+def add_region_parameter(alg) -> None:
+    """REGION: limit the run to the selected features of a polygon layer (a field boundary, a parcel)."""
+    p = QgsProcessingParameterVectorLayer(
+        alg.REGION, tr("Limit to the selected features of this polygon layer"), [QgsProcessing.TypeVectorPolygon],
+        optional=True)
+    p.setHelp(tr("Only the pixels inside the selected polygons of this layer are used, and the areas in the "
+                 "answer are theirs."))
+    alg.addParameter(p)
+
+
+def check_region(alg, parameters, context, raster_layer):
+    """(ok, message) for check_layer_parameters: the REGION's selection, its polygons and their overlap
+    with the raster, before the run starts."""
+    try:
+        region = region_of(alg, parameters, context, raster_layer)
+        if region is not None:
+            from .. import layers
+
+            alg.run_guarded(lambda: layers.region_window(raster_layer, region))
+    except QgsProcessingException as exc:
+        return False, str(exc)
+    return True, ""
+
+
+def region_of(alg, parameters, context, raster_layer):
+    """The REGION parameter as layers.Region (its selected polygons in the raster's CRS), or None."""
+    if parameters.get(alg.REGION) in (None, ""):
+        return None
+    from .. import layers
+
+    polygons = alg.parameterAsVectorLayer(parameters, alg.REGION, context)
+    if polygons is None:
+        raise QgsProcessingException(tr("The layer to limit the question to is missing or invalid."))
+    return alg.run_guarded(lambda: layers.selected_region(polygons, raster_layer, context.transformContext()))

@@ -15,12 +15,11 @@ from qgis.core import (
 
 from ..i18n import tr
 from . import base
-
-TEXT_MAX_PIXELS = 512 * 512
+from ._raster import add_region_parameter, check_region, region_of
 
 
 class AskAlgorithm(base.AllSparkAlgorithm):
-    INPUT, PROMPT, MODALITY, MAX_TOKENS = "INPUT", "PROMPT", "MODALITY", "MAX_TOKENS"
+    INPUT, PROMPT, MODALITY, MAX_TOKENS, REGION = "INPUT", "PROMPT", "MODALITY", "MAX_TOKENS", "REGION"
     OUTPUT, ANSWER, SUMMARY, BUNDLE_USED = "OUTPUT", "ANSWER", "SUMMARY", "BUNDLE_USED"
     GROUP, GROUP_ID = "", ""
 
@@ -34,7 +33,8 @@ class AskAlgorithm(base.AllSparkAlgorithm):
         return tr(
             "Sends the layer (a raster extent, the attribute rows, the tracks or the point-cloud file) with a "
             "prompt to a bundle of its modality; the answer is written in words by the LLM. Without a bundle, the "
-            "first bundle of the layer's detected modality is used; without a prompt, the bundle's own prompt."
+            "first bundle of the layer's detected modality is used; without a prompt, the bundle's own prompt. "
+            "A raster question may be limited to the selected polygons of another layer (a field, a parcel)."
         )
 
     def initAlgorithm(self, config=None):  # noqa: N802
@@ -47,6 +47,7 @@ class AskAlgorithm(base.AllSparkAlgorithm):
                                        options=list(modality.MODALITIES), optional=True, defaultValue=None)
         m.setUsesStaticStrings(True)
         self.addParameter(m)
+        add_region_parameter(self)
         self.addParameter(QgsProcessingParameterNumber(self.MAX_TOKENS, tr("Longest answer (tokens)"),
                                                        QgsProcessingParameterNumber.Integer, 96, minValue=1, maxValue=2048))
         self.addParameter(QgsProcessingParameterFileDestination(
@@ -81,7 +82,13 @@ class AskAlgorithm(base.AllSparkAlgorithm):
         except QgsProcessingException as exc:
             return False, str(exc)
         problem = modality.fit_problem(manifest, modality.facts_from_layer(layer), m)
-        return (False, problem) if problem else (True, "")
+        if problem:
+            return False, problem
+        if m in modality.RASTER_MODALITIES:
+            return check_region(self, parameters, context, layer)
+        if parameters.get(self.REGION) not in (None, ""):
+            return False, tr("Only a question about a raster can be limited to polygons.")
+        return True, ""
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         from .. import connection, layers, modality, runner
@@ -93,14 +100,13 @@ class AskAlgorithm(base.AllSparkAlgorithm):
         self.check_fit(manifest, layer, m)
         prompt = self.parameterAsString(parameters, self.PROMPT, context).strip() or None
         max_tokens = self.parameterAsInt(parameters, self.MAX_TOKENS, context)
+        region = region_of(self, parameters, context, layer) if m in modality.RASTER_MODALITIES else None
+        if region is None and m not in modality.RASTER_MODALITIES and parameters.get(self.REGION) not in (None, ""):
+            raise QgsProcessingException(tr("Only a question about a raster can be limited to polygons."))
 
         def payload():
-            if m in modality.RASTER_MODALITIES:
-                prov = layer.dataProvider().clone()
-                grid = layers.raster_grid(layer)
-                if m == "hsi":  # the written answer is about one spectrum: the centre pixel
-                    return layers.raster_payload(layer, window=[grid.width // 2, grid.height // 2, 1, 1], provider=prov)
-                return layers.raster_payload(layer, provider=prov, max_pixels=TEXT_MAX_PIXELS)
+            if m in modality.RASTER_MODALITIES:  # hyperspectral: the centre pixel, or the region's pixels
+                return layers.raster_question_payload(layer, m, region=region, provider=layer.dataProvider().clone())
             if m == "pointcloud":
                 return layers.pointcloud_payload(layer)
             source = self.parameterAsSource(parameters, self.INPUT, context) or layer

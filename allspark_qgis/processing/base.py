@@ -84,9 +84,9 @@ class AllSparkAlgorithm(QgsProcessingAlgorithm):
         return manifest
 
     def no_bundle_message(self) -> str:
-        kinds = ", ".join(self.MODALITIES) or tr("any")
-        return tr("No bundle is selected, and the backend has none for {kinds}; train one with "
-                  "'Train a bundle' or add one to the bundles folder.").format(kinds=kinds)
+        kinds = ", ".join(modality.title(m) for m in self.MODALITIES) or tr("any layer")
+        return tr("No bundle is selected, and the backend has none for {kinds}; train one on your layer with "
+                  "AllSpark > Train a Bundle... or add one to the bundles folder.").format(kinds=kinds)
 
     def client(self):
         try:
@@ -184,3 +184,18 @@ def set_output_style(context: QgsProcessingContext, dest_id: str, apply) -> None
         pass
     if context.willLoadLayerOnCompletion(dest_id):
         context.layerToLoadOnCompletionDetails(dest_id).setPostProcessor(StylePostProcessor.create(apply))
+
+
+def load_on_completion_as(context: QgsProcessingContext, dest_id: str, path: str) -> None:
+    """An output written under another name than asked (e.g. given the .copc.laz a COPC file needs):
+    the layer loaded on completion is the file written, named after it."""
+    import os
+
+    if not context.willLoadLayerOnCompletion(dest_id):
+        return
+    todo = dict(context.layersToLoadOnCompletion())
+    details = todo.pop(dest_id)
+    name = os.path.basename(path)
+    details.name = name[: -len(".copc.laz")] if name.lower().endswith(".copc.laz") else name
+    todo[path] = details
+    context.setLayersToLoadOnCompletion(todo)

@@ -24,8 +24,8 @@ class ClassifyPixelsAlgorithm(RasterAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         from .. import runner
 
-        layer, manifest, window = self.inputs(parameters, context)
+        layer, manifest, window, region = self.inputs(parameters, context)
         feedback.pushInfo(tr("Bundle {name}: {w} x {h} pixels.").format(name=manifest["name"], w=window[2], h=window[3]))
         out = self.call_backend(lambda client: runner.classify_pixels(
-            client, manifest, layer, window, self.feedback(feedback, 0, 95)))
+            client, manifest, layer, window, self.feedback(feedback, 0, 95), region=region))
         return self.finish(parameters, context, feedback, layer, out)

@@ -1,8 +1,15 @@
 """allspark:classify_pointcloud - per-point classes (e.g. ground / other) of a LAS / LAZ / COPC point
 cloud. QGIS builds without PDAL cannot write point clouds, so the result is a point layer (x, y, z,
-class, class_name); for an uncompressed LAS input a classified LAS copy can be written too."""
+class, class_name); for an uncompressed LAS input a classified LAS copy can be written too.
+
+QGIS builds without PDAL (Debian's QGIS 3.40) open only COPC point clouds: the input takes a point-cloud
+layer or the path of a LAS / LAZ file, which the backend first converts to COPC (`COPC`: where to keep
+that copy, loaded as a layer; a temporary file when not given). The backend classifies the original
+file, so the classified LAS copy follows its point order."""
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 from qgis.core import (
@@ -10,17 +17,41 @@ from qgis.core import (
     QgsFeatureSink,
     QgsProcessing,
     QgsProcessingException,
+    QgsProcessingParameterDefinition,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFileDestination,
+    QgsProcessingParameterPointCloudDestination,
     QgsProcessingParameterPointCloudLayer,
+    QgsProcessingUtils,
 )
 
 from ..i18n import N_, tr
 from . import base
 
 
+class PointCloudOrLasParameter(QgsProcessingParameterPointCloudLayer):
+    """A point-cloud layer, or the path of a LAS / LAZ file this QGIS cannot open as a layer (no PDAL
+    provider): such a path is accepted here and converted to COPC when the algorithm runs."""
+
+    def checkValueIsAcceptable(self, value, context=None):  # noqa: N802
+        from .. import layers
+
+        if isinstance(value, str) and layers.is_las_file(value):
+            return True
+        return super().checkValueIsAcceptable(value, context)
+
+    def createFileFilter(self):  # noqa: N802
+        return tr("LAS / LAZ / COPC files (*.las *.laz *.LAS *.LAZ *.copc.laz)") + ";;" + super().createFileFilter()
+
+    def clone(self):
+        p = PointCloudOrLasParameter(self.name(), self.description(), self.defaultValue(),
+                                     bool(self.flags() & QgsProcessingParameterDefinition.FlagOptional))
+        p.setHelp(self.help())
+        return p
+
+
 class ClassifyPointCloudAlgorithm(base.AllSparkAlgorithm):
-    INPUT, OUTPUT, OUTPUT_LAS = "INPUT", "OUTPUT", "OUTPUT_LAS"
+    INPUT, OUTPUT, OUTPUT_LAS, COPC = "INPUT", "OUTPUT", "OUTPUT_LAS", "COPC"
     MODALITIES = ("pointcloud",)
     TASKS = ("point_classification",)
     GROUP, GROUP_ID = N_("Point cloud"), "pointcloud"
@@ -29,36 +60,79 @@ class ClassifyPointCloudAlgorithm(base.AllSparkAlgorithm):
     HELP = N_(
         "The backend reads the layer's LAS / LAZ / COPC file and classifies every point it keeps per tile. "
         "The output is a 3D point layer with the class of each point (styled by class); when the input is an "
-        "uncompressed LAS file, a classified copy of it can also be written."
+        "uncompressed LAS file, a classified copy of it can also be written. A LAS / LAZ file that this QGIS "
+        "cannot open (no PDAL) can be given by its path: the backend converts it to COPC first (kept where the "
+        "COPC copy parameter says, and loaded as a point cloud layer)."
     )
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(QgsProcessingParameterPointCloudLayer(self.INPUT, tr("Point cloud")))
+        p = PointCloudOrLasParameter(self.INPUT, tr("Point cloud (a layer, or a LAS / LAZ file)"))
+        p.setHelp(tr("A point cloud layer, or the path of a LAS / LAZ file; this QGIS opens only COPC point clouds "
+                     "(it has no PDAL provider), so a LAS / LAZ file is converted to COPC by the backend first."))
+        self.addParameter(p)
         self.add_bundle_parameter()
-        self.addParameter(QgsProcessingParameterFeatureSink(self.OUTPUT, tr("Classified points"), QgsProcessing.TypeVectorPoint))
+        self.addParameter(QgsProcessingParameterFeatureSink(self.OUTPUT, tr("Classified points"),
+                                                            QgsProcessing.TypeVectorPoint))
         self.addParameter(QgsProcessingParameterFileDestination(
             self.OUTPUT_LAS, tr("Classified LAS copy (uncompressed LAS input only)"), tr("LAS files (*.las)"),
             optional=True, createByDefault=False))
+        self.addParameter(QgsProcessingParameterPointCloudDestination(
+            self.COPC, tr("COPC copy of a LAS / LAZ input (viewable in this QGIS)"), optional=True,
+            createByDefault=False))
 
     def check_layer_parameters(self, parameters, context):
-        return self.check_bundle_fit(parameters, context, self.parameterAsPointCloudLayer(parameters, self.INPUT, context))
+        layer = self.parameterAsPointCloudLayer(parameters, self.INPUT, context)  # None for a LAS / LAZ path
+        return self.check_bundle_fit(parameters, context, layer)
+
+    def input_layer(self, parameters, context, feedback):
+        """(point-cloud layer, the file the backend classifies, {COPC: path} when a copy was kept);
+        a LAS / LAZ path is converted to COPC by the backend first (None: cancelled)."""
+        from .. import layers, runner
+
+        layer = self.parameterAsPointCloudLayer(parameters, self.INPUT, context)
+        if layer is not None:
+            return layer, None, {}
+        path = self.parameterAsString(parameters, self.INPUT, context)
+        if not layers.is_las_file(path):
+            raise QgsProcessingException(tr("The input layer is missing or invalid."))
+        keep = self.parameterAsOutputLayer(parameters, self.COPC, context)
+        copc = layers.copc_name(keep) if keep else QgsProcessingUtils.generateTempFilename(
+            layers.copc_name(os.path.basename(path)), context)
+        os.makedirs(os.path.dirname(os.path.abspath(copc)), exist_ok=True)
+        feedback.pushInfo(tr("This QGIS cannot open LAS / LAZ files (it has no PDAL provider); the backend converts "
+                             "{path} to COPC first: {copc}").format(path=path, copc=copc))
+        summary = self.call_backend(
+            lambda client: runner.convert_to_copc(client, path, copc, self.feedback(feedback, 0, 15)))
+        if summary is None or feedback.isCanceled():
+            return None, None, {}
+        layer = layers.copc_layer(copc, os.path.basename(path))
+        if not layer.isValid():
+            raise QgsProcessingException(tr("The COPC copy {copc} of {path} does not open in QGIS: {error}").format(
+                copc=copc, path=path, error=layer.error().summary()))
+        context.temporaryLayerStore().addMapLayer(layer)  # alive for the run
+        kept = {}
+        if keep:
+            kept[self.COPC] = copc
+            base.load_on_completion_as(context, keep, copc)
+        return layer, path, kept
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         from .. import layers, results, runner
 
-        layer = self.parameterAsPointCloudLayer(parameters, self.INPUT, context)
         manifest = self.bundle(parameters, context)
+        layer, source, out = self.input_layer(parameters, context, feedback)
+        if layer is None:
+            return {}
         self.check_fit(manifest, layer)
         _, meta = self.run_guarded(lambda: layers.pointcloud_payload(layer))
-        path = meta["path"]
+        path = source or meta["path"]  # a converted LAS / LAZ: the backend reads the original file
         feedback.pushInfo(tr("The backend reads {path}.").format(path=path))
         res = self.call_backend(lambda client: runner.classify_pointcloud(
-            client, manifest, path, self.feedback(feedback, 0, 85), meta.get("crs")))
+            client, manifest, path, self.feedback(feedback, 15 if source else 0, 85), meta.get("crs")))
         if res is None or feedback.isCanceled():
             return {}
         classes = list(res.get("classes") or manifest.get("classes") or [])
         index, labels, xyz = results.point_results(res, path, layer)
-        out = {}
         las_out = self.parameterAsFileOutput(parameters, self.OUTPUT_LAS, context)
         if las_out:
             try:
@@ -81,4 +155,3 @@ class ClassifyPointCloudAlgorithm(base.AllSparkAlgorithm):
         base.set_output_style(context, dest_id, lambda lyr, c=classes: results.style_points(lyr, c))
         out[self.OUTPUT] = dest_id
         return out
-

@@ -31,10 +31,10 @@ class ClassifyRasterAlgorithm(RasterAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         from .. import runner
 
-        layer, manifest, window = self.inputs(parameters, context)
+        layer, manifest, window, region = self.inputs(parameters, context)
         tile = runner.tile_size(manifest, self.parameterAsInt(parameters, self.TILE, context) or None)
         feedback.pushInfo(tr("Bundle {name}: tiles of {tile} px over a window of {w} x {h} px.").format(
             name=manifest["name"], tile=tile, w=window[2], h=window[3]))
         out = self.call_backend(lambda client: runner.classify_tiles(
-            client, manifest, layer, window, tile, self.feedback(feedback, 0, 95)))
+            client, manifest, layer, window, tile, self.feedback(feedback, 0, 95), region=region))
         return self.finish(parameters, context, feedback, layer, out)

@@ -24,11 +24,15 @@ class AllSparkProvider(QgsProcessingProvider):
     def svgIconPath(self):  # noqa: N802
         return icon_path("allspark")
 
+    def supportedOutputPointCloudLayerExtensions(self):  # noqa: N802
+        return ["copc.laz"]  # the point clouds the algorithms write are COPC, which QGIS opens without PDAL
+
     def loadAlgorithms(self):  # noqa: N802
         from .ask import AskAlgorithm
         from .classify_pixels import ClassifyPixelsAlgorithm
         from .classify_pointcloud import ClassifyPointCloudAlgorithm
         from .classify_raster import ClassifyRasterAlgorithm
+        from .convert_to_copc import ConvertToCopcAlgorithm
         from .predict_attribute import PredictAttributeAlgorithm
         from .predict_trajectories import PredictTrajectoriesAlgorithm
         from .train_bundle import TrainBundleAlgorithm
@@ -39,6 +43,7 @@ class AllSparkProvider(QgsProcessingProvider):
             PredictTrajectoriesAlgorithm,
             PredictAttributeAlgorithm,
             ClassifyPointCloudAlgorithm,
+            ConvertToCopcAlgorithm,
             AskAlgorithm,
             TrainBundleAlgorithm,
         ):

@@ -70,6 +70,9 @@ class TrainBundleAlgorithm(base.AllSparkAlgorithm):
         self.addParameter(QgsProcessingParameterString(self.TARGET_FIELD, tr("Target field (table)"), optional=True))
         self.addParameter(QgsProcessingParameterString(self.TIME_FIELD, tr("Time field (trajectory)"), optional=True))
         self.addParameter(QgsProcessingParameterString(self.ID_FIELD, tr("Track id field (trajectory)"), optional=True))
+        from .predict_trajectories import add_time_parameters
+
+        add_time_parameters(self)
         self.addParameter(QgsProcessingParameterString(self.NAME, tr("Bundle name")))
         self.addParameter(QgsProcessingParameterNumber(self.EPOCHS, tr("Epochs"), QgsProcessingParameterNumber.Integer,
                                                        10, minValue=1, maxValue=1000))
@@ -121,7 +124,7 @@ class TrainBundleAlgorithm(base.AllSparkAlgorithm):
             t = self.parameterAsString(parameters, self.TIME_FIELD, context) or modality.find_time_field(kinds)
             i = self.parameterAsString(parameters, self.ID_FIELD, context) or modality.find_id_field(kinds, exclude=t)
             if not t or not i:
-                return False, tr("The layer needs a time field and a track id field.")
+                return False, tr("The layer '{name}' needs a time field and a track id field.").format(name=layer.name())
         elif m == "pointcloud":
             if kind != "pointcloud":
                 return False, tr("A point-cloud bundle trains on a point-cloud layer.")
@@ -176,10 +179,11 @@ class TrainBundleAlgorithm(base.AllSparkAlgorithm):
             if m in modality.RASTER_MODALITIES:
                 labels = self.parameterAsVectorLayer(parameters, self.LABELS, context)
                 field = self.parameterAsString(parameters, self.LABEL_FIELD, context)
-                if m == "hsi":
-                    pts = training.polygon_pixels(layer, labels, field, context.transformContext())
+                if m == "hsi":  # every pixel inside the polygons, the pixel of each point
                     lab = os.path.join(work, "labels.tif")
-                    classes = training.write_label_raster(layer, pts, lab)
+                    classes = training.rasterize_labels(layer, labels, field, lab, context.transformContext())
+                    feedback.pushInfo(tr("Classes from the field '{field}': {names}").format(
+                        field=field, names=", ".join(classes)))
                     data = layer.source() if runner.is_file_raster(layer) else training.write_raster_file(
                         layer, os.path.join(work, "image.tif"))
                     return training.config(m, data, out_dir, name, epochs, labels=lab,
@@ -205,7 +209,10 @@ class TrainBundleAlgorithm(base.AllSparkAlgorithm):
                 kinds = modality.field_kinds(source)
                 t = self.parameterAsString(parameters, self.TIME_FIELD, context) or modality.find_time_field(kinds)
                 i = self.parameterAsString(parameters, self.ID_FIELD, context) or modality.find_id_field(kinds, exclude=t)
-                path = training.write_tracks_csv(source, t, i, os.path.join(work, "tracks.csv"))
+                from .predict_trajectories import time_units
+
+                units, rate = time_units(self, parameters, context)
+                path = training.write_tracks_csv(source, t, i, os.path.join(work, "tracks.csv"), units, rate)
                 return training.config(m, path, out_dir, name, epochs)
             return training.config(m, modality.pointcloud_source(layer), out_dir, name, epochs,
                                    task="point_classification")

@@ -229,12 +229,13 @@ BASELINES: dict[str, dict[str, Callable]] = {
 READ_FOR_BASELINES = {"hsi": {"patch": 9}}
 
 
-def run_baselines(manifest: dict, data: str, labels: str | None = None, split: str = "validation",
+def run_baselines(manifest: dict, data: str, labels: str | None = None, max_samples: int | None = None,
                   progress=None) -> dict:
-    """Every alternative of the bundle's modality, fitted on its training split and scored on `split`
-    ("validation", or "all" = everything but the training and model-selection splits)."""
+    """Every alternative of the bundle's modality, fitted on its training split, its settings chosen on
+    the model-selection split, scored on the validation split (at most `max_samples` of it, the same
+    ones `allspark eval --split validation --max-samples` scores the bundle on)."""
     from .modalities import get as get_modality
-    from .train import sample_subset, three_way_split
+    from .train import capped, sample_subset, three_way_split
 
     name = manifest["modality"]
     if name not in BASELINES:
@@ -251,6 +252,7 @@ def run_baselines(manifest: dict, data: str, labels: str | None = None, split: s
     ds = sample_subset(ds, tr.get("max_samples"), tr.get("seed", 0))
     train, select, val = three_way_split(ds, tr.get("val_fraction", 0.15), tr.get("select_fraction", 0.15),
                                          tr.get("seed", 0))
+    val = capped(val, max_samples)
     n_classes = len(manifest["classes"]) if manifest.get("classes") else None
     out = {}
     for key, fn in BASELINES[name].items():

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from .bench import BENCH_MODALITIES
-from .errors import AllSparkError
+from .errors import AllSparkError, InputError
 from .jsonable import jsonable as _jsonable
 
 
@@ -59,8 +59,21 @@ def cmd_ask(args) -> int:
     _print_header(engine, summary, args.input, samples)
     for line in describe_samples(result, samples, limit=args.show):
         print(line)
+    # the whole run, once; the LLM's answer beside it keeps only what these numbers support (engine.ask)
+    print(f"result: {result['summary']}")
+    note = result.get("summary_stats", {}).get("area", {}).get("note")
+    if note:
+        print(f"        ({note})")
     if "text" in result:
-        print(f"\nAnswer ({engine.llm_info()['file']}): {result['text']}")
+        dropped = result.get("text_dropped") or []
+        shown = result["text"] or (
+            "(it wrote nothing)" if not result.get("text_raw") else
+            "(it only repeated the result above)" if all(d["why"] == "repeats the summary" for d in dropped) else
+            "(nothing it wrote is supported by the result)")
+        print(f"\nAnswer ({engine.llm_info()['file']}): {shown}")
+        for d in dropped:
+            if d["why"] != "repeats the summary":
+                print(f"  left out: {d['text']!r}: {d['why']}")
     if args.output:
         print(f"\nwritten: {result['output']}")
     t = result.get("timing", {})
@@ -125,6 +138,8 @@ def cmd_train(args) -> int:
 def cmd_eval(args) -> int:
     from .evaluate import evaluate
 
+    if args.baseline and args.split != "validation":
+        raise InputError("--baseline scores the alternatives on the bundle's validation split: add --split validation")
     precisions = ["fp32", "int8"] if args.precision == "both" else [args.precision]
     if args.precision == "both" and args.device == "cuda":
         precisions = ["fp32", "fp16"]
@@ -134,7 +149,8 @@ def cmd_eval(args) -> int:
         from .baselines import run_baselines
         from .bundle import resolve_bundle
 
-        report["baselines"] = run_baselines(resolve_bundle(args.bundle).manifest, args.data, labels=args.labels)
+        report["baselines"] = run_baselines(resolve_bundle(args.bundle).manifest, args.data, labels=args.labels,
+                                            max_samples=args.max_samples)
     if args.json:
         for r in [*report["results"].values(), report.get("encoder_only") or {}]:
             r.pop("confusion", None) if not args.confusion else None

@@ -9,6 +9,7 @@ The CLI and the ZeroMQ service both use this class; one Engine serialises work o
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -85,16 +86,23 @@ def element_coordinates(samples: Sequence[Sample], width: int) -> np.ndarray:
     return out
 
 
-def summarise_all(result: dict) -> str:
-    """One line in words for a whole batch: class shares for classification, else the first sample."""
-    n = len(result.get("labels") or [])
-    if result.get("task") == "classification" and n > 1:
-        labels, counts = np.unique(result["labels"], return_counts=True)
-        order = np.argsort(counts)[::-1][:5]
-        mean_p = float(np.asarray(result["probabilities"]).max(1).mean())
-        shares = ", ".join(f"{labels[i]} {counts[i] / n:.0%}" for i in order)
-        return f"Across {n} samples the classifier found: {shares} (mean confidence {mean_p:.0%})."
-    return summarise(result)
+def representative(result: dict) -> int:
+    """The sample whose bridge tokens the LLM reads beside the whole run's summary: the most confident
+    sample of the commonest class; for regression the one nearest the median; else the first."""
+    task = result.get("task")
+    if task == "classification":
+        p = np.asarray(result["probabilities"])
+        idx = p.argmax(1)
+        common = np.bincount(idx).argmax()
+        conf = np.where(idx == common, p.max(1), -1.0)
+        return int(conf.argmax())
+    if task == "regression":
+        v = np.asarray(result["values"])[:, 0]
+        return int(np.abs(v - np.median(v)).argmin())
+    return 0
+
+
+SENTENCE_END = re.compile(r"[.!?;](?=\s)\s*")
 
 
 class Engine:
@@ -183,11 +191,15 @@ class Engine:
         return loaded.modality.read(path, **options)
 
     def from_payload(self, bundle: str, arrays: dict, meta: dict) -> list[Sample]:
-        return self._get(bundle).modality.from_payload(arrays, meta)
+        """Samples from a plugin's payload, read the way the bundle was trained (its `read_options`, e.g. a
+        pixel's neighbourhood) unless the payload says otherwise."""
+        loaded = self._get(bundle)
+        meta = {**loaded.bundle.manifest.get("read_options", {}), **(meta or {})}
+        return loaded.modality.from_payload(arrays, meta)
 
     # ---- the pipeline --------------------------------------------------------------------------
     def bridge_tokens(self, loaded: Loaded, samples: Sequence[Sample]):
-        """Encoder + bridge for a batch: (bridge tokens (B, N, D) float32 numpy, elements tensor or None)."""
+        """Encoder + bridge for a batch: (bridge tokens (B, N, D) float32 numpy, the encoder's output)."""
         import torch
 
         from .model import to_tensors
@@ -200,8 +212,8 @@ class Engine:
         if loaded.precision == "fp16":
             inputs = {k: v.half() if v.is_floating_point() else v for k, v in inputs.items()}
         with torch.inference_mode():
-            tokens, elements = loaded.model.encode(inputs)
-        return tokens.float().cpu().numpy(), elements
+            tokens, encoded = loaded.model.encode(inputs)
+        return tokens.float().cpu().numpy(), encoded
 
     def predict(self, bundle: str, samples: Sequence[Sample], progress: Progress | None = None,
                 cancel: threading.Event | None = None, timing: dict | None = None) -> dict:
@@ -221,7 +233,7 @@ class Engine:
                 raise Cancelled(f"cancelled after {start} of {n} samples")
             chunk = samples[start:start + self.batch_size]
             t0 = time.perf_counter()
-            tokens, elements = self.bridge_tokens(loaded, chunk)
+            tokens, encoded = self.bridge_tokens(loaded, chunk)
             t1 = time.perf_counter()
             with self.lock:
                 hidden = self.runtime.sample_hidden_batch(
@@ -229,10 +241,12 @@ class Engine:
             t2 = time.perf_counter()
             with torch.inference_mode():
                 h = torch.as_tensor(np.stack(hidden), device=self.device)
-                el = elements.float() if elements is not None else None
-                part = decode(task, loaded.model.decide(h, el), loaded.bundle.manifest)
+                part = decode(task, loaded.model.decide(h, encoded), loaded.bundle.manifest)
             if "element_labels" in part and all("xyz" in s.meta for s in chunk):
                 part["element_xyz"] = element_coordinates(chunk, part["element_labels"].shape[1])
+            place = getattr(loaded.modality, "place_result", None)  # e.g. trajectory paths in the input's CRS
+            if place is not None:
+                part.update(place(chunk, part))
             parts.append(part)
             t3 = time.perf_counter()
             t["encode_s"] += t1 - t0
@@ -247,58 +261,89 @@ class Engine:
     def ask(self, bundle: str, samples: Sequence[Sample], prompt: str | None = None, text: bool = False,
             on_token: Callable[[str], None] | None = None, max_tokens: int = 96,
             cancel: threading.Event | None = None) -> dict:
-        """Head result for the samples and, with `text`, the LLM's written answer about the first one."""
+        """Head result for the samples, the whole run in numbers (`summary_stats`) and in one line
+        (`summary`); with `text`, the LLM's written answer, asked with that summary and the question
+        (`prompt`) and held to it: `text` keeps what the numbers support, `text_raw` is what the LLM
+        wrote, `text_dropped` the sentences left out and why."""
+        from .outputs import summary_stats, summary_text
+
         timing: dict = {}
         result = self.predict(bundle, samples, cancel=cancel, timing=timing)
-        result["summary"] = summarise_all(result)
+        stats = result["summary_stats"] = summary_stats(result, samples)
+        result["summary"] = summary_text(stats)
         if text:
             loaded = self._get(bundle)
-            tokens, _ = self.bridge_tokens(loaded, samples[:1])
-            question = prompt or loaded.bundle.manifest["prompts"][0]
+            first_prompt = loaded.bundle.manifest["prompts"][0]
+            tokens, _ = self.bridge_tokens(loaded, [samples[representative(result)]])
+            question = prompt or first_prompt
             with self.lock:
-                ctx = prompts.context(self.runtime, [(loaded.bundle.manifest["prompts"][0], tokens[0])],
-                                      question=question, note=result["summary"])
-                result["text"] = self._answer(ctx, on_token, max_tokens, cancel)
+                ctx = prompts.context(self.runtime, [(first_prompt, tokens[0])], question=question,
+                                      note=prompts.result_note(result["summary"]))
+                result["text"], result["text_raw"], result["text_dropped"] = self._answer(
+                    ctx, on_token, max_tokens, cancel, [stats])
         result["timing"] = timing
         return result
 
     def ask_together(self, items: Sequence[tuple[str, Sequence[Sample]]], question: str,
                      on_token: Callable[[str], None] | None = None, max_tokens: int = 96,
                      cancel: threading.Event | None = None) -> dict:
-        """One question about several inputs at once (e.g. two layers): each input's head result, and one
-        LLM context holding every input's bridge tokens behind its own prompt, then the question."""
+        """One question about several inputs at once (e.g. two layers): each input's head result and whole-run
+        summary, and one LLM context holding every input's bridge tokens behind its own prompt, every
+        input's summary, then the question; the answer is held to the inputs' numbers (see ask)."""
+        from .outputs import summary_stats, summary_text
+
         if len(items) < 1:
             raise InputError("ask_together needs at least one (bundle, samples) pair")
         results, parts, notes = [], [], []
         for i, (bundle, samples) in enumerate(items):
             res = self.predict(bundle, samples, cancel=cancel)
-            res["summary"] = summarise_all(res)
+            res["summary_stats"] = summary_stats(res, samples)
+            res["summary"] = summary_text(res["summary_stats"])
             loaded = self._get(bundle)
-            tokens, _ = self.bridge_tokens(loaded, samples[:1])
+            tokens, _ = self.bridge_tokens(loaded, [samples[representative(res)]])
             parts.append((loaded.bundle.manifest["prompts"][0], tokens[0]))
-            notes.append(f"Input {i + 1} ({loaded.bundle.manifest['modality']}): {res['summary']}")
+            notes.append(prompts.result_note(res["summary"], f"Input {i + 1} ({loaded.bundle.manifest['modality']})"))
             results.append(res)
         with self.lock:
-            ctx = prompts.context(self.runtime, parts, question=question, note=" ".join(notes))
-            text = self._answer(ctx, on_token, max_tokens, cancel)
-        return {"results": results, "text": text, "context_tokens": sum(len(s) for s in ctx)}
+            ctx = prompts.context(self.runtime, parts, question=question, note="\n".join(notes))
+            text, raw, dropped = self._answer(ctx, on_token, max_tokens, cancel, [r["summary_stats"] for r in results])
+        return {"results": results, "text": text, "text_raw": raw, "text_dropped": dropped,
+                "context_tokens": sum(len(s) for s in ctx)}
 
-    def _answer(self, ctx, on_token, max_tokens: int, cancel) -> str:
-        """The LLM's answer, streamed: one line (a small base LLM otherwise runs on into lists)."""
-        text = ""
+    def _answer(self, ctx, on_token, max_tokens: int, cancel, stats: list[dict]) -> tuple[str, str, list[dict]]:
+        """The LLM's answer, one line (a small base LLM otherwise runs on into lists), streamed sentence by
+        sentence: a sentence the results do not support, or one that only restates the summary's list,
+        is left out (outputs.ground_answer). Returns (answer, what the LLM wrote, [dropped sentences])."""
+        from .outputs import ground_answer
+
+        raw, pending, kept, dropped = "", "", "", []
+
+        def settle(sentence: str) -> None:
+            nonlocal kept
+            ok, why = ground_answer(sentence, stats)
+            if ok:
+                piece = sentence if kept or not sentence[:1].isspace() else sentence.lstrip()
+                kept += piece
+                if on_token is not None:
+                    on_token(piece)
+            dropped.extend(why)
+
         for piece in self.runtime.generate(ctx, max_tokens=max_tokens):
             if cancel is not None and cancel.is_set():
                 raise Cancelled("cancelled while writing the answer")
-            if text.strip() and "\n" in piece:
+            last = bool(raw.strip()) and "\n" in piece
+            if last:
                 piece = piece.split("\n", 1)[0]
-                if piece and on_token is not None:
-                    on_token(piece)
-                text += piece
+            raw += piece
+            pending += piece
+            while (m := SENTENCE_END.search(pending)) is not None:
+                settle(pending[:m.end()])
+                pending = pending[m.end():]
+            if last:
                 break
-            text += piece
-            if on_token is not None:
-                on_token(piece)
-        return text.strip()
+        if pending.strip():
+            settle(pending)
+        return kept.strip(), raw.strip(), dropped
 
     def health(self) -> dict:
         import psutil

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -27,6 +28,7 @@ def _where(sample) -> str:
 
 
 def describe_samples(result: dict, samples, limit: int = 8) -> list[str]:
+    """A few samples one by one (the whole run's counts and shares are the summary's, summary_text)."""
     n = len(samples)
     lines = []
     for i in range(min(n, limit)):
@@ -34,11 +36,258 @@ def describe_samples(result: dict, samples, limit: int = 8) -> list[str]:
         lines.append(f"sample {i}{f' ({where})' if where else ''}: {summarise(result, i)}")
     if n > limit:
         lines.append(f"... and {n - limit} more samples")
-    if result.get("task") == "classification" and n > 1:
-        labels, counts = np.unique(result["labels"], return_counts=True)
-        order = np.argsort(counts)[::-1]
-        lines.append("class counts: " + ", ".join(f"{labels[i]} {counts[i]}" for i in order))
     return lines
+
+
+# ---- the whole run in numbers --------------------------------------------------------------------
+# An answer about a layer speaks of the whole result of the run (every pixel, row, track, tile), never
+# of one sample: summary_stats counts it, summary_text says it in one line, and ground_answer keeps
+# only what the numbers support of the LLM's written answer.
+
+UNIT_WORDS = {"pixel": ("pixel", "pixels", "px"), "tile": ("tile", "tiles", "tiles"), "row": ("row", "rows", "rows"),
+              "track": ("track", "tracks", "tracks"), "sample": ("sample", "samples", "samples")}
+
+
+def sample_unit(samples) -> str:
+    m = samples[0].meta if samples else {}
+    if "row" in m and "col" in m:
+        return "pixel"
+    if "window" in m or "raster_size" in m:
+        return "tile"
+    if "track" in m:
+        return "track"
+    if "fid" in m and "columns" in m:
+        return "row"
+    return "sample"
+
+
+def _sample_pixels(samples, unit: str) -> np.ndarray | None:
+    """Valid pixels per sample: 1 for a pixel; a tile's valid (mask) or window pixels; None off rasters."""
+    if unit == "pixel":
+        return np.ones(len(samples))
+    if unit != "tile":
+        return None
+    out = []
+    for s in samples:
+        if s.mask is not None and np.ndim(s.mask) >= 2:
+            out.append(float(np.count_nonzero(s.mask)))
+        elif s.meta.get("window") is not None:
+            out.append(float(s.meta["window"][2]) * float(s.meta["window"][3]))
+        else:
+            return None
+    return np.asarray(out)
+
+
+def sample_areas(samples, unit: str | None = None) -> tuple[np.ndarray | None, dict]:
+    """Area in hectares of each sample's valid pixels, and how it was found: a projected (or local,
+    metric) CRS: |det| of the geotransform times the axis units; a geographic CRS: geodesic areas of
+    the pixel rows (pyproj.Geod, north-up grids); otherwise None and a note that says why."""
+    unit = unit or sample_unit(samples)
+    pixels = _sample_pixels(samples, unit)
+    if pixels is None:
+        return None, {"note": "not a raster: no areas"}
+    m = samples[0].meta
+    t, crs_text = m.get("transform"), m.get("crs")
+    if t is None or not crs_text:
+        return None, {"note": "the raster has no " + ("geotransform" if t is None else "CRS") + ": areas unknown"}
+    try:
+        import pyproj
+
+        crs = pyproj.CRS.from_user_input(crs_text)
+    except Exception as exc:  # noqa: BLE001 - any CRS pyproj cannot read
+        return None, {"note": f"the raster's CRS is not readable ({str(exc)[:80]}): areas unknown"}
+    t = [float(v) for v in t]
+    if crs.is_geographic:
+        if t[2] or t[4]:
+            return None, {"note": "rotated geographic grid: areas left out"}
+        geod = crs.get_geod()
+
+        def row_area(r: float) -> float:  # m2 of one pixel of row r (the sample's own grid)
+            lat0, lat1 = t[3] + r * t[5], t[3] + (r + 1) * t[5]
+            lons = [t[0], t[0] + t[1], t[0] + t[1], t[0]]
+            return abs(geod.polygon_area_perimeter(lons, [lat0, lat0, lat1, lat1])[0])
+
+        areas = []
+        cache: dict = {}
+        for s, n in zip(samples, pixels):
+            sm = s.meta
+            if unit == "pixel":
+                r = int(sm["row"])
+                areas.append(cache.setdefault(r, row_area(r)))
+            else:  # a tile: its own transform; valid pixels row by row
+                tt = [float(v) for v in sm.get("transform") or t]
+                per_row = (np.count_nonzero(s.mask, axis=1) if s.mask is not None and np.ndim(s.mask) == 2
+                           else np.full(int(sm["window"][3]), float(sm["window"][2])))
+                lat = tt[3] + np.arange(len(per_row) + 1) * tt[5]
+                areas.append(sum(k * abs(geod.polygon_area_perimeter(
+                    [tt[0], tt[0] + tt[1], tt[0] + tt[1], tt[0]], [lat[i], lat[i], lat[i + 1], lat[i + 1]])[0])
+                    for i, k in enumerate(per_row) if k))
+        return np.asarray(areas) / 1e4, {"method": "geodesic (pyproj.Geod on the CRS's ellipsoid)"}
+    axes = crs.axis_info[:2]
+    factors = [a.unit_conversion_factor for a in axes]
+    angular = ("degree", "radian", "grad", "arc-second", "arc-minute", "unknown")
+    if len(axes) < 2 or not all(f and f > 0 for f in factors) or any(a.unit_name.lower() in angular for a in axes):
+        return None, {"note": "the raster's CRS has no linear units: areas unknown"}
+    pixel_m2 = abs(t[1] * t[5] - t[2] * t[4]) * factors[0] * factors[1]
+    return pixels * pixel_m2 / 1e4, {"method": f"pixel area {pixel_m2:.6g} m2 from the geotransform ({axes[0].unit_name})",
+                                      "pixel_m2": pixel_m2}
+
+
+def _left_out(samples, unit: str, n: int) -> dict:
+    """What the reader left out, when it says so: nodata pixels (meta `nodata_pixels`), tracks too
+    short (`skipped_tracks`); for a pixel grid, the window's cells that got no result."""
+    m = samples[0].meta
+    out = {}
+    if m.get("nodata_pixels") is not None:
+        out["nodata_pixels"] = int(m["nodata_pixels"])
+    if m.get("skipped_tracks"):
+        out["short_tracks"] = len(m["skipped_tracks"])
+    if unit == "pixel" and "height" in m and "width" in m and "region" not in m:
+        out["grid_pixels"] = int(m["height"]) * int(m["width"])
+        out["pixels_without_result"] = max(0, out["grid_pixels"] - n)
+    return out
+
+
+def _class_rows(names, idx: np.ndarray, conf: np.ndarray, areas: np.ndarray | None, n_classes: int) -> list[dict]:
+    counts = np.bincount(idx, minlength=n_classes)
+    total_area = float(areas.sum()) if areas is not None else None
+    rows = []
+    for k in np.argsort(-counts, kind="stable"):
+        if counts[k] == 0:
+            break
+        sel = idx == k
+        row = {"name": names[k], "count": int(counts[k]), "share": float(counts[k] / len(idx)),
+               "mean_confidence": float(conf[sel].mean())}
+        if areas is not None:
+            row["area_ha"] = float(areas[sel].sum())
+            row["area_share"] = float(areas[sel].sum() / total_area) if total_area else 0.0
+        rows.append(row)
+    return rows
+
+
+def summary_stats(result: dict, samples) -> dict:
+    """The whole run's result in numbers (plain JSON types): per class count, share, area (ha) and
+    mean confidence; value ranges for regression; per-element shares for point / pixel classification;
+    the most likely futures for trajectories; what the reader left out."""
+    task = result.get("task")
+    n = len(samples)
+    unit = sample_unit(samples)
+    st: dict = {"task": task, "samples": n, "unit": unit}
+    left = _left_out(samples, unit, n) if n else {}
+    if left:
+        st["left_out"] = left
+    if task == "classification":
+        probs = np.asarray(result["probabilities"], np.float64)
+        idx, conf = probs.argmax(1), probs.max(1)
+        areas, how = sample_areas(samples, unit)
+        st["area"] = ({"total_ha": float(areas.sum()), **how} if areas is not None else how)
+        st["classes"] = _class_rows(result["classes"], idx, conf, areas, probs.shape[1])
+        st["mean_confidence"] = float(conf.mean())
+        st["all_classes"] = list(result["classes"])
+    elif task == "regression":
+        values = np.asarray(result["values"], np.float64).reshape(n, -1)
+        st["targets"] = []
+        for j, t in enumerate(result["targets"]):
+            v = values[:, j]
+            lo, hi = int(np.nanargmin(v)), int(np.nanargmax(v))
+            st["targets"].append({"name": t["name"], "unit": t.get("unit", ""), "min": float(v[lo]),
+                                  "max": float(v[hi]), "mean": float(np.nanmean(v)), "median": float(np.nanmedian(v)),
+                                  "min_at": _where(samples[lo]) or f"sample {lo}",
+                                  "max_at": _where(samples[hi]) or f"sample {hi}"})
+    elif task == "trajectory":
+        paths, scores = np.asarray(result["paths"], np.float64), np.asarray(result["scores"], np.float64)
+        best = scores.argmax(1)
+        ends = np.hypot(*paths[np.arange(n), best, -1].T)
+        st.update({"candidates": int(paths.shape[1]), "steps": int(paths.shape[2]),
+                   "best_score_mean": float(scores.max(1).mean()),
+                   "best_end_distance": {"min": float(ends.min()), "mean": float(ends.mean()), "max": float(ends.max()),
+                                         "unit": "m"}})
+    elif task in ("point_classification", "pixel_classification"):
+        labels = np.asarray(result["element_labels"])
+        probs = result.get("element_probabilities")
+        keep = np.zeros(labels.shape, bool)
+        for i, s in enumerate(samples):  # only the real elements (points) of each sample, not its padding
+            k = len(s.meta["index"]) if "index" in s.meta else labels.shape[1]
+            keep[i, :k] = True
+        if result.get("element_xyz") is not None:
+            keep &= np.isfinite(np.asarray(result["element_xyz"])[..., 0])
+        keep &= labels >= 0
+        idx = labels[keep].astype(np.int64)
+        conf = np.asarray(probs, np.float64)[keep] if probs is not None else np.full(len(idx), np.nan)
+        st["elements"] = int(keep.sum())
+        st["classes"] = _class_rows(result["classes"], idx, conf, None, len(result["classes"])) if len(idx) else []
+        st["mean_confidence"] = float(np.nanmean(conf)) if len(idx) and probs is not None else None
+        st["all_classes"] = list(result["classes"])
+    return st
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _ha(x: float) -> str:
+    return f"{x:,.0f} ha" if x >= 100 else f"{x:.2f} ha" if x >= 0.1 else f"{x:.3g} ha"
+
+
+def _num(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
+
+
+def summary_text(st: dict, top: int = 5) -> str:
+    """One line in words for the whole run (shown to users, given to the LLM with the question)."""
+    task, n, unit = st.get("task"), st["samples"], st.get("unit", "sample")
+    one, many, short = UNIT_WORDS.get(unit, UNIT_WORDS["sample"])
+    what = f"{n:,} {one if n == 1 else many}"
+    left = st.get("left_out", {})
+    tail = []
+    if left.get("nodata_pixels"):
+        tail.append(f"{left['nodata_pixels']:,} nodata pixels left out")
+    if left.get("pixels_without_result"):
+        tail.append(f"{left['pixels_without_result']:,} of the {left['grid_pixels']:,} pixels had no result "
+                    f"(nodata or not sampled)")
+    if left.get("short_tracks"):
+        tail.append(f"{left['short_tracks']} tracks too short to predict were left out")
+    tail = ("; " + "; ".join(tail)) if tail else ""
+    if task == "classification":
+        area = st.get("area", {})
+        rows = st["classes"]
+        if n == 1:
+            best = rows[0]
+            where = f" ({_ha(area['total_ha'])})" if "total_ha" in area else ""
+            return f"Classified as {best['name']} ({best['mean_confidence']:.0%}){where}{tail}."
+        items = []
+        for r in rows[:top]:
+            extra = f"{r['count']:,} {short}" + (f", {_ha(r['area_ha'])}" if "area_ha" in r else "")
+            items.append(f"{r['name']} {_pct(r['share'])} ({extra})")
+        rest = rows[top:]
+        if rest:
+            items.append(f"{len(rest)} more classes {_pct(sum(r['share'] for r in rest))}")
+        cover = f" covering {_ha(area['total_ha'])}" if "total_ha" in area else ""
+        return f"{what}{cover}: {', '.join(items)}; mean confidence {st['mean_confidence']:.0%}{tail}."
+    if task == "regression":
+        parts = []
+        for t in st["targets"]:
+            u = f" {t['unit']}" if t.get("unit") else ""
+            if n == 1:
+                parts.append(f"{t['name']} = {_num(t['mean'])}{u}")
+            else:
+                parts.append(f"{t['name']} from {_num(t['min'])} to {_num(t['max'])}{u} "
+                             f"(mean {_num(t['mean'])}, median {_num(t['median'])})")
+        return (f"Predicted {', '.join(parts)}{tail}." if n == 1 else f"{what}: {'; '.join(parts)}{tail}.")
+    if task == "trajectory":
+        d = st["best_end_distance"]
+        spread = f" (from {d['min']:.2f} to {d['max']:.2f} m)" if n > 1 else ""
+        return (f"{what}, {st['candidates']} candidate futures of {st['steps']} steps each: the most likely "
+                f"(mean score {st['best_score_mean']:.0%}) end{'s' if n == 1 else ''} "
+                f"{'on average ' if n > 1 else ''}{d['mean']:.2f} m from the last observed position{spread}{tail}.")
+    if task in ("point_classification", "pixel_classification"):
+        kind = "points" if task == "point_classification" else "pixels"
+        items = [f"{r['name']} {_pct(r['share'])} ({r['count']:,} {kind})" for r in st["classes"][:top]]
+        if len(st["classes"]) > top:
+            items.append(f"{len(st['classes']) - top} more classes {_pct(sum(r['share'] for r in st['classes'][top:]))}")
+        conf = f"; mean confidence {st['mean_confidence']:.0%}" if st.get("mean_confidence") is not None else ""
+        return f"{what}, {st['elements']:,} {kind}: {', '.join(items)}{conf}{tail}."
+    return f"{what}{tail}."
 
 
 def raster_grid(samples):
@@ -118,3 +367,108 @@ def write_result(result: dict, samples, path: str) -> Path:
     tmp.write_text(json.dumps(_jsonable(result), ensure_ascii=False))
     finish(tmp, path)
     return path
+
+
+# ---- the LLM's written answer, held to the numbers ----------------------------------------------
+_PCT = re.compile(r"(\d+(?:[.,]\d+)?)\s*(?:%|per ?cent)", re.I)
+_HA = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s*(?:ha|hectares?)\b", re.I)
+_COUNT = re.compile(r"(\d[\d,]*)\s*(?:pixels?|px|samples?|rows?|tracks?|tiles?|points?)\b", re.I)
+_NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?(?![\w.]*\d)")
+_FILLER = set("and or the a an of with in on is are was were mean average confidence class classes covering "
+              "cover covers about around approximately roughly total more other pixels pixel px ha hectares "
+              "samples sample rows row tracks track tiles tile points point from to median predicted".split())
+
+
+def _float(text: str) -> float:
+    if re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", text):  # 1,024 / 12,345.6
+        return float(text.replace(",", ""))
+    return float(text.replace(",", "."))  # 31,7 (a decimal comma)
+
+
+def _sentences(text: str) -> list[str]:
+    return [p for p in re.split(r"(?<=[.!?;])\s+", text.strip()) if p.strip()]
+
+
+def _names_in(sentence: str, names) -> tuple[list[str], str]:
+    """Class names the sentence mentions (longest first, so "Corn-notill" is not also "Corn"), and the
+    sentence with them taken out."""
+    found, rest = [], sentence
+    for name in sorted(set(names), key=len, reverse=True):
+        pat = re.compile(r"(?<![\w-])" + re.escape(name) + r"(?![\w-])", re.I)
+        if pat.search(rest):
+            found.append(name)
+            rest = pat.sub(" ", rest)
+    return found, rest
+
+
+def _check_sentence(sentence: str, stats: list[dict]) -> tuple[str | None, bool]:
+    """(why the sentence is not supported by any of the results, or None; whether it only restates
+    the summary: its names and numbers, and no word of its own)."""
+    shares, areas, counts, ranges, names_all, present = [], [], [], [], set(), set()
+    for st in stats:
+        counts += [st["samples"], *(v for v in st.get("left_out", {}).values() if isinstance(v, int))]
+        if st.get("elements") is not None:
+            counts.append(st["elements"])
+        for r in st.get("classes", []):
+            shares += [100 * r["share"], 100 * r.get("area_share", r["share"]), 100 * r["mean_confidence"]]
+            counts.append(r["count"])
+            present.add(r["name"].lower())
+            if "area_ha" in r:
+                areas.append(r["area_ha"])
+        if len(st.get("classes", [])) > 5:
+            shares.append(100 * sum(r["share"] for r in st["classes"][5:]))
+        if st.get("mean_confidence") is not None:
+            shares.append(100 * st["mean_confidence"])
+        if st.get("best_score_mean") is not None:
+            shares.append(100 * st["best_score_mean"])
+        names_all |= set(st.get("all_classes") or [])
+        if "total_ha" in st.get("area", {}):
+            areas.append(st["area"]["total_ha"])
+        for t in st.get("targets", []):
+            ranges.append((t["min"], t["max"]))
+        if st.get("best_end_distance"):
+            ranges.append((0.0, st["best_end_distance"]["max"]))
+    named, rest = _names_in(sentence, names_all)
+    absent = [c for c in named if c.lower() not in present]
+    if absent:
+        return f"names {', '.join(absent)}, which the result does not contain", False
+    for m in _PCT.finditer(rest):
+        v = _float(m.group(1))
+        if not any(abs(v - s) <= 1.0 for s in shares):
+            return f"{m.group(0)} matches no share or confidence of the result", False
+    for m in _HA.finditer(rest):
+        v = _float(m.group(1))
+        if not any(abs(v - a) <= max(0.05, 0.02 * a) for a in areas):
+            return f"{m.group(0)} matches no area of the result", False
+    for m in _COUNT.finditer(rest):
+        if _float(m.group(1)) not in counts:
+            return f"{m.group(0)} matches no count of the result", False
+    if ranges:  # regression values, distances: within what was predicted
+        bare = _HA.sub(" ", _PCT.sub(" ", _COUNT.sub(" ", rest)))
+        for m in _NUMBER.finditer(bare):
+            v = _float(m.group(0))
+            if not any(lo - 0.01 * abs(lo) - 1e-9 <= v <= hi + 0.01 * abs(hi) + 1e-9 for lo, hi in ranges) \
+                    and v not in counts:
+                return f"{m.group(0)} lies outside the predicted values", False
+    filler = _FILLER | {w.lower() for st in stats for t in st.get("targets", [])
+                        for w in re.findall(r"[A-Za-z]+", f"{t['name']} {t.get('unit', '')}")}
+    words = [w for w in re.findall(r"[A-Za-z]+", _NUMBER.sub(" ", rest)) if w.lower() not in filler]
+    claims = bool(named or _PCT.search(rest) or _HA.search(rest) or _COUNT.search(rest) or _NUMBER.search(rest))
+    return None, claims and not words  # numbers and names the summary already gives, and nothing else
+
+
+def ground_answer(text: str, stats) -> tuple[str, list[dict]]:
+    """The LLM's answer without the sentences the results do not support (a class the result lacks, a
+    share, area, count or value it does not hold) nor those that only restate the summary's list
+    (printed right beside the answer); returns (kept text, [{"text", "why"}] dropped)."""
+    stats = [stats] if isinstance(stats, dict) else list(stats)
+    kept, dropped = [], []
+    for sentence in _sentences(text or ""):
+        why, restates = _check_sentence(sentence, stats)
+        if why is None and restates:
+            why = "repeats the summary"
+        if why is None:
+            kept.append(sentence)
+        else:
+            dropped.append({"text": sentence, "why": why})
+    return " ".join(kept).strip(), dropped

@@ -4,6 +4,9 @@ Head mode, one modality:   <bos> {prompt} \\n Input: [N bridge tokens] \\n Answe
 The prefix (everything before the bridge tokens) is the same for every sample of a batch, so its KV
 cache is computed once. Several modalities can share one context, each behind its own prompt:
     <bos> {prompt 1} \\n Input: [bridge 1] \\n {prompt 2} \\n Input: [bridge 2] \\n {question} \\n Answer:
+A written answer (engine.ask) reads one sample's bridge tokens, then the whole run's result in words
+and the question:
+    <bos> {prompt} \\n Input: [bridge] \\n Result for the whole input: {summary} \\n Question: {question} \\n Answer:
 """
 
 from __future__ import annotations
@@ -29,6 +32,12 @@ def head_suffix(runtime: Runtime) -> list[int]:
 def head_ids(runtime: Runtime, prompt: str) -> tuple[list[int], list[int]]:
     """(prefix ids, suffix ids) around one sample's bridge tokens."""
     return head_prefix(runtime, prompt), head_suffix(runtime)
+
+
+def result_note(summary: str, what: str | None = None) -> str:
+    """The note that puts a whole run's result (outputs.summary_text) before the user's question, so the
+    LLM's written answer speaks of every sample, not of the one whose bridge tokens it reads."""
+    return f"{what + ', result' if what else 'Result'} for the whole input: {summary.strip()}"
 
 
 def context(runtime: Runtime, parts: Sequence[tuple[str, np.ndarray]], question: str | None = None,

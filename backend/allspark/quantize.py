@@ -1,5 +1,8 @@
 """Inference precision for encoder + bridge: int8 dynamic quantization on CPU, half precision on CUDA.
 
+int8 quantizes each activation row (a token of one sample) on its own (RowwiseInt8Linear), so a
+sample's result never depends on the other samples of its batch.
+
 The head stays in float32 (it is tiny and decides the answer). `precision`: "auto" (int8 on CPU,
 fp16 on CUDA), "fp32", "int8" (CPU only) or "fp16" (CUDA only).
 """
@@ -49,10 +52,81 @@ def fold_batch_norms(module: nn.Module) -> nn.Module:
     return module
 
 
+class RowwiseInt8Linear(nn.Module):
+    """An int8 Linear whose activations are quantized row by row (one row = one token of one sample).
+
+    torch's dynamic quantization (`quantize_dynamic`) picks one activation scale for the whole input
+    tensor, i.e. the whole batch: a sample's answer then depended on the other samples of its batch
+    (the same PRSA row: 143.3 among 6 rows, 145.5 among 24). Here every row x is mapped onto [0, 1],
+    u = (x - min x) / (max x - min x), before fbgemm's int8 kernel: each row holds an exact 0 and an
+    exact 1, so the kernel's per-tensor range is [0, 1] whatever the batch, and
+    W x = (max - min) * W u + min * W 1 restores the row. A row's result depends on that row alone, and
+    its quantization step is its own range / 127 (never a wider batch's). Weights: int8 per output channel.
+    """
+
+    def __init__(self, linear: nn.Linear):
+        super().__init__()
+        w = linear.weight.detach().float().cpu()
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        scales = (w.abs().amax(1) / 127.0).clamp_min(1e-12).double()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's deprecation notice for quantized tensors (fbgemm stays)
+            qw = torch.quantize_per_channel(w, scales, torch.zeros(len(scales), dtype=torch.long), 0, torch.qint8)
+            self._packed = torch.ops.quantized.linear_prepack(qw, None)
+        self.register_buffer("row_sum", qw.dequantize().sum(1))  # W 1 of the int8 weights
+        self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().float().cpu().clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        lead = x.shape[:-1]
+        x = x.reshape(-1, self.in_features).float()
+        lo = x.amin(1, keepdim=True)  # (amin and amax apart: much faster than torch.aminmax over rows)
+        span = (x.amax(1, keepdim=True) - lo).clamp_min_(1e-30)  # a constant row: u = 0, W x = min * W 1
+        u = (x - lo).div_(span)
+        # reduce_range: 7-bit activations, as torch's dynamic Linear on x86 (no int16 overflow without VNNI)
+        y = torch.ops.quantized.linear_dynamic(u, self._packed, True)
+        y = torch.addcmul(lo * self.row_sum, y, span)
+        if self.bias is not None:
+            y = y + self.bias
+        return y.reshape(*lead, self.out_features)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, int8 rows"
+
+
+class SampleWiseConv(nn.Module):
+    """A convolution run one sample at a time. oneDNN picks its convolution algorithm (and so its
+    rounding) by batch size: batched, a pixel's features moved by ~1e-6 with its batch, which int8
+    rounding and the quantized LLM then magnify into visibly different answers. One sample at a time,
+    a sample's features are the same in any batch."""
+
+    def __init__(self, conv: nn.Module):
+        super().__init__()
+        self.conv = conv
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == self.conv.weight.dim() - 1 or x.shape[0] == 1:  # unbatched, or one sample
+            return self.conv(x)
+        return torch.cat([self.conv(x[i:i + 1]) for i in range(x.shape[0])])
+
+
+def sample_wise_convs(module: nn.Module) -> nn.Module:
+    for name, child in list(module.named_children()):
+        if isinstance(child, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+            setattr(module, name, SampleWiseConv(child))
+        else:
+            sample_wise_convs(child)
+    return module
+
+
 def _int8(module: nn.Module) -> nn.Module:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.ao's deprecation notice for quantize_dynamic
-        return torch.ao.quantization.quantize_dynamic(module, {nn.Linear}, dtype=torch.qint8)
+    """Every nn.Linear (exactly that type: nn.MultiheadAttention's out_proj stays float, as with torch's
+    dynamic quantization) becomes a RowwiseInt8Linear."""
+    for name, child in list(module.named_children()):
+        if type(child) is nn.Linear:
+            setattr(module, name, RowwiseInt8Linear(child))
+        else:
+            _int8(child)
+    return module
 
 
 def for_inference(model, device: str, precision: str = "auto"):
@@ -60,9 +134,11 @@ def for_inference(model, device: str, precision: str = "auto"):
     precision = resolve_precision(precision, device)
     model = model.eval().to(device)
     fold_batch_norms(model.encoder)
+    if device == "cpu":
+        sample_wise_convs(model.encoder)
     if precision == "int8":
-        # nn.TransformerEncoder's fused fast path reads `linear.weight` as a tensor, which a dynamically
-        # quantized Linear does not have: use the regular path (same maths).
+        # nn.TransformerEncoder's fused fast path reads `linear.weight` as a tensor, which an int8
+        # Linear does not have: use the regular path (same maths).
         torch.backends.mha.set_fastpath_enabled(False)
         model.encoder = _int8(model.encoder)
         model.bridge = _int8(model.bridge)

@@ -401,7 +401,7 @@ def train(cfg: TrainConfig, progress: Callable[[float, str], None] | None = None
             with torch.no_grad():
                 outs = [_float(probe_out(inputs_of(sel_idx[i:i + 256]))) for i in range(0, len(sel_idx), 256)]
             sel = evaluate_outputs(task, outs, data.targets[sel_idx], manifest)
-            hist1.append({"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else None,
+            hist1.append({"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"),
                           "selection": _plain(sel)})
             if metrics.better(task, sel, best1):
                 best1, best1_epoch = sel, epoch + 1
@@ -457,6 +457,12 @@ def train(cfg: TrainConfig, progress: Callable[[float, str], None] | None = None
         sched.step_no = start_epoch * steps_per_epoch
         if frozen:
             cache = encode_all(model.encoder, inputs_of, len(data.samples))
+    if start_epoch == 0 and model.encoder_head is not None and cfg.pretrain_epochs > 0:
+        # with encoder_skip the untrained LLM head adds zero: "epoch 0" is the encoder's own answer, a
+        # candidate like any epoch, so stage 2 is kept only where the model-selection split says it helps
+        best = run_split(model, stage2_out, sel_idx2, data.targets[sel_idx2], task, manifest, cfg.batch_size * 2)
+        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        history.append({"epoch": 0, "loss": None, "selection": _plain(best), "seconds": 0.0})
     rng = np.random.default_rng(cfg.seed + start_epoch)
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
@@ -495,8 +501,9 @@ def train(cfg: TrainConfig, progress: Callable[[float, str], None] | None = None
         ckpt.with_suffix(".tmp").replace(ckpt)
     if best_state is not None:
         model.load_state_dict(best_state)
+    kept = next((h["epoch"] for h in history if h["selection"] == _plain(best)), None)  # 0: the encoder's answer
     stages["llm"] = {"epochs": cfg.epochs, "encoder": "frozen, outputs cached" if frozen else "trained",
-                     "best_selection": _plain(best or {}), "history": history}
+                     "best_selection": _plain(best or {}), "kept_epoch": kept, "history": history}
     say(0.99, "scoring the validation split (never used to choose anything)")
     val = run_split(model, stage2_out, val_idx2, data.targets[val_idx2], task, manifest, cfg.batch_size * 2)
     by_group = " by group" if data.groups is not None else ""

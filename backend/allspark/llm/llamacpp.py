@@ -7,8 +7,16 @@ generating. (An `embeddings=True` context runs the LM head for every token: half
 Gemma 3 270M, 170 instead of 340 prompt tokens/s on 2 cores.) Bridge embeddings go in as `embd` batches; llama.cpp scales token embeddings by
 sqrt(d) for Gemma, not injected ones, exactly like transformers' `inputs_embeds`.
 
-Shared prefixes: the KV cache is unified (one buffer for all sequences), so copying the prefix of
-sequence 0 to the others is metadata only; the samples then run as parallel sequences.
+Shared prefixes (head mode): the prompt prefix is evaluated once in sequence 0 and copied to the
+other sequences; the samples then run as parallel sequences of one batch. A sample's hidden states
+must not depend on the samples beside it, and on this quantized LLM any last-bit difference grows
+(each layer re-quantizes its activations to 8 bits) into answers a percent or two apart. So head mode
+runs in its own context where every sequence has its own KV stream (a sample's cells sit where they
+would sit alone: with one shared buffer, other sequences' cells change the SIMD lanes, and so the
+rounding, of its attention sums), each sample is one block of embeddings (its prompt tokens embedded
+as the LLM does), and the weights are not repacked (CPU_REPACK multiplies a batch's rows in groups of
+four and the rest one by one, with different rounding). The result: the same sample gives the same
+bits alone or in any batch. Generation and whole-context hidden states use a second, unified context.
 """
 
 from __future__ import annotations
@@ -204,6 +212,8 @@ class LlamaCppRuntime(Runtime):
         mparams = lc.llama_model_default_params()
         mparams.n_gpu_layers = -1 if self.device == "cuda" and lc.llama_supports_gpu_offload() else 0
         self.n_gpu_layers = mparams.n_gpu_layers
+        if self.n_gpu_layers == 0:
+            mparams.use_extra_bufts = False  # no repacked weights: a row's result must not depend on its batch
         self._model = lc.llama_model_load_from_file(str(self.gguf_path).encode(), mparams)
         if not self._model:
             raise LLMError(f"llama.cpp could not load the LLM {self.gguf_path} (unsupported or damaged GGUF)")
@@ -214,29 +224,52 @@ class LlamaCppRuntime(Runtime):
 
         self.n_ctx, self.n_batch, self.n_seq_max = n_ctx, n_batch, n_seq_max
         self.n_threads = n_threads or _physical_cores()
+        self.flash_attn = flash_attn
         self._capture = _Capture(lc.llama_cpp._lib, self.n_embd)
         self._cb = lc.ggml_backend_sched_eval_callback(self._capture)
-        cparams = lc.llama_context_default_params()
-        cparams.n_ctx = n_ctx
-        cparams.n_batch = cparams.n_ubatch = n_batch  # one ubatch per decode
-        cparams.n_seq_max = n_seq_max
-        cparams.n_threads = cparams.n_threads_batch = self.n_threads
-        cparams.embeddings = False
-        cparams.pooling_type = lc.LLAMA_POOLING_TYPE_NONE
-        cparams.kv_unified = True  # sequences share prefix cells without copying
-        cparams.no_perf = True
-        # CPU flash attention (f16 accumulation) moves Gemma's hidden states by cos ~0.995 depending on which
-        # sequences share the batch, and away from transformers; without it they agree up to rounding.
-        cparams.flash_attn_type = lc.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attn else lc.LLAMA_FLASH_ATTN_TYPE_DISABLED
-        cparams.cb_eval = self._cb
-        self._ctx = lc.llama_init_from_model(self._model, cparams)
-        if not self._ctx:
-            self.close()
-            raise LLMError(f"llama.cpp could not create a context for {self.gguf_path} (n_ctx={n_ctx}; out of memory?)")
+        self._head = self._head_mem = None
+        self._head_streams = self._head_cells = 0
+        self._ctx = self._new_context(n_ctx, 1, unified=True)  # generation, whole contexts
         self._mem = lc.llama_get_memory(self._ctx)
         self._batch = _Batch(lc, n_batch, self.n_embd)
         self._lock = threading.RLock()
         self._tok_embd = None
+        self._embedded: dict[tuple, np.ndarray] = {}
+
+    def _new_context(self, n_ctx: int, n_seq: int, unified: bool):
+        lc = self._lc
+        cparams = lc.llama_context_default_params()
+        cparams.n_ctx = n_ctx
+        cparams.n_batch = cparams.n_ubatch = self.n_batch  # one ubatch per decode
+        cparams.n_seq_max = n_seq
+        cparams.n_threads = cparams.n_threads_batch = self.n_threads
+        cparams.embeddings = False
+        cparams.pooling_type = lc.LLAMA_POOLING_TYPE_NONE
+        cparams.kv_unified = unified  # head mode: one KV stream per sequence (see the module's docstring)
+        cparams.no_perf = True
+        # CPU flash attention (f16 accumulation) moves Gemma's hidden states by cos ~0.995 depending on which
+        # sequences share the batch, and away from transformers; without it they agree up to rounding.
+        cparams.flash_attn_type = lc.LLAMA_FLASH_ATTN_TYPE_ENABLED if self.flash_attn else lc.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        cparams.cb_eval = self._cb
+        ctx = lc.llama_init_from_model(self._model, cparams)
+        if not ctx:
+            self.close()
+            raise LLMError(f"llama.cpp could not create a context for {self.gguf_path} (n_ctx={n_ctx}; out of memory?)")
+        return ctx
+
+    def _head_context(self, cells: int):
+        """The head-mode context: n_seq_max sequences, each with its own KV stream of at least `cells`
+        cells (multiples of 256, llama.cpp's padding), made on first use and grown when a sample needs it."""
+        cells = max(256, -(-cells // 256) * 256)
+        if self._head is None or cells > self._head_cells:
+            if self._head is not None:
+                self._lc.llama_free(self._head)
+                self._head = self._head_mem = None
+            streams = max(1, min(self.n_seq_max, 8192 // cells))  # at most 8192 cells in all
+            self._head = self._new_context(streams * cells, streams, unified=False)
+            self._head_mem = self._lc.llama_get_memory(self._head)
+            self._head_streams, self._head_cells = streams, cells
+        return self._head
 
     # -- text -------------------------------------------------------------------------------------
     def tokenize(self, text: str, add_bos: bool = False) -> list[int]:
@@ -263,10 +296,12 @@ class LlamaCppRuntime(Runtime):
         return (rows.reshape(len(ids), self.n_embd) * scale).astype(np.float32)
 
     # -- evaluation -------------------------------------------------------------------------------
-    def _run(self, jobs: Sequence[_Job], capture: bool = True) -> list[np.ndarray]:
-        """Decode jobs in order (consecutive jobs of one kind share batches); return, per job, the hidden
-        states of its flagged tokens. A sequence's jobs must come in position order."""
+    def _run(self, jobs: Sequence[_Job], capture: bool = True, ctx=None) -> list[np.ndarray]:
+        """Decode jobs in order (consecutive jobs of one kind share batches) in `ctx` (default: the
+        generation context); return, per job, the hidden states of its flagged tokens. A sequence's jobs
+        must come in position order."""
         b, cap = self._batch, self._capture
+        ctx = self._ctx if ctx is None else ctx
         counts = [int(f.sum()) if f is not None else 0 for (_, _, _, f) in jobs]
         cap.rows, cap.on = [], capture
         n, kind = 0, None
@@ -274,7 +309,7 @@ class LlamaCppRuntime(Runtime):
         def flush():
             nonlocal n
             if n:
-                rc = self._lc.llama_decode(self._ctx, b.struct(n, kind))
+                rc = self._lc.llama_decode(ctx, b.struct(n, kind))
                 if rc == 1:
                     raise LLMError(f"the LLM's KV cache is full (n_ctx={self.n_ctx})")
                 if rc != 0:
@@ -340,64 +375,77 @@ class LlamaCppRuntime(Runtime):
                 self._clear()
         return np.concatenate(out) if out else np.zeros((0, self.n_embd), np.float32)
 
-    def _samples(self, prefix: list[int], samples: Sequence[Sequence[Segment]], last_only: bool) -> list[np.ndarray]:
-        """Prefix evaluated once (sequence 0), its KV shared by groups of up to n_seq_max samples."""
+    def _embed_block(self, segments: Sequence[Segment]) -> np.ndarray:
+        """A sample's segments as one (n, D) block of embeddings: prompt ids embedded (and scaled) as the
+        LLM embeds them, bridge tokens as given."""
+        parts = []
+        for s in segments:
+            if s.embeds is not None:
+                parts.append(s.embeds)
+            elif len(s):  # the same few prompt tokens for every sample: embedded once
+                key = tuple(int(t) for t in s.ids)
+                if key not in self._embedded:
+                    if len(self._embedded) > 64:
+                        self._embedded.clear()
+                    self._embedded[key] = self.embed_tokens(list(key))
+                parts.append(self._embedded[key])
+        for p in parts:
+            if p.shape[1] != self.n_embd:
+                raise LLMError(f"embeddings of width {p.shape[1]} given to an LLM of width {self.n_embd}")
+        return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
+
+    def _samples(self, prefix: list[int], samples: Sequence[Sequence[Segment]]) -> list[np.ndarray]:
+        """Prefix evaluated once (sequence 0), copied to the other sequences' streams; the samples then run
+        in groups of up to n_seq_max parallel sequences (head-mode context, see the module's docstring)."""
         prefix = list(prefix)
         P = len(prefix)
-        samples = [[s for s in smp if len(s)] for smp in samples]
-        lengths = [sum(map(len, smp)) for smp in samples]
-        for L in lengths:
-            if L == 0:
+        blocks = []
+        for smp in samples:
+            if not any(len(s) for s in smp):
                 raise LLMError("a sample has no tokens after the prefix")
+            blocks.append(self._embed_block(smp))
+        lengths = [len(x) for x in blocks]
+        for L in lengths:
             self._check_len(P + L)
-        results: list[np.ndarray] = []
+        # Groups of samples of one length, whole samples per decode: llama.cpp splits a batch whose
+        # sequences differ in length into several ubatches in its own order, which would mix up the rows.
+        results: list[np.ndarray | None] = [None] * len(blocks)
         with self._lock:
-            self._clear()
+            ctx = self._head_context(P + max(lengths))
+            mem = self._head_mem
+            groups: list[list[int]] = []
+            for L in sorted(set(lengths)):
+                same = [k for k in range(len(blocks)) if lengths[k] == L]
+                size = max(1, min(self._head_streams, self.n_batch // L))
+                groups += [same[a:a + size] for a in range(0, len(same), size)]
+            self._lc.llama_memory_clear(mem, True)
             try:
                 if P:
-                    self._run([(0, 0, Segment(ids=prefix), None)], capture=False)
-                i = 0
-                while i < len(samples):
-                    # Group: as many samples as sequences and the (unified) context allow.
-                    j, used = i, P
-                    while j < len(samples) and j - i < self.n_seq_max and used + lengths[j] <= self.n_ctx:
-                        used += lengths[j]
-                        j += 1
-                    group = samples[i:j]
-                    for s in range(1, len(group)):
-                        self._lc.llama_memory_seq_cp(self._mem, 0, s, -1, -1)
-                    # Round r holds segment r of every sample, so each sequence runs in position order.
-                    jobs, owner, pos = [], [], [P] * len(group)
-                    for r in range(max(map(len, group))):
-                        for s, smp in enumerate(group):
-                            if r < len(smp):
-                                seg = smp[r]
-                                flags = np.zeros(len(seg), np.int8) if last_only else np.ones(len(seg), np.int8)
-                                if last_only and r == len(smp) - 1:
-                                    flags[-1] = 1
-                                jobs.append((s, pos[s], seg, flags))
-                                owner.append(s)
-                                pos[s] += len(seg)
-                    per_job = self._run(jobs)
-                    per_sample: list[list[np.ndarray]] = [[] for _ in group]
-                    for s, h in zip(owner, per_job):
-                        per_sample[s].append(h)
-                    results += [np.concatenate(h) for h in per_sample]
+                    self._run([(0, 0, Segment(ids=prefix), None)], capture=False, ctx=ctx)
+                for group in groups:
+                    for s in range(1, len(group) if P else 0):
+                        self._lc.llama_memory_seq_cp(mem, 0, s, -1, -1)  # a copy of stream 0's buffers
+                    jobs = []
+                    for s, k in enumerate(group):
+                        jobs.append((s, P, Segment(embeds=blocks[k]), np.ones(lengths[k], np.int8)))
+                    for k, h in zip(group, self._run(jobs, ctx=ctx)):
+                        results[k] = h
                     # Drop the samples' cells, keep the prefix in sequence 0 for the next group.
                     for s in range(len(group)):
-                        self._lc.llama_memory_seq_rm(self._mem, s, P if s == 0 else -1, -1)
-                    i = j
+                        self._lc.llama_memory_seq_rm(mem, s, P if s == 0 else -1, -1)
             finally:
-                self._clear()
+                self._lc.llama_memory_clear(mem, True)
         return results
 
     def last_hidden_batch(self, prefix: list[int], samples: Sequence[Sequence[Segment]]) -> np.ndarray:
         if not samples:
             return np.zeros((0, self.n_embd), np.float32)
-        return np.concatenate(self._samples(prefix, samples, last_only=True))
+        # Every position is an output, as in sample_hidden_batch: with one output row llama.cpp multiplies
+        # by another kernel (vec_dot, not tinyBLAS), so a sample alone would round differently.
+        return np.stack([h[-1] for h in self._samples(prefix, samples)])
 
     def sample_hidden_batch(self, prefix: list[int], samples: Sequence[Sequence[Segment]]) -> list[np.ndarray]:
-        return self._samples(prefix, samples, last_only=False)
+        return self._samples(prefix, samples)
 
     # -- generation -------------------------------------------------------------------------------
     def _argmax_last(self) -> int:
@@ -442,6 +490,9 @@ class LlamaCppRuntime(Runtime):
         lc = getattr(self, "_lc", None)
         if lc is None:
             return
+        if getattr(self, "_head", None):
+            lc.llama_free(self._head)
+            self._head = None
         if getattr(self, "_ctx", None):
             lc.llama_free(self._ctx)
             self._ctx = None

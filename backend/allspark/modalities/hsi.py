@@ -26,7 +26,8 @@ import numpy as np
 
 from ..errors import InputError
 from .base import LabelledSet, Modality, Sample, merged, need_samples, register, required_array, section
-from .raster import RASTER_TYPES, pixels_to_raster, raster_payload, read_raster
+from .raster import (RASTER_TYPES, parse_region, pixels_to_raster, raster_payload, read_raster, region_mask,
+                     region_miss)
 
 INDIAN_PINES_CLASSES = [
     "Alfalfa", "Corn-notill", "Corn-mintill", "Corn", "Grass-pasture", "Grass-trees",
@@ -65,8 +66,25 @@ class HSI(Modality):
             path = os.path.splitext(path)[0]
         return read_raster(path, bands=bands, window=window, nodata=nodata)
 
-    def read(self, path, bands=None, window=None, nodata=None, layout="hwc", step=1, patch=1, **_) -> list[Sample]:
-        return self.pixels(self.read_cube(path, bands, window, nodata, layout), step=step, patch=patch)
+    def read(self, path, bands=None, window=None, nodata=None, layout="hwc", step=1, patch=1, region=None,
+             **_) -> list[Sample]:
+        return self.region_pixels(self.read_cube(path, bands, window, nodata, layout), region, step=step, patch=patch)
+
+    def region_pixels(self, cube: Sample, region=None, step: int = 1, patch: int = 1) -> list[Sample]:
+        """`pixels`, limited to the pixels whose centre lies in `region` (the selected polygons a question is
+        limited to, raster.parse_region), each sample's meta holding the region's `region` info (areas)."""
+        region = parse_region(region)
+        if region is None:
+            return self.pixels(cube, step=step, patch=patch)
+        inside, info = region_mask(cube, region)
+        if not (inside & cube.mask).any():
+            if region.optional:
+                return []
+            raise region_miss(region, cube.meta.get("source", "input"), inside, info is not None)
+        samples = self.pixels(cube, step=step, where=inside, patch=patch)
+        for s in samples:
+            s.meta["region"] = info
+        return samples
 
     def pixels(self, cube: Sample, step: int = 1, where: np.ndarray | None = None, patch: int = 1) -> list[Sample]:
         """One sample per valid pixel (or per pixel where `where` (H,W) is True, if also valid).
@@ -112,13 +130,14 @@ class HSI(Modality):
 
     def from_payload(self, arrays, meta) -> list[Sample]:
         meta = dict(meta or {})
+        region = meta.pop("region", None)  # only the pixels inside the selected polygons
         if arrays and "image" in arrays:
-            return self.pixels(raster_payload(arrays, meta, None)[0], step=int(meta.get("step", 1) or 1),
-                               patch=int(meta.get("patch", 1) or 1))
+            return self.region_pixels(raster_payload(arrays, meta, None)[0], region,
+                                      step=int(meta.get("step", 1) or 1), patch=int(meta.get("patch", 1) or 1))
         if meta.get("path"):
             return self.read(meta["path"], bands=meta.get("bands"), window=meta.get("window"),
                              nodata=meta.get("nodata"), step=int(meta.get("step", 1) or 1),
-                             patch=int(meta.get("patch", 1) or 1))
+                             patch=int(meta.get("patch", 1) or 1), region=region)
         raise InputError("hyperspectral payload has neither an 'image' array nor a 'path' in its meta")
 
     def read_labelled(self, path, labels=None, classes=None, block=None, bands=None, layout="hwc", patch=1,

@@ -22,6 +22,7 @@ import contextlib
 import os
 import re
 import warnings
+from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -452,6 +453,276 @@ def raster_payload(arrays: dict, meta: dict, read_path) -> list[Sample]:
     raise InputError("raster payload has neither an 'image' array nor a 'path' in its meta")
 
 
+# ---- regions: the selected polygons a question is limited to ----------------------------------
+#
+# A payload (or a read) may carry `region`: {"wkb": [WKB per polygon feature, bytes or hex text],
+# "crs": WKT of the polygons' CRS or None, "layer": the polygon layer's name, "optional": bool}. The
+# polygons are reprojected onto the raster's CRS (pyproj; a raster or region without a CRS is taken to
+# share the other's coordinates) and burnt onto the sample's pixel grid (rasterio.features: a pixel is
+# inside when its centre is). Hyperspectral pixels outside are not sampled; image samples get the pixels
+# outside masked as nodata. Each sample's meta then holds `region` = region_info(): the area of the
+# polygons on the raster (hectares from the same geometry; pyproj.Geod for geographic CRSs), the pixel
+# count inside, one pixel's area. `optional` (a tile or block of a larger run): a sample the region does
+# not reach is dropped instead of refused.
+
+NO_CRS_TRANSFORM = [0.0, 1.0, 0.0, 0.0, 0.0, -1.0]  # how QGIS places a raster that has no georeference
+
+
+def _shapely():
+    try:
+        import shapely
+        import shapely.wkb  # noqa: F401
+    except ImportError as e:  # pragma: no cover - shapely is a requirement
+        raise InputError("limiting a question to polygons needs the shapely package (pip install shapely)") from e
+    return shapely
+
+
+@dataclass
+class Region:
+    """The selected polygons of a layer, read from a payload's `region`."""
+
+    geometry: object  # shapely (Multi)Polygon, the union, in `crs`
+    crs: str | None
+    layer: str
+    features: int
+    optional: bool = False
+    _moved: dict = field(default_factory=dict, repr=False)  # CRS -> the union reprojected there
+
+    def in_crs(self, crs: str | None):
+        """The union in another CRS (unchanged when either CRS is unknown or they are the same)."""
+        if crs not in self._moved:
+            try:
+                self._moved[crs] = reproject_geometry(self.geometry, self.crs, crs)
+            except InputError as e:
+                raise InputError(f"the polygons of layer '{self.layer}' cannot be placed on the raster: {e}") from None
+        return self._moved[crs]
+
+
+def parse_region(region) -> Region | None:
+    """A payload's `region` as a Region; None when there is none. InputError naming the layer when the
+    polygons are missing, unreadable, not polygons, or invalid."""
+    if region is None:
+        return None
+    if isinstance(region, Region):
+        return region
+    shapely = _shapely()
+    if isinstance(region, (list, tuple)):
+        region = {"wkb": list(region)}
+    if not isinstance(region, dict):
+        raise InputError(f"'region' must be {{'wkb': [polygon WKB, ...], 'crs': WKT, 'layer': name}}; "
+                         f"got {type(region).__name__}")
+    layer = str(region.get("layer") or "region")
+    wkbs = region.get("wkb")
+    if isinstance(wkbs, (bytes, bytearray, memoryview, str)):
+        wkbs = [wkbs]
+    if not wkbs:
+        raise InputError(f"no polygon of layer '{layer}' is selected: select the polygons to limit the question to")
+    geoms = []
+    for i, w in enumerate(wkbs):
+        try:
+            g = shapely.from_wkb(bytes.fromhex(w) if isinstance(w, str) else bytes(w))
+        except Exception as e:  # noqa: BLE001 - GEOSException, ValueError, TypeError
+            raise InputError(f"polygon {i + 1} of layer '{layer}' is not readable WKB: {_short(e)}") from None
+        if g is None or g.is_empty:
+            raise InputError(f"polygon {i + 1} of layer '{layer}' has an empty geometry")
+        if g.geom_type not in ("Polygon", "MultiPolygon"):
+            raise InputError(f"feature {i + 1} of layer '{layer}' is a {g.geom_type}, not a polygon: "
+                             f"a question is limited to polygons")
+        if not g.is_valid:
+            raise InputError(f"polygon {i + 1} of layer '{layer}' is invalid ({shapely.is_valid_reason(g)}); "
+                             f"fix it first (e.g. Processing's 'Fix geometries')")
+        geoms.append(g)
+    union = shapely.union_all(geoms) if len(geoms) > 1 else geoms[0]
+    crs = region.get("crs") or None
+    return Region(union, crs, layer, len(geoms), bool(region.get("optional")))
+
+
+def _crs(wkt):
+    from pyproj import CRS
+
+    try:
+        return CRS.from_user_input(wkt)
+    except Exception as e:  # noqa: BLE001 - pyproj.exceptions.CRSError
+        raise InputError(f"unknown coordinate reference system ({_short(e)})") from None
+
+
+def reproject_geometry(geom, src_crs: str | None, dst_crs: str | None):
+    """A shapely geometry from one CRS (WKT) to another, densified first so edges stay where they were;
+    unchanged when either is None or both are the same."""
+    if not src_crs or not dst_crs or src_crs == dst_crs:
+        return geom
+    src, dst = _crs(src_crs), _crs(dst_crs)
+    if src == dst:
+        return geom
+    shapely = _shapely()
+    from pyproj import Transformer
+
+    try:
+        t = Transformer.from_crs(src, dst, always_xy=True)
+    except Exception:  # noqa: BLE001 - pyproj.exceptions.ProjError: e.g. a local engineering CRS
+        raise InputError(f"there is no transformation from {src.name} to {dst.name}") from None
+    x0, y0, x1, y1 = geom.bounds
+    step = max(x1 - x0, y1 - y0) / 64
+    if step > 0:
+        geom = shapely.segmentize(geom, step)
+
+    def move(xy):
+        x, y = t.transform(xy[:, 0], xy[:, 1])
+        return np.column_stack([x, y])
+
+    try:
+        out = shapely.transform(geom, move)
+    except Exception as e:  # noqa: BLE001 - pyproj.exceptions.ProjError
+        raise InputError(f"{src.name} -> {dst.name}: {_short(e)}") from None
+    if not np.isfinite(np.asarray(out.bounds, float)).all():
+        raise InputError(f"{src.name} -> {dst.name} puts them outside the raster's coordinate reference system")
+    return out if out.is_valid else shapely.make_valid(out)
+
+
+def grid_transform(meta: dict):
+    """The affine pixel -> map transform of a raster sample, in the coordinates QGIS shows it in: a raster
+    without georeference (rasterio's identity, y down) is placed as QGIS places it (y up from 0)."""
+    from affine import Affine
+
+    gt = meta.get("transform")
+    win = meta.get("window") or [0, 0]
+    if gt is None:
+        gt = shift_gt(NO_CRS_TRANSFORM, win[0], win[1])
+    gt = [float(v) for v in gt]
+    if not meta.get("crs") and gt[1] == 1.0 and gt[5] == 1.0 and gt[2] == 0.0 and gt[4] == 0.0:
+        gt = [gt[0], 1.0, 0.0, -gt[3], 0.0, -1.0]  # rasterio's identity for an ungeoreferenced file
+    return Affine.from_gdal(*gt)
+
+
+def footprint(transform, shape: tuple[int, int]):
+    """The (H, W) grid's outline as a shapely polygon in map coordinates."""
+    shapely = _shapely()
+    h, w = shape
+    corners = [transform * (0, 0), transform * (w, 0), transform * (w, h), transform * (0, h)]
+    return shapely.Polygon(corners)
+
+
+def geometry_pixels(geom, shape: tuple[int, int], transform, all_touched: bool = False) -> np.ndarray:
+    """(H, W) bool: True where a pixel's centre lies in the geometry (rasterio.features.geometry_mask)."""
+    from rasterio.features import geometry_mask
+
+    if geom is None or geom.is_empty:
+        return np.zeros(shape, bool)
+    return geometry_mask([geom], out_shape=shape, transform=transform, invert=True, all_touched=all_touched)
+
+
+def rasterize_labels(geometries, values, shape: tuple[int, int], transform, crs: str | None = None,
+                     raster_crs: str | None = None, fill: int = 0, dtype="uint16") -> np.ndarray:
+    """A label raster on a grid from geometries (shapely or WKB) and one value each (later ones on top);
+    `fill` (0 = unlabelled) elsewhere. Points burn the pixel they fall in, polygons the pixels whose
+    centre they hold (rasterio.features.rasterize)."""
+    shapely = _shapely()
+    from rasterio.features import rasterize
+
+    shapes = []
+    for g, v in zip(geometries, values):
+        if isinstance(g, (bytes, bytearray, memoryview, str)):
+            g = shapely.from_wkb(bytes.fromhex(g) if isinstance(g, str) else bytes(g))
+        if g is None or g.is_empty:
+            continue
+        shapes.append((reproject_geometry(g, crs, raster_crs), int(v)))
+    if not shapes:
+        return np.full(shape, fill, dtype)
+    return rasterize(shapes, out_shape=shape, transform=transform, fill=fill, dtype=dtype)
+
+
+def area_ha(geom, crs: str | None) -> float | None:
+    """The geometry's area in hectares (geodesic for a geographic CRS); None without a CRS."""
+    if not crs or geom is None:
+        return None
+    c = _crs(crs)
+    if c.is_geographic:
+        a, _ = c.get_geod().geometry_area_perimeter(geom)
+        return abs(float(a)) / 1e4
+    try:
+        k = float(c.axis_info[0].unit_conversion_factor) if c.axis_info else 1.0
+    except Exception:  # noqa: BLE001
+        k = 1.0
+    return float(geom.area) * k * k / 1e4
+
+
+def region_info(region: Region, geom, inside: np.ndarray, transform, crs: str | None) -> dict:
+    """What a sample's meta holds about its region: areas from the same geometry, and pixel counts."""
+    _shapely()
+    from shapely import affinity
+
+    pixel = footprint(transform, (1, 1))
+    centre = geom.centroid if not geom.is_empty else pixel.centroid
+    px_ha = None
+    if crs and _crs(crs).is_geographic:  # a pixel's area where the region lies
+        dx, dy = centre.x - pixel.centroid.x, centre.y - pixel.centroid.y
+        px_ha = area_ha(affinity.translate(pixel, dx, dy), crs)
+    elif crs:
+        px_ha = area_ha(pixel, crs)
+    whole = region.in_crs(crs)
+    return {
+        "layer": region.layer,
+        "features": region.features,
+        "pixels": int(inside.sum()),
+        "area_ha": area_ha(geom, crs),  # the polygons on this raster (the part outside it left out)
+        "polygon_area_ha": area_ha(whole, crs),  # the selected polygons whole
+        "pixel_area_ha": px_ha,
+        "area_map_units": float(geom.area),  # the same in the raster's map units (squared), also without a CRS
+        "pixel_area_map_units": float(abs(transform.a * transform.e - transform.b * transform.d)),
+        "bounds": [float(v) for v in geom.bounds] if not geom.is_empty else None,
+    }
+
+
+def region_mask(sample: Sample, region, shape: tuple[int, int] | None = None) -> tuple[np.ndarray, dict | None]:
+    """((H, W) bool, True inside the region; the region's info for the sample's meta, None when the
+    polygons do not overlap the sample) on a raster sample's grid."""
+    region = parse_region(region)
+    if shape is None:
+        img = sample.data.get("image")
+        shape = tuple(img.shape[-2:]) if img is not None else tuple(sample.mask.shape)
+    crs = sample.meta.get("crs")
+    transform = grid_transform(sample.meta)
+    geom = region.in_crs(crs).intersection(footprint(transform, shape))
+    if geom.is_empty:
+        return np.zeros(shape, bool), None
+    inside = geometry_pixels(geom, shape, transform)
+    return inside, region_info(region, geom, inside, transform, crs)
+
+
+def region_miss(region: Region, src, inside: np.ndarray | None = None, overlap: bool = True) -> InputError:
+    """The error for a region that leaves nothing to answer about, naming the layer and the raster."""
+    if not overlap:
+        return InputError(f"the selected polygons of layer '{region.layer}' do not overlap the raster {src}")
+    what = "no pixel" if inside is None or not inside.any() else "only nodata pixels"
+    return InputError(f"the selected polygons of layer '{region.layer}' cover {what} of {src}")
+
+
+def limit_to_region(samples: Sequence[Sample], region) -> list[Sample]:
+    """Image samples (rgb, msi, sar) with the pixels outside the region masked as nodata (NaN, mask
+    False) and `region` info in their meta; samples left without a valid pixel inside are dropped.
+    InputError naming the layer when none is left (unless the region is `optional`)."""
+    region = parse_region(region)
+    if region is None:
+        return list(samples)
+    out, overlap, reached = [], False, False
+    for s in samples:
+        inside, info = region_mask(s, region)
+        overlap |= info is not None
+        reached |= bool(inside.any())
+        valid = (s.mask if s.mask is not None else np.isfinite(s.data["image"]).all(0)) & inside
+        if not valid.any():
+            continue
+        img = s.data["image"]
+        img[:, ~valid] = np.nan
+        meta = dict(s.meta)
+        meta["region"] = info
+        out.append(Sample({**s.data, "image": img}, valid, meta))
+    if not out and not region.optional:
+        src = samples[0].meta.get("source", "the raster") if samples else "the raster"
+        raise region_miss(region, src, np.array([reached]), overlap)
+    return out
+
+
 # ---- checks -----------------------------------------------------------------------------------
 
 
@@ -689,8 +960,9 @@ class ImageModality(Modality):
         return [read_raster(path, bands=bands, window=window, nodata=nodata)]
 
     # the contract
-    def read(self, path, **options) -> list[Sample]:
-        return [self.prepare(s) for s in self.read_file(path, **options)]
+    def read(self, path, region=None, **options) -> list[Sample]:
+        """`region` (see limit_to_region): pixels outside the selected polygons become nodata."""
+        return limit_to_region([self.prepare(s) for s in self.read_file(path, **options)], region)
 
     def input_spec(self, spec: dict | None) -> dict:
         return merged(self.input_defaults, section(spec, "input"))
@@ -728,7 +1000,9 @@ class ImageModality(Modality):
         return image_inputs(samples, stats, int(inp["size"]), inp.get("mode", "resize"), pre=self.pre(spec))
 
     def from_payload(self, arrays, meta) -> list[Sample]:
-        return [self.prepare(s) for s in raster_payload(arrays, meta, self.read_file)]
+        meta = dict(meta or {})
+        region = meta.pop("region", None)
+        return limit_to_region([self.prepare(s) for s in raster_payload(arrays, meta, self.read_file)], region)
 
     def read_labelled(self, path, per_class: int | None = None, seed: int = 0, **options) -> LabelledSet:
         """Folder-per-class layout (UC Merced, EuroSAT, MSTAR): root/<class>/<image>.

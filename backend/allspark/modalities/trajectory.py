@@ -5,6 +5,10 @@ Reader:
   tab-separated, no header (frames at 25 fps: step 10 = 0.4 s; `frame_dt=` changes the frame
   duration). A header may name them (frame|frame_id|time|t|timestamp, id|ped_id|track|agent_id,
   x|pos_x|easting, y|pos_y|northing, or lon|longitude + lat|latitude); times are seconds or ISO dates.
+  Options `time_units` (seconds | frames | datetime) and `frame_rate` (frames per second) say what the
+  time column holds; a first comment line `#allspark {"layer": ..., "time_field": ..., "time_units": ...,
+  "frame_rate": ...}` (JSON; the QGIS plugin writes one when it trains from a layer) does the same for
+  the file and names the layer and field the data came from in messages, in place of the file's path.
 - GPX: every track segment with times is a track; lon / lat are projected to a local azimuthal
   equidistant frame (metres, centred on the file's points; its WKT is meta `crs`, the source CRS is
   meta `input_crs`), so predictions go back to lon / lat with `to_input_coords`.
@@ -14,8 +18,18 @@ shorter tracks are skipped (listed in meta `skipped_tracks`). `read_labelled` gi
 obs + pred (8 + 12) points, targets = the 12 future points relative to the last observed one, in
 metres; split groups = scene (file name without _train / _val).
 
+Payloads (`from_payload`): `xy` in the layer's CRS (geographic: projected to the local frame; a
+projected CRS in feet: scaled to metres), `t` in the meta's `time_units` (seconds, the default;
+`frames` at `frame_rate` per second; `datetime`: epoch seconds); meta `layer` and `time_field` name
+the data in messages.
+
 Sample: data `xy` (obs, 2) float64 in the working metric frame, `t` (obs,) seconds; meta `track`,
-`scene`, `source`, `origin` (the last observed point), `crs`, `input_crs`, `dt`.
+`scene`, `source`, `label` (how messages name the data), `origin` (the last observed point, working
+frame), `crs`, `input_crs`, `dt`, `frame` / `units_to_m` (the way back to the input's coordinates).
+
+Results: the head's `paths` are offsets in metres from the last observed point; `place_result` adds
+`paths_xy` (B, K, pred, 2) and `origin_xy` (B, 2) in the input's own coordinates (its CRS: lon / lat
+for GPX and geographic layers), which clients draw.
 
 Encoder (TUTR-style): each observed step -> [x, y relative to the last observed point, vx, vy] / scale,
 a linear lift, learned step positions, a 2-layer transformer -> (B, obs, dim) tokens.
@@ -49,11 +63,80 @@ TRACK_TYPES = [".csv", ".tsv", ".txt", ".gpx"]
 
 
 class Tracks:
-    """Raw tracks from a file: id -> (t (n,), xy (n, 2)), plus the frame they are in."""
+    """Raw tracks from a file: id -> (t (n,), xy (n, 2)), plus the frame they are in.
 
-    def __init__(self, tracks: dict, source: str, crs=None, input_crs=None, frame=None, scene=None):
+    `label` names the data in messages (a file's path, or "layer 'name'"); `note` says how its times
+    were read (e.g. "time field 'frame' read as seconds"), for messages about too few points."""
+
+    def __init__(self, tracks: dict, source: str, crs=None, input_crs=None, frame=None, scene=None,
+                 label=None, note="", units_to_m=1.0):
         self.tracks, self.source, self.crs, self.input_crs, self.frame = tracks, source, crs, input_crs, frame
         self.scene = scene or _scene(source)
+        self.label = label or source
+        self.note = note
+        self.units_to_m = float(units_to_m)
+
+
+TIME_UNITS = ("seconds", "frames", "datetime")
+
+
+def time_units_of(options: dict, default=None) -> tuple[str | None, float | None]:
+    """(time_units, frame_rate) from reader options / payload meta; InputError when they make no sense."""
+    units = options.get("time_units") or default
+    if units in (None, "auto"):
+        return None, None
+    units = str(units).lower().replace("-", "").replace("_", "")
+    units = {"s": "seconds", "second": "seconds", "sec": "seconds", "frame": "frames", "date": "datetime",
+             "datetimes": "datetime", "time": "datetime"}.get(units, units)
+    if units not in TIME_UNITS:
+        raise InputError(f"time_units must be one of {', '.join(TIME_UNITS)}; got {options.get('time_units')!r}")
+    rate = None
+    if units == "frames":
+        try:
+            rate = float(options.get("frame_rate"))
+        except (TypeError, ValueError):
+            raise InputError("time_units 'frames' needs frame_rate (frames per second), e.g. 25 for ETH-UCY") from None
+        if not np.isfinite(rate) or rate <= 0:
+            raise InputError(f"frame_rate must be a positive number of frames per second; got {rate:g}")
+    return units, rate
+
+
+def describe_time(field, units, rate) -> str:
+    """How a time field was read, in words: "time field 'frame' read as frames at 25 per second"."""
+    how = (f"frames at {rate:g} per second" if units == "frames" else
+           "date-times" if units == "datetime" else "seconds")
+    return f"time field {field!r} read as {how}" if field else f"times read as {how}"
+
+
+def data_label(info: dict, default: str) -> str:
+    """How messages name the data: "layer 'name'" when the plugin says which layer it came from."""
+    layer = info.get("layer")
+    return f"layer {layer!r}" if layer else default
+
+
+def _hint(info: dict, units) -> str:
+    """For too-few-points messages: what to try when numeric times were read as seconds."""
+    field = info.get("time_field")
+    if units in (None, "seconds") and field:
+        return (f"; if {field!r} holds frame numbers, say so (time field holds frames, at their rate per "
+                f"second: 25 for ETH-UCY)")
+    return ""
+
+
+def _linear_units_to_m(crs) -> float:
+    """Metres per unit of a projected CRS (1 for metres, unknown or geographic)."""
+    if not crs:
+        return 1.0
+    try:
+        from rasterio.crs import CRS
+
+        c = CRS.from_user_input(crs)
+        if c.is_geographic:
+            return 1.0
+        factor = float(c.linear_units_factor[1])
+        return factor if np.isfinite(factor) and factor > 0 else 1.0
+    except Exception:
+        return 1.0
 
 
 # ---- local metric frame for lon / lat ----------------------------------------------------------
@@ -118,12 +201,37 @@ def _pick(names, options):
     return None
 
 
-def read_track_table(path, frame_dt=0.04, crs=None, delimiter=None, **_) -> Tracks:
+def _file_info(text: str, path) -> dict:
+    """The `#allspark {json}` comment line at the top of a track file, if any."""
+    import json
+
+    for ln in text.splitlines():
+        s = ln.strip()
+        if not s:
+            continue
+        if s.startswith("#allspark"):
+            try:
+                info = json.loads(s[len("#allspark"):].strip() or "{}")
+            except ValueError as e:
+                raise InputError(f"{path}: the #allspark line is not valid JSON ({e})") from None
+            if not isinstance(info, dict):
+                raise InputError(f"{path}: the #allspark line must hold a JSON object")
+            return info
+        if not s.startswith("#"):
+            break
+    return {}
+
+
+def read_track_table(path, frame_dt=0.04, crs=None, delimiter=None, time_units=None, frame_rate=None,
+                     **_) -> Tracks:
     path = os.fspath(path)
     text = read_text_file(path)
+    info = {"time_units": time_units, "frame_rate": frame_rate, **_file_info(text, path)}
+    units, rate = time_units_of(info)
+    label = data_label(info, path)
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     if not lines:
-        raise InputError(f"{path}: the track file is empty")
+        raise InputError(f"{label}: the track file is empty")
     if delimiter is None:
         first = lines[0]
         delimiter = "\t" if "\t" in first else ("," if "," in first else (";" if ";" in first else None))
@@ -162,11 +270,16 @@ def read_track_table(path, frame_dt=0.04, crs=None, delimiter=None, **_) -> Trac
         y = np.array([float(r[iy]) if r[iy].strip() else np.nan for r in rows], np.float64)
         ids = [r[ii].strip() if ii is not None else "1" for r in rows]
     except IndexError:
-        raise InputError(f"{path}: a row has fewer columns than the header") from None
+        raise InputError(f"{label}: a row has fewer columns than the header") from None
     except ValueError as e:
-        raise InputError(f"{path}: non-numeric coordinate ({e})") from None
-    if use_frames:
+        raise InputError(f"{label}: non-numeric coordinate ({e})") from None
+    except InputError as e:
+        raise InputError(f"{label}: {e}") from None
+    if units == "frames":
+        t = t / rate
+    elif units is None and use_frames:
         t = t * float(frame_dt)
+        units, rate = "frames", 1.0 / float(frame_dt)
     wkt = in_wkt = frame = None
     ok = np.isfinite(x) & np.isfinite(y) & np.isfinite(t)
     if lonlat:
@@ -180,7 +293,9 @@ def read_track_table(path, frame_dt=0.04, crs=None, delimiter=None, **_) -> Trac
 
         wkt = in_wkt = CRS.from_user_input(crs).to_wkt()
     tracks = _group(ids, t, x, y)
-    return Tracks(tracks, path, wkt, in_wkt, frame)
+    field = info.get("time_field") or (header[it] if header is not None else None)
+    note = describe_time(field, units, rate) + _hint(info, units) if info.get("layer") else ""
+    return Tracks(tracks, path, wkt, in_wkt, frame, label=label, note=note)
 
 
 def _group(ids, t, x, y) -> dict:
@@ -301,9 +416,11 @@ class Trajectory(Modality):
                 yield (tid if len(pieces) == 1 else f"{tid}#{k + 1}"), tt, pp
 
     def _sample(self, tr: Tracks, tid, t, xy, dt, extra=None) -> Sample:
-        meta = {"track": tid, "scene": tr.scene, "source": tr.source, "origin": [float(v) for v in xy[-1]],
-                "t_last": float(t[-1]), "crs": tr.crs, "input_crs": tr.input_crs, "frame": tr.frame, "dt": dt,
-                "units": "m"}
+        meta = {"track": tid, "scene": tr.scene, "source": tr.source, "label": tr.label,
+                "origin": [float(v) for v in xy[-1]], "t_last": float(t[-1]), "crs": tr.crs,
+                "input_crs": tr.input_crs, "frame": tr.frame, "dt": dt, "units": "m"}
+        if tr.units_to_m != 1.0:
+            meta["units_to_m"] = tr.units_to_m
         if extra:
             meta.update(extra)
         return Sample(data={"xy": xy.astype(np.float64), "t": t.astype(np.float64)}, mask=None, meta=meta)
@@ -321,9 +438,10 @@ class Trajectory(Modality):
                 out.append(self._sample(tr, tid, t[-obs:], xy[-obs:], dt))
         if not out:
             longest = max((s["points"] for s in skipped), default=0)
+            note = f"; {tr.note}" if tr.note else ""
             raise InputError(
-                f"{tr.source}: too few trajectory points: no track has {obs} points {dt:g} s apart "
-                f"(the longest has {longest} after resampling); the bundle needs {obs} observed steps"
+                f"{tr.label}: too few trajectory points: no track has {obs} points {dt:g} s apart "
+                f"(the longest has {longest} after resampling); the bundle needs {obs} observed steps{note}"
             )
         for s in out:
             s.meta["skipped_tracks"] = skipped
@@ -345,10 +463,13 @@ class Trajectory(Modality):
                 raise InputError(f"{path}: no track files ({', '.join(TRACK_TYPES)})")
         else:
             files = [path]
-        samples, targets, groups = [], [], []
+        samples, targets, groups, labels, notes = [], [], [], [], []
         L = obs + pred
         for f in files:
             tr = read_tracks(f, **options)
+            labels.append(tr.label)
+            if tr.note:
+                notes.append(tr.note)
             for tid, t, xy in self._pieces(tr, dt, max_gap):
                 for a in range(0, len(t) - L + 1, stride):
                     s = self._sample(tr, tid, t[a : a + obs], xy[a : a + obs], dt,
@@ -357,8 +478,10 @@ class Trajectory(Modality):
                     targets.append(xy[a + obs : a + L] - xy[a + obs - 1])
                     groups.append(tr.scene)
         if not samples:
-            raise InputError(f"{path}: too few trajectory points: no track has {L} points ({obs} + {pred}) "
-                             f"{dt:g} s apart")
+            label = labels[0] if len(labels) == 1 else path
+            note = f"; {notes[0]}" if len(notes) == 1 else ""
+            raise InputError(f"{label}: too few trajectory points: no track has {L} points ({obs} + {pred}) "
+                             f"{dt:g} s apart{note}")
         return LabelledSet(
             samples=samples, targets=np.asarray(targets, np.float32), classes=None,
             target_info=[{"name": "future positions", "unit": "m", "steps": pred, "dt": dt}],
@@ -383,29 +506,55 @@ class Trajectory(Modality):
             track = np.asarray(arrays.get("track")) if arrays.get("track") is not None else np.zeros(len(xy), np.int64)
             if track.shape != (len(xy),):
                 raise InputError("trajectory payload 'track' must have one id per point")
+            units, rate = time_units_of(meta)
+            if units == "frames":
+                t = t / rate
+            label = data_label(meta, "the trajectory payload")
             crs = meta.get("crs")
-            wkt, in_wkt, frame = crs, crs, None
+            wkt, in_wkt, frame, to_m = crs, crs, None, 1.0
             if _geographic(crs):
                 ok = np.isfinite(xy).all(1)
+                if not ok.any():
+                    raise InputError(f"{label}: no valid coordinates")
                 px, py, wkt, in_wkt, frame = _project(xy[ok, 0], xy[ok, 1])
                 xy = xy.copy()
                 xy[ok, 0], xy[ok, 1] = px, py
-            tr = Tracks(_group(list(track), t, xy[:, 0], xy[:, 1]), meta.get("source", meta.get("layer", "payload")),
-                        wkt, in_wkt, frame)
+            else:
+                to_m = _linear_units_to_m(crs)
+                if to_m != 1.0:  # the model works in metres
+                    xy = xy * to_m
+            note = describe_time(meta.get("time_field"), units, rate) + _hint(meta, units)
+            tr = Tracks(_group(list(track), t, xy[:, 0], xy[:, 1]), meta.get("source") or meta.get("layer") or "payload",
+                        wkt, in_wkt, frame, label=label, note=note, units_to_m=to_m)
             return self.samples_from_tracks(tr, obs, dt, max_gap, meta.get("mode", "last"))
         if meta.get("path"):
-            return self.read(meta["path"], obs=obs, dt=dt, max_gap=max_gap, mode=meta.get("mode", "last"))
+            extra = {k: meta[k] for k in ("time_units", "frame_rate", "frame_dt") if meta.get(k) is not None}
+            return self.read(meta["path"], obs=obs, dt=dt, max_gap=max_gap, mode=meta.get("mode", "last"), **extra)
         raise InputError("trajectory payload has neither 'xy' / 't' arrays nor a 'path'")
 
     def to_input_coords(self, sample: Sample, rel: np.ndarray) -> np.ndarray:
         """Offsets (..., 2) in metres from the sample's last observed point -> the input's coordinates
-        (lon / lat for GPX and geographic payloads)."""
+        (lon / lat for GPX and geographic payloads; the CRS's own units for a projected one)."""
         rel = np.asarray(rel, np.float64)
-        p = rel + np.asarray(sample.meta["origin"])
+        p = rel + np.asarray(sample.meta["origin"], np.float64)
         if sample.meta.get("frame"):
             lon, lat = unproject(p[..., 0], p[..., 1], sample.meta["frame"])
             p = np.stack([lon, lat], axis=-1)
+        elif sample.meta.get("units_to_m"):
+            p = p / float(sample.meta["units_to_m"])
         return p
+
+    def place_result(self, samples, result: dict) -> dict:
+        """The head's paths (offsets in metres from each sample's last observed point) placed in the
+        input's coordinates: `paths_xy` (B, K, pred, 2) and `origin_xy` (B, 2), the last observed
+        point each path continues from. What clients draw (the CLI's JSON, the QGIS plugin)."""
+        paths = result.get("paths")
+        if paths is None or not all("origin" in s.meta for s in samples):
+            return {}
+        paths = np.asarray(paths, np.float64)
+        out = np.stack([self.to_input_coords(s, paths[i]) for i, s in enumerate(samples)])
+        origin = np.stack([self.to_input_coords(s, np.zeros(2)) for s in samples])
+        return {"paths_xy": out, "origin_xy": origin}
 
     # the contract
     def default_spec(self, samples=None) -> dict:
@@ -414,7 +563,7 @@ class Trajectory(Modality):
     def check(self, sample, spec) -> None:
         inp = self.input_spec(spec)
         obs = int(inp["obs"])
-        src = sample.meta.get("source", "input")
+        src = sample.meta.get("label") or sample.meta.get("source", "input")
         xy = required_array(sample, "xy", self.title)
         if xy.ndim != 2 or xy.shape[1] != 2:
             raise InputError(f"{self.title}: 'xy' must be (points, 2); got shape {xy.shape}")
@@ -458,6 +607,29 @@ class Trajectory(Modality):
         rel, vel = self._features(samples, obs)
         x = np.concatenate([rel / stats["scale"], vel / stats["vscale"]], axis=-1)
         return {"obs": np.nan_to_num(x).astype(np.float32)}
+
+    def augment(self, inputs: dict, targets, generator):
+        """Training-time augmentation (torch): each track and its future turned by a random angle, mirrored
+        at random and sped up or slowed down by up to 25% (ETH-UCY's scenes differ in heading and pace)."""
+        import math
+
+        import torch
+
+        x = inputs["obs"]  # (B, obs, 4): [x, y] / scale, [vx, vy] / vscale
+        b = x.shape[0]
+        angle = torch.rand(b, generator=generator) * 2 * math.pi
+        c, s = torch.cos(angle), torch.sin(angle)
+        rot = torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2)  # (B, 2, 2)
+        flip = torch.where(torch.rand(b, generator=generator) < 0.5, -1.0, 1.0)
+        rot = rot * torch.stack([torch.ones(b), flip], -1)[:, None, :]  # mirror y before turning
+        speed = 0.75 + 0.5 * torch.rand(b, generator=generator)
+        m = rot * speed[:, None, None]
+
+        def turn(v):  # (B, n, 2)
+            return torch.einsum("bij,bnj->bni", m.to(v.dtype), v)
+
+        x = torch.cat([turn(x[..., :2]), turn(x[..., 2:4]), x[..., 4:]], -1)
+        return {**inputs, "obs": x}, turn(targets)
 
     def build_encoder(self, spec: dict):
         inp, enc = self.input_spec(spec), self.encoder_spec(spec)

@@ -76,7 +76,7 @@ def accepts(fn, name: str) -> bool:
 @dataclass
 class Job:
     id: str
-    kind: str  # "batch" | "train"
+    kind: str  # "batch" | "train" | "convert_copc"
     request_id: str
     owner: bytes
     body: dict
@@ -459,7 +459,29 @@ def train_steps(ctx: JobContext) -> Iterator[None]:
     return
 
 
-JOB_KINDS = {"batch": batch_steps, "train": train_steps}
+def convert_copc_steps(ctx: JobContext) -> Iterator[None]:
+    """LAS / LAZ -> COPC (allspark.copc): the file QGIS without PDAL can open. Needs no engine."""
+    from ..copc import convert_steps
+
+    body = ctx.job.body
+    ctx.progress(0.0, "starting", force=True)
+    yield
+    steps = convert_steps(body["path"], body["output"])
+    while True:
+        ctx.check_cancel()
+        try:
+            fraction, message = next(steps)
+        except StopIteration as stop:
+            summary = stop.value
+            break
+        ctx.progress(fraction, message, force=message in ("reading", "done"))
+        yield
+    ctx.job.final_body = {"result": summary}
+    return
+
+
+JOB_KINDS = {"batch": batch_steps, "train": train_steps, "convert_copc": convert_copc_steps}
+ENGINELESS = {"convert_copc"}  # job kinds that run without the engine (and its LLM)
 
 
 def check_job_body(kind: str, body: dict) -> None:
@@ -467,6 +489,13 @@ def check_job_body(kind: str, body: dict) -> None:
     if kind == "train":
         if not isinstance(body.get("config"), dict):
             raise ProtocolError("train needs 'config' (the training settings as an object)")
+        return
+    if kind == "convert_copc":
+        for key, what in (("path", "the LAS / LAZ file to convert"), ("output", "the .copc.laz file to write")):
+            if not isinstance(body.get(key), str) or not body[key]:
+                raise ProtocolError(f"convert_copc needs '{key}' ({what})")
+        if not body["output"].lower().endswith(".copc.laz"):
+            raise ProtocolError(f"convert_copc 'output' {body['output']!r} must end with .copc.laz")
         return
     if not isinstance(body.get("bundle"), str) or not body["bundle"]:
         raise ProtocolError("batch needs 'bundle' (a bundle name)")
@@ -562,7 +591,7 @@ class Worker(threading.Thread):
             return None
         self.current = job
         try:
-            engine = self._engine_provider()
+            engine = None if job.kind in ENGINELESS else self._engine_provider()
             return JOB_KINDS[job.kind](JobContext(job, engine, self._emit, self.settings))
         except Exception as exc:
             self._finish(job, FAILED, {"code": error_code(exc), "message": error_message(exc)})

@@ -20,6 +20,8 @@ submitter (and to clients that `attach`): kinds progress, partial, result, error
                                                         {result}; with stream, "token" messages {text} first
     batch           {bundle, payloads | path, options, output, chunk, window, return_result}
     train           {config}
+    convert_copc    {path, output}                      a LAS / LAZ file -> COPC (.copc.laz), the format QGIS
+                                                        without PDAL opens; result {path, points, nodes, crs, ...}
     cancel          {job_id}                            {job_id, state}   (also an ask's request id)
     job_status      {job_id}                            job snapshot
     jobs            {}                                  {jobs: [snapshots]}
@@ -154,7 +156,7 @@ class Server:
         self._handlers = {
             "ping": self._on_ping, "health": self._on_health, "list_bundles": self._on_list_bundles,
             "load_bundle": self._on_load_bundle, "unload_bundle": self._on_unload_bundle, "ask": self._on_ask,
-            "batch": self._on_job, "train": self._on_job, "cancel": self._on_cancel,
+            "batch": self._on_job, "train": self._on_job, "convert_copc": self._on_job, "cancel": self._on_cancel,
             "job_status": self._on_job_status, "jobs": self._on_jobs, "attach": self._on_attach,
             "echo": self._on_echo, "shutdown": self._on_shutdown,
         }
