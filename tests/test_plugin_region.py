@@ -9,6 +9,7 @@ last ones run allspark:classify_pixels, ask and train_bundle against the session
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 from pathlib import Path
@@ -338,6 +339,20 @@ def test_ask_about_the_selected_polygons(tiny_hsi):
     assert re.search(rf"\b{n}\b", res["SUMMARY"]), res["SUMMARY"]  # every pixel of both polygons, and only those
 
 
+@contextlib.contextmanager
+def _removed_afterwards(folder, names):
+    """The backend's bundle folder is shared by the session's tests: bundles a test trains are removed
+    when it ends, so later tests see the same bundles whatever ran before them."""
+    from allspark_qgis import connection
+
+    try:
+        yield
+    finally:
+        for name in names:
+            shutil.rmtree(Path(folder) / name, ignore_errors=True)
+        connection.bundles(refresh=True)
+
+
 def test_train_from_drawn_polygons_and_points(tiny_hsi, tmp_path):
     """Polygons with a crop field, then points with a numeric class field (0 = unlabelled): a bundle each,
     whose classes are the field's values."""
@@ -355,7 +370,7 @@ def test_train_from_drawn_polygons_and_points(tiny_hsi, tmp_path):
         "POLYGON((500122 3999998, 500178 3999998, 500178 3999822, 500122 3999822, 500122 3999998))",
     ], field="crop", values=["lake", "wood", "town"], name="crops")
     opts = json.dumps(TRAIN_OPTIONS)
-    with connected():
+    with connected(), _removed_afterwards(folder, ("drawn-hsi", "drawn-points")):
         out = processing.run("allspark:train_bundle", {"INPUT": hsi, "MODALITY": "hsi", "LABELS": crops,
                                                        "LABEL_FIELD": "crop", "NAME": "drawn-hsi", "EPOCHS": 1,
                                                        "OPTIONS": opts, "FOLDER": str(folder)})
