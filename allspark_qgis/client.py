@@ -380,11 +380,14 @@ class Client:
 
     def ask(self, bundle: str, payload_arrays: dict | None = None, payload_meta: dict | None = None,
             prompt: str | None = None, text: bool = False, on_token=None, max_tokens: int | None = None,
-            timeout_s: float | None = None) -> dict:
+            timeout_s: float | None = None, run: dict | None = None) -> dict:
         """One sample (arrays + meta, see docs/DESIGN.md Payloads) -> the head result, and with `text`
-        the LLM's answer; on_token(piece) receives the answer as it is written."""
+        the LLM's answer; on_token(piece) receives the answer as it is written. `run`: the whole run's
+        result when it was made in parts (runner.run_of_pixels): the summary and answer are about it."""
         body = {"bundle": bundle, "arrays": dict(payload_arrays or {}), "meta": dict(payload_meta or {}),
                 "prompt": prompt, "text": bool(text or prompt), "stream": on_token is not None}
+        if run is not None:
+            body["run"] = run
         if max_tokens is not None:
             body["max_tokens"] = int(max_tokens)
 

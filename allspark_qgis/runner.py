@@ -146,9 +146,32 @@ def wait(client, job_id, feedback: Feedback) -> dict:
 
 
 def ask(client, bundle: str, arrays: dict, meta: dict, prompt: str | None, text: bool, feedback: Feedback,
-        on_token=None) -> dict:
+        on_token=None, run: dict | None = None) -> dict:
+    """The head result and the LLM's answer for a payload; `run` (run_of_pixels) makes the summary and
+    the answer about the whole run (the map the user sees), not only the pixels the LLM reads."""
     feedback.check()
-    return client.ask(bundle, arrays, meta, prompt=prompt or None, text=text, on_token=on_token)
+    kwargs = {"run": run} if run is not None else {}
+    return client.ask(bundle, arrays, meta, prompt=prompt or None, text=text, on_token=on_token, **kwargs)
+
+
+def run_of_pixels(labels: np.ndarray, confidence: np.ndarray | None, classes, transform, crs: str | None,
+                  region=None, unit: str = "pixel") -> dict | None:
+    """A class map (labels (h, w), -1 = none; winning probabilities (h, w), NaN = unknown) as the
+    `run` an ask summarises: the cells with a result, their place on the map's grid (transform, CRS:
+    areas in ha), the classes, and what a cell is (`unit`: pixel, or tile for scene classifiers' tile
+    grids). None when no cell got a result."""
+    rows, cols = np.nonzero(labels >= 0)
+    if len(rows) == 0:
+        return None
+    run = {"classes": list(classes), "labels": labels[rows, cols].astype(np.int32),
+           "rows": rows.astype(np.int32), "cols": cols.astype(np.int32),
+           "height": int(labels.shape[0]), "width": int(labels.shape[1]),
+           "transform": [float(v) for v in transform], "crs": crs or None, "unit": unit}
+    if confidence is not None:
+        run["confidence"] = confidence[rows, cols].astype(np.float32)
+    if region is not None:
+        run["region"] = region.meta(optional=True)
+    return run
 
 
 # ---- rasters ------------------------------------------------------------------------------------
@@ -242,9 +265,11 @@ def classify_tiles(client, manifest: dict, layer, window, tile: int, feedback: F
     return labels, conf, grid.transform(window, scale=tile), classes
 
 
-def classify_pixels(client, manifest: dict, layer, window, feedback: Feedback, provider=None, region=None):
+def classify_pixels(client, manifest: dict, layer, window, feedback: Feedback, provider=None, region=None,
+                    confidence: np.ndarray | None = None):
     """Per-pixel classification (hyperspectral) over a native window, block by block; with a `region`
     (layers.selected_region) only the pixels whose centre lies in its polygons (the others stay -1).
+    `confidence` (h, w) float, when given, receives each pixel's winning probability.
 
     Returns (labels (h, w) int, -1 = none; GDAL transform of the window; classes)."""
     provider, grid, bands, alpha, crs, names = _raster_source(layer, provider)
@@ -266,33 +291,48 @@ def classify_pixels(client, manifest: dict, layer, window, feedback: Feedback, p
             meta["region"] = region.meta(optional=True)
         res = batch(client, manifest["name"], [({"image": img}, meta)], Sub(feedback, i / len(blocks), (i + 1) / len(blocks)))
         classes = list(res.get("classes") or classes)
-        place_pixels(labels, res, blk, window, classes)
+        place_pixels(labels, res, blk, window, classes, confidence)
         feedback.progress((i + 1) / len(blocks), tr("{done} of {total} blocks").format(done=i + 1, total=len(blocks)))
     return labels, grid.transform(window), classes
 
 
-def place_pixels(labels: np.ndarray, res: dict, blk, window, classes) -> None:
-    """Write one block's per-pixel result into the window's label array."""
+def classify_pixels_for_answer(client, manifest: dict, layer, window, feedback: Feedback, provider=None, region=None):
+    """classify_pixels, and the map it made as the `run` an ask then summarises (run_of_pixels):
+    (labels, transform, classes, run)."""
+    confidence = np.full((window[3], window[2]), np.nan, np.float32)
+    labels, gt, classes = classify_pixels(client, manifest, layer, window, feedback, provider, region, confidence)
+    return labels, gt, classes, run_of_pixels(labels, confidence, classes, gt, layers.crs_wkt(layer), region)
+
+
+def place_pixels(labels: np.ndarray, res: dict, blk, window, classes, confidence: np.ndarray | None = None) -> None:
+    """Write one block's per-pixel result into the window's label array (and, when given, each pixel's
+    winning probability into `confidence`)."""
     bx, by = blk[0] - window[0], blk[1] - window[1]
-    if res.get("element_labels") is not None:
-        el = np.asarray(res["element_labels"]).reshape(-1)
-        if el.size == blk[2] * blk[3]:
-            labels[by:by + blk[3], bx:bx + blk[2]] = el.reshape(blk[3], blk[2])
-            return
-    lab = results_labels(res, classes)
+    n_block = blk[2] * blk[3]
+    dense = res.get("element_labels") is not None and np.asarray(res["element_labels"]).size == n_block
+    if dense:
+        values = np.asarray(res["element_labels"]).reshape(-1)
+        probs = res.get("element_probabilities")
+        probs = None if probs is None else np.asarray(probs, np.float64).reshape(-1)
+    else:
+        values, probs = np.asarray(results_labels(res, classes)), _winning_prob(res)
     samples = res.get("samples") or []
-    if samples and all("row" in s and "col" in s for s in samples):
-        for s, v in zip(samples, lab):
-            win = s.get("window") or blk
-            r = int(s["row"]) + int(win[1]) - window[1]
-            c = int(s["col"]) + int(win[0]) - window[0]
-            if 0 <= r < labels.shape[0] and 0 <= c < labels.shape[1]:
-                labels[r, c] = v
-    elif len(lab) == blk[2] * blk[3]:
-        labels[by:by + blk[3], bx:bx + blk[2]] = np.asarray(lab).reshape(blk[3], blk[2])
+    if not dense and samples and all("row" in s and "col" in s for s in samples):
+        n = min(len(samples), len(values))
+        wins = [s.get("window") or blk for s in samples[:n]]
+        rows = np.array([int(s["row"]) + int(w[1]) - window[1] for s, w in zip(samples, wins)], np.int64)
+        cols = np.array([int(s["col"]) + int(w[0]) - window[0] for s, w in zip(samples, wins)], np.int64)
+        inside = (rows >= 0) & (rows < labels.shape[0]) & (cols >= 0) & (cols < labels.shape[1])
+        labels[rows[inside], cols[inside]] = values[:n][inside]
+        if confidence is not None and probs is not None:
+            confidence[rows[inside], cols[inside]] = probs[:n][inside]
+    elif len(values) == n_block:
+        labels[by:by + blk[3], bx:bx + blk[2]] = values.reshape(blk[3], blk[2])
+        if confidence is not None and probs is not None:
+            confidence[by:by + blk[3], bx:bx + blk[2]] = probs.reshape(blk[3], blk[2])
     else:
         raise RuntimeError(tr("The backend returned {n} labels for a block of {m} pixels.").format(
-            n=len(lab), m=blk[2] * blk[3]))
+            n=len(values), m=n_block))
 
 
 def results_labels(res: dict, classes) -> np.ndarray:

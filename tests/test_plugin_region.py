@@ -457,3 +457,34 @@ def test_the_dock_limits_a_question_to_the_selected_polygons(qgis_app, qgis_ifac
             ds = None
         finally:
             p.unload()
+
+
+def test_the_answer_is_about_the_whole_map_the_dock_made(qgis_processing):
+    """Asking about a hyperspectral layer once answered about one pixel ('Grass-trees (77%)'), while the
+    map just made was Grass-trees 31%, Soybean-mintill 22.5%, ...: the dock's ask now carries the map it
+    made (runner.classify_pixels_for_answer), and the summary and the LLM's answer are about all of it."""
+    import numpy as np
+
+    from allspark_qgis import connection, layers, runner
+
+    hsi = hsi_layer()
+    with connected():
+        trained_bundles(("tiny-hsi",))
+        manifest = {b["name"]: b for b in connection.bundles(refresh=True)}["tiny-hsi"]
+        window = [0, 0, hsi.width(), hsi.height()]
+        c = connection.client()
+        try:
+            lab, gt, classes, run = runner.classify_pixels_for_answer(c, manifest, hsi, window, runner.Feedback())
+            arrays, meta = layers.raster_question_payload(hsi, "hsi", window)  # the pixel the LLM reads
+            res = runner.ask(c, "tiny-hsi", arrays, meta, "What grows here?", True, runner.Feedback(), run=run)
+        finally:
+            connection._close(c)
+    st = res["summary_stats"]
+    counts = np.bincount(lab[lab >= 0], minlength=len(classes))
+    assert st["samples"] == int((lab >= 0).sum()) > hsi.width() * hsi.height() - 5  # all but nodata pixels
+    assert {r["name"]: r["count"] for r in st["classes"]} == {classes[k]: int(n) for k, n in enumerate(counts) if n}
+    # 10 m pixels in UTM: 0.01 ha each, the shares of the map's area
+    assert st["area"]["total_ha"] == pytest.approx(0.01 * st["samples"])
+    assert all(r["area_ha"] == pytest.approx(0.01 * r["count"]) for r in st["classes"])
+    assert 0 < st["mean_confidence"] <= 1 and not res["summary"].startswith("Classified as")
+    assert f"{st['samples']:,} pixels" in res["summary"]

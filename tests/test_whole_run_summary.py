@@ -225,3 +225,31 @@ def test_cli_prints_the_list_once(tiny_bundle, tiny_gguf, capsys, monkeypatch):
     items = line[len("result: "):].split(": ", 1)[1].split(";")[0].split("), ")
     assert items and all(out.count(item) == 1 for item in items), out
     assert "(it only repeated the result above)" in out
+
+
+def test_a_run_made_in_parts_is_summarised_whole():
+    """outputs.run_stats: the map a client made block by block (labels, rows, cols on a grid with a
+    transform and CRS) summarised like one run: counts, shares, ha; unknown confidences are not 100%."""
+    import numpy as np
+
+    from allspark.errors import InputError
+    from allspark.outputs import run_stats, summary_text
+
+    labels = np.array([0, 0, 1, 2, 2, 2])
+    run = {"classes": ["water", "wood", "town"], "labels": labels, "rows": np.arange(6) // 3,
+           "cols": np.arange(6) % 3, "confidence": np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4]),
+           "height": 2, "width": 4, "transform": [500000, 10, 0, 4000000, 0, -10], "crs": "EPSG:32633"}
+    st = run_stats(run)
+    assert st["samples"] == 6 and [(r["name"], r["count"]) for r in st["classes"]] == [("town", 3), ("water", 2), ("wood", 1)]
+    assert st["area"]["total_ha"] == pytest.approx(0.06) and st["mean_confidence"] == pytest.approx(0.65)
+    assert st["left_out"]["pixels_without_result"] == 2  # a 2 x 4 grid, 6 with a result
+    text = summary_text(st)
+    assert text.startswith("6 pixels covering") and "town 50" in text and "mean confidence 65%" in text
+    tiles = run_stats({**run, "confidence": np.full(6, np.nan), "unit": "tile",
+                       "transform": [500000, 160, 0, 4000000, 0, -160]})
+    assert tiles["unit"] == "tile" and "mean_confidence" not in tiles and "pixels_without_result" not in tiles.get("left_out", {})
+    assert summary_text(tiles).startswith("6 tiles covering 15.36 ha") and "confidence" not in summary_text(tiles)
+    with pytest.raises(InputError, match="class indices"):
+        run_stats({**run, "labels": labels + 1})
+    with pytest.raises(InputError, match="malformed"):
+        run_stats({"labels": labels})

@@ -417,7 +417,9 @@ class PromptDock(QgsDockWidget):
                 if want_text or not add_layers:
                     a, meta = job["ask_payload"]()
                     fb.progress(0.8 if add_layers else 0.1, tr("Writing the answer..."))
-                    out["answer"] = runner.ask(c, manifest["name"], a, meta, prompt, want_text, fb, on_token=task.token)
+                    run = job["ask_run"]() if "ask_run" in job else None  # the map made above, when there is one
+                    out["answer"] = runner.ask(c, manifest["name"], a, meta, prompt, want_text, fb, on_token=task.token,
+                                               run=run)
             finally:
                 connection._close(c)
             return out
@@ -447,12 +449,16 @@ class PromptDock(QgsDockWidget):
             per_pixel = manifest.get("modality") == "hsi" or manifest.get("task") == "pixel_classification"
             tile = runner.tile_size(manifest)
 
+            made = {}  # the map this run made: the answer's summary is about it (ask_run)
+
             def predict(c, fb):
                 if per_pixel:
-                    lab, gt, classes = runner.classify_pixels(c, manifest, layer, window, fb, provider, region=region)
+                    lab, gt, classes, made["run"] = runner.classify_pixels_for_answer(c, manifest, layer, window, fb,
+                                                                                      provider, region)
                 else:
-                    lab, _, gt, classes = runner.classify_tiles(c, manifest, layer, window, tile, fb, provider,
-                                                                region=region)
+                    lab, conf, gt, classes = runner.classify_tiles(c, manifest, layer, window, tile, fb, provider,
+                                                                   region=region)
+                    made["run"] = runner.run_of_pixels(lab, conf, classes, gt, layers.crs_wkt(layer), region, "tile")
                 path = _unique(os.path.join(_results_dir(), f"{_safe(layer.name())}_{_safe(name)}.tif"))
                 results.write_class_raster(path, lab, gt, layers.crs_wkt(layer.crs()), classes)
                 return {"raster": path, "classes": classes}
@@ -463,7 +469,8 @@ class PromptDock(QgsDockWidget):
 
             cols, rows = layers.tile_grid(window, tile)
             total = window[2] * window[3] if per_pixel else cols * rows
-            return {"predict": predict, "ask_payload": ask_payload, "layers": True, "total": total}
+            return {"predict": predict, "ask_payload": ask_payload, "ask_run": lambda: made.get("run"),
+                    "layers": True, "total": total}
         if m == "pointcloud":
             arrays, meta = layers.pointcloud_payload(layer)
 

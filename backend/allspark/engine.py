@@ -260,16 +260,17 @@ class Engine:
 
     def ask(self, bundle: str, samples: Sequence[Sample], prompt: str | None = None, text: bool = False,
             on_token: Callable[[str], None] | None = None, max_tokens: int = 96,
-            cancel: threading.Event | None = None) -> dict:
+            cancel: threading.Event | None = None, run: dict | None = None) -> dict:
         """Head result for the samples, the whole run in numbers (`summary_stats`) and in one line
         (`summary`); with `text`, the LLM's written answer, asked with that summary and the question
         (`prompt`) and held to it: `text` keeps what the numbers support, `text_raw` is what the LLM
-        wrote, `text_dropped` the sentences left out and why."""
-        from .outputs import summary_stats, summary_text
+        wrote, `text_dropped` the sentences left out and why. `run`: the whole run's result when a
+        client made it in parts (outputs.run_stats); the summary and the answer are then about it."""
+        from .outputs import run_stats, summary_stats, summary_text
 
         timing: dict = {}
         result = self.predict(bundle, samples, cancel=cancel, timing=timing)
-        stats = result["summary_stats"] = summary_stats(result, samples)
+        stats = result["summary_stats"] = run_stats(run) if run else summary_stats(result, samples)
         result["summary"] = summary_text(stats)
         if text:
             loaded = self._get(bundle)

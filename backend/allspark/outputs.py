@@ -233,6 +233,45 @@ def _num(x: float) -> str:
     return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
 
 
+def run_stats(run: dict) -> dict:
+    """`summary_stats` of a whole run that a client made in parts (e.g. the QGIS dock's per-pixel map,
+    classified block by block): `labels` (N,) class indices and `confidence` (N,) winning
+    probabilities (NaN: unknown) of the pixels that got a result, their `rows` / `cols` on a grid of
+    `height` x `width` with `transform` and `crs` (for areas), `classes`; optional `region` (as the
+    samples' meta). The answer about a layer is then about all of it, not the pixels the LLM read."""
+    from .errors import InputError
+    from .modalities import Sample
+
+    try:
+        classes = [str(c) for c in run["classes"]]
+        labels = np.asarray(run["labels"], np.int64).ravel()
+        rows = np.asarray(run["rows"], np.int64).ravel()
+        cols = np.asarray(run["cols"], np.int64).ravel()
+        conf = np.asarray(run.get("confidence") if run.get("confidence") is not None else np.full(len(labels), np.nan),
+                          np.float64).ravel()
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"the run's result is malformed ({exc}): it needs classes, labels, rows and cols") from None
+    if not (len(labels) == len(rows) == len(cols) == len(conf)) or len(labels) == 0:
+        raise InputError("the run's result is empty or its labels, rows, cols and confidence differ in length")
+    if labels.min() < 0 or labels.max() >= len(classes):
+        raise InputError(f"the run's labels must be class indices 0..{len(classes) - 1}")
+    grid = {k: run[k] for k in ("transform", "crs", "height", "width", "region") if run.get(k) is not None}
+    samples = [Sample({}, None, {**grid, "row": int(r), "col": int(c)}) for r, c in zip(rows, cols)]
+    known = np.isfinite(conf)
+    probs = np.zeros((len(labels), len(classes)))
+    probs[np.arange(len(labels)), labels] = np.where(known, conf, 1.0)
+    st = summary_stats({"task": "classification", "classes": classes, "probabilities": probs}, samples)
+    if run.get("unit") in UNIT_WORDS and run.get("unit") != "pixel":  # e.g. a scene classifier's tile grid
+        st["unit"] = run["unit"]
+        st.get("left_out", {}).pop("pixels_without_result", None)
+        st.get("left_out", {}).pop("grid_pixels", None)
+    if not known.all():  # a winning probability the client did not keep is not 100%
+        st.pop("mean_confidence", None)
+        for r in st["classes"]:
+            r.pop("mean_confidence", None)
+    return st
+
+
 def summary_text(st: dict, top: int = 5) -> str:
     """One line in words for the whole run (shown to users, given to the LLM with the question)."""
     task, n, unit = st.get("task"), st["samples"], st.get("unit", "sample")
@@ -263,7 +302,8 @@ def summary_text(st: dict, top: int = 5) -> str:
         if rest:
             items.append(f"{len(rest)} more classes {_pct(sum(r['share'] for r in rest))}")
         cover = f" covering {_ha(area['total_ha'])}" if "total_ha" in area else ""
-        return f"{what}{cover}: {', '.join(items)}; mean confidence {st['mean_confidence']:.0%}{tail}."
+        conf = f"; mean confidence {st['mean_confidence']:.0%}" if st.get("mean_confidence") is not None else ""
+        return f"{what}{cover}: {', '.join(items)}{conf}{tail}."
     if task == "regression":
         parts = []
         for t in st["targets"]:

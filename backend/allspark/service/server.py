@@ -605,6 +605,10 @@ class Server:
                 kwargs["cancel"] = entry["cancel"]
             if isinstance(body.get("max_tokens"), int) and accepts(engine.ask, "max_tokens"):
                 kwargs["max_tokens"] = max(1, min(4096, body["max_tokens"]))
+            if body.get("run") is not None:  # the whole run's result, made by the client in parts
+                if not isinstance(body["run"], dict):
+                    raise AllSparkError("ask's 'run' must be an object (classes, labels, rows, cols, ...)")
+                kwargs["run"] = body["run"]
             return {"result": engine.ask(bundle, samples, **kwargs)}
 
         self._run_tracked(identity, msg, fn)
