@@ -23,8 +23,7 @@ from test_gui_dock_demo import DEMO, SCRIPT as DEMO_SCRIPT, XVFB
 
 REPO = Path(__file__).resolve().parents[1]
 SHOT = REPO / "docs" / "img" / "prompt_dock.png"
-# the dock's written answer about a hyperspectral field is about its centre pixel (one spectrum)
-QUESTION = "What grows at the centre of this field?"
+QUESTION = "Which crops grow in this field?"
 
 pytestmark = pytest.mark.integration
 
@@ -111,14 +110,18 @@ def test_readme_screenshot_from_the_demo(gemma_gguf, tmp_path):
     legend = out["legend"]
     assert len(legend) == 16 and {"Corn-notill", "Soybean-mintill", "Grass-trees", "Woods"} <= set(legend), legend
 
-    # a readable answer: the LLM's words (not a line of colons), the head's result in words, the layer added
+    # a readable answer about the whole field: the map's shares in words (crop classes, ha), and the LLM's
+    # words only where the numbers support them (Gemma 3 270M, a base model, mostly restates the numbers:
+    # then only the summary is shown), never a line of colons; the layer added
     written = out["entry"]["answer"].strip()
-    # (its words are Gemma 3 270M's, a base model: short, and often a restatement of the head's numbers)
-    assert re.search(r"[^\W\d_]{3,}", written), written  # words
-    assert sum(not (ch.isalnum() or ch.isspace()) for ch in written) < len(written) / 2, written  # not "::::::"
+    if written:
+        assert re.search(r"[^\W\d_]{3,}", written), written  # words
+        assert sum(not (ch.isalnum() or ch.isspace()) for ch in written) < len(written) / 2, written  # not "::::"
+    summary = out["entry"]["summary"]
+    assert summary.startswith("1,024 pixels covering 40.96 ha:"), summary  # all of the field, not one pixel
+    assert sum(c in summary for c in legend) >= 3, summary  # several crop classes, with their shares
     answer = out["answer"]
-    assert answer.startswith(written) and "Added layers:" in answer, answer
-    assert any(c in out["entry"]["summary"] for c in legend), out["entry"]  # the head names a crop class
+    assert answer.startswith(written) and summary in answer and "Added layers:" in answer, answer
     # the field at its real 20 m pixels (before: no CRS, a scale of 1:13,888,822)
     assert "not georeferenced" in out["crs"] and 1000 < out["scale"] < 20000, out["scale"]
 

@@ -253,3 +253,18 @@ def test_a_run_made_in_parts_is_summarised_whole():
         run_stats({**run, "labels": labels + 1})
     with pytest.raises(InputError, match="malformed"):
         run_stats({"labels": labels})
+
+
+def test_an_answer_looping_over_a_list_is_dropped():
+    """Gemma 3 270M once answered 'Grass-trees, corn-mintill, soybean-clean, grass-pasture, corn-pasture,
+    corn-mintill, corn-pasture, corn-mintill, ...' (the README screenshot): a list that loops says nothing."""
+    from allspark.outputs import ground_answer
+
+    st = {"task": "classification", "samples": 4, "unit": "pixel", "all_classes": ["Grass-trees", "Corn-mintill"],
+          "classes": [{"name": "Grass-trees", "count": 3, "share": 0.75, "mean_confidence": 0.9},
+                      {"name": "Corn-mintill", "count": 1, "share": 0.25, "mean_confidence": 0.8}]}
+    loop = "Grass-trees, corn-mintill, " + ", ".join(["corn-pasture", "corn-mintill"] * 6)
+    kept, dropped = ground_answer(loop, [st])
+    assert kept == "" and "repeats" in dropped[0]["why"]
+    kept, _ = ground_answer("Mostly grass with trees, some corn.", [st])
+    assert kept == "Mostly grass with trees, some corn."

@@ -468,6 +468,9 @@ def _check_sentence(sentence: str, stats: list[dict]) -> tuple[str | None, bool]
             ranges.append((t["min"], t["max"]))
         if st.get("best_end_distance"):
             ranges.append((0.0, st["best_end_distance"]["max"]))
+    items = [i.strip().lower() for i in re.split(r"[,;]", sentence) if i.strip()]
+    if len(items) >= 6 and len(set(items)) < 0.6 * len(items):  # a small base LLM looping over a list
+        return "repeats the same items over and over", False
     named, rest = _names_in(sentence, names_all)
     absent = [c for c in named if c.lower() not in present]
     if absent:
