@@ -162,12 +162,40 @@ app.exitQgis()
 """
 
 
-@pytest.mark.skipif(XVFB is None, reason="xvfb-run is not installed")
-def test_demo_field_ask_switch_cancel(gemma_gguf, shared_data, tmp_path):
-    from osgeo import gdal
+def run_in_qgis_window(script: str, tmp_path, gemma_gguf, field, scene: str, question: str) -> tuple[dict, Path]:
+    """A backend on Gemma 3 270M (no bundles folder but the repository's), `script` run by QGIS's Python
+    in a real window (Xvfb) on `field` (and `scene`) with `question`: (what it printed as RESULT, the
+    folder of its screenshots)."""
     from test_plugin_support import VENV_PY
 
     from allspark_qgis.client import BackendProcess
+
+    conn = str(tmp_path / "backend.json")
+    proc = BackendProcess(str(VENV_PY), ["--llm", str(gemma_gguf), "--device", "cpu", "--bundles", str(tmp_path / "none")],
+                          conn, str(tmp_path / "backend.log"))
+    proc.start(timeout_s=300)
+    try:
+        path = tmp_path / "gui_script.py"
+        path.write_text(script)
+        shots = tmp_path / "shots"
+        shots.mkdir(exist_ok=True)
+        env = {**os.environ, "ALLSPARK_CONNECTION_FILE": conn}
+        env.pop("QT_QPA_PLATFORM", None)  # a real X server (Xvfb), not offscreen
+        r = subprocess.run([XVFB, "-a", "-s", "-screen 0 1280x800x24", sys.executable, str(path), str(REPO),
+                            str(field), scene, str(shots), question], capture_output=True, text=True,
+                           timeout=1500, env=env, cwd=str(tmp_path))
+    finally:
+        proc.stop(timeout_s=10)
+    line = [x for x in r.stdout.splitlines() if x.startswith("RESULT")]
+    assert line, r.stdout[-3000:] + r.stderr[-3000:]
+    out = json.loads(line[0][6:])
+    print(json.dumps(out, indent=1))
+    return out, shots
+
+
+@pytest.mark.skipif(XVFB is None, reason="xvfb-run is not installed")
+def test_demo_field_ask_switch_cancel(gemma_gguf, shared_data, tmp_path):
+    from osgeo import gdal
 
     # a Sentinel-2 scene as a GIS analyst makes it: the 13 bands stacked into one virtual raster (on copies:
     # QGIS writes statistics next to what it opens)
@@ -178,27 +206,7 @@ def test_demo_field_ask_switch_cancel(gemma_gguf, shared_data, tmp_path):
     gdal.BuildVRT(scene, [str(tmp_path / f"s2_{n}.tif") for n in names], separate=True, resolution="highest")
     field = tmp_path / DEMO.name
     shutil.copy(DEMO, field)
-
-    conn = str(tmp_path / "backend.json")
-    proc = BackendProcess(str(VENV_PY), ["--llm", str(gemma_gguf), "--device", "cpu", "--bundles", str(tmp_path / "none")],
-                          conn, str(tmp_path / "backend.log"))
-    proc.start(timeout_s=300)
-    try:
-        script = tmp_path / "demo_gui.py"
-        script.write_text(SCRIPT)
-        shots = tmp_path / "shots"
-        shots.mkdir()
-        env = {**os.environ, "ALLSPARK_CONNECTION_FILE": conn}
-        env.pop("QT_QPA_PLATFORM", None)  # a real X server (Xvfb), not offscreen
-        r = subprocess.run([XVFB, "-a", "-s", "-screen 0 1280x800x24", sys.executable, str(script), str(REPO),
-                            str(field), scene, str(shots), QUESTION], capture_output=True, text=True,
-                           timeout=1500, env=env, cwd=str(tmp_path))
-    finally:
-        proc.stop(timeout_s=10)
-    line = [x for x in r.stdout.splitlines() if x.startswith("RESULT")]
-    assert line, r.stdout[-3000:] + r.stderr[-3000:]
-    out = json.loads(line[0][6:])
-    print(json.dumps(out, indent=1))
+    out, shots = run_in_qgis_window(SCRIPT, tmp_path, gemma_gguf, field, scene, QUESTION)
     assert out["platform"] == "xcb" and out["ready"]
     assert out["modality"] == "Auto (Hyperspectral)" and out["bundle"] == "hsi-indian-pines"
 

@@ -10,16 +10,13 @@ docs/img/prompt_dock.png:
 The window, the fake QGIS interface, the Qt pump and the map-drawing wait are the demo dock test's
 (tests/test_gui_dock_demo.py): its script up to its own steps is this test's script's start."""
 
-import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from test_gui_dock_demo import DEMO, SCRIPT as DEMO_SCRIPT, XVFB
+from test_gui_dock_demo import DEMO, SCRIPT as DEMO_SCRIPT, XVFB, run_in_qgis_window
 
 REPO = Path(__file__).resolve().parents[1]
 SHOT = REPO / "docs" / "img" / "prompt_dock.png"
@@ -76,32 +73,9 @@ app.exitQgis()
 
 @pytest.mark.skipif(XVFB is None, reason="xvfb-run is not installed")
 def test_readme_screenshot_from_the_demo(gemma_gguf, tmp_path):
-    from test_plugin_support import VENV_PY
-
-    from allspark_qgis.client import BackendProcess
-
     field = tmp_path / DEMO.name  # a copy: QGIS writes statistics beside what it opens
     shutil.copy(DEMO, field)
-    conn = str(tmp_path / "backend.json")
-    proc = BackendProcess(str(VENV_PY), ["--llm", str(gemma_gguf), "--device", "cpu",
-                                         "--bundles", str(tmp_path / "none")], conn, str(tmp_path / "backend.log"))
-    proc.start(timeout_s=300)
-    try:
-        script = tmp_path / "screenshot.py"
-        script.write_text(SCRIPT)
-        shots = tmp_path / "shots"
-        shots.mkdir()
-        env = {**os.environ, "ALLSPARK_CONNECTION_FILE": conn}
-        env.pop("QT_QPA_PLATFORM", None)  # a real X server (Xvfb), not offscreen
-        r = subprocess.run([XVFB, "-a", "-s", "-screen 0 1280x800x24", sys.executable, str(script), str(REPO),
-                            str(field), "", str(shots), QUESTION], capture_output=True, text=True, timeout=1500,
-                           env=env, cwd=str(tmp_path))
-    finally:
-        proc.stop(timeout_s=10)
-    line = [x for x in r.stdout.splitlines() if x.startswith("RESULT")]
-    assert line, r.stdout[-3000:] + r.stderr[-3000:]
-    out = json.loads(line[0][6:])
-    print(json.dumps(out, indent=1))
+    out, shots = run_in_qgis_window(SCRIPT, tmp_path, gemma_gguf, field, "", QUESTION)
     assert out["platform"] == "xcb" and out["ready"] and out["bundle"] == "hsi-indian-pines"
     assert out["answered"] and out["entry"]["prompt"] == QUESTION and out["done_label"] == "Done."
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import io
 import os
 import struct
-import tempfile
 import threading
 import warnings
 from typing import Callable, Iterator
@@ -30,6 +29,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from .errors import Cancelled, InputError
+from .service.atomic import write_atomically
 
 SUFFIX = ".copc.laz"
 GRID = 128  # sampling cells along each axis of a node (the node's spacing is its side / GRID)
@@ -264,17 +264,5 @@ def _replace_laszip_vlr(data: bytearray, point_offset: int, record: bytes) -> No
 
 
 def _write_atomically(dst: str, body: io.BytesIO) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".copc-", suffix=".tmp", dir=os.path.dirname(os.path.abspath(dst)))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(body.getbuffer())
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dst)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_atomically(dst, lambda f: f.write(body.getbuffer()), prefix=".copc-", suffix=".tmp",
+                     folder=os.path.dirname(os.path.abspath(dst)), chmod=0o644)
