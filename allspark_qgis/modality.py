@@ -33,6 +33,9 @@ from .i18n import N_, tr
 
 MODALITIES = ("rgb", "msi", "hsi", "sar", "table", "trajectory", "pointcloud")
 RASTER_MODALITIES = ("rgb", "msi", "hsi", "sar")
+# trained from a label raster (every pixel inside a drawn polygon, the pixel of each point), not from
+# image patches around points
+PIXEL_LABEL_MODALITIES = ("hsi",)
 HSI_MIN_BANDS = 30
 
 # what the user reads: the modality's title (pickers), the noun for it in a sentence, and what a run

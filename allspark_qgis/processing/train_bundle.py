@@ -179,7 +179,7 @@ class TrainBundleAlgorithm(base.AllSparkAlgorithm):
             if m in modality.RASTER_MODALITIES:
                 labels = self.parameterAsVectorLayer(parameters, self.LABELS, context)
                 field = self.parameterAsString(parameters, self.LABEL_FIELD, context)
-                if m == "hsi":  # every pixel inside the polygons, the pixel of each point
+                if m in modality.PIXEL_LABEL_MODALITIES:  # every pixel inside the polygons, the pixel of each point
                     lab = os.path.join(work, "labels.tif")
                     classes = training.rasterize_labels(layer, labels, field, lab, context.transformContext())
                     feedback.pushInfo(tr("Classes from the field '{field}': {names}").format(
