@@ -62,11 +62,16 @@ iface.addDockWidget.side_effect = lambda area, dock: window.addDockWidget(area, 
 iface.removeDockWidget.side_effect = lambda dock: window.removeDockWidget(dock)
 
 def pump(until, timeout):
-    # the Qt event loop runs until the condition holds (signals set it); the timeout only bounds a hang
+    # the Qt event loop waits for events until the condition holds (signals set it); a timer's ticks
+    # wake it so the timeout, which only bounds a hang, is honoured
+    from qgis.PyQt.QtCore import QEventLoop, QTimer
+
+    tick = QTimer()
+    tick.start(50)
     end = time.time() + timeout
     while time.time() < end and not until():
-        app.processEvents()
-        time.sleep(0.02)
+        app.processEvents(QEventLoop.AllEvents | QEventLoop.WaitForMoreEvents)
+    tick.stop()
     return until()
 
 def shot(name):

@@ -7,7 +7,7 @@ The picture is written to the test's folder; only with ALLSPARK_WRITE_SCREENSHOT
 docs/img/prompt_dock.png:
     ALLSPARK_WRITE_SCREENSHOT=1 QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest -q tests/test_gui_screenshot.py
 
-The window, the fake QGIS interface, the Qt pump and the map-drawing wait are the demo dock test's
+The window, the mocked QGIS interface, the Qt pump and the map-drawing wait are the demo dock test's
 (tests/test_gui_dock_demo.py): its script up to its own steps is this test's script's start."""
 
 import os
