@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,34 @@ def tiny_bundle(tmp_path_factory, tiny_gguf, shared_data) -> Path:
                       lr=1e-3, bf16=False)
     return train(cfg, progress=lambda f, m: None).path
 
+
+
+# PyQt calls qFatal() -- abort(), the whole test run gone without a word of which test -- when a Python
+# exception escapes a slot or a virtual method that C++ calls (QgsTask.finished, a signal's handler) and
+# sys.excepthook is Python's default. Record such exceptions instead, and fail the test they happen in,
+# with their traceback: in QGIS the same exception is a Python error dialog in front of the user.
+_ESCAPED: list[str] = []
+
+
+def _record_escaped(etype, value, tb) -> None:
+    import traceback
+
+    _ESCAPED.append("".join(traceback.format_exception(etype, value, tb)))
+
+
+sys.excepthook = _record_escaped
+
+
+@pytest.fixture(autouse=True)
+def no_exception_escapes_into_qt():
+    sys.excepthook = _record_escaped  # again: QGIS code may have put Python's default back
+    start = len(_ESCAPED)
+    yield
+    escaped = _ESCAPED[start:]
+    if escaped:
+        del _ESCAPED[start:]
+        pytest.fail("a Python exception escaped into Qt (a slot or a method Qt calls):\n" + "\n".join(escaped),
+                    pytrace=False)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -253,3 +253,22 @@ def test_encoder_skip_bundle_keeps_stage_two_only_where_it_helps(tmp_path, tiny_
         assert res["probabilities"].shape == (len(samples), 16)
     finally:
         engine.close()
+
+
+def test_a_malformed_training_setting_is_an_input_error_naming_the_key(tiny_gguf):
+    """The service's `train` once crashed as `internal` on {"epochs": "x"}; the engine's own check
+    names the key and what it needs, before anything is read or trained."""
+    from allspark.engine import Engine
+    from allspark.errors import InputError
+    from allspark.train import TrainConfig
+
+    engine = Engine(llm_path=str(tiny_gguf))
+    base = {"modality": "hsi", "data": "d", "out": "o"}
+    for bad, words in (({"epochs": "x"}, "'epochs' must be a whole number"), ({"lr": "fast"}, "'lr' must be a number"),
+                       ({"bridge": [4]}, "'bridge' must be an object"), ({"epoch": 3}, "unknown training setting(s) 'epoch'"),
+                       ({"class_balance": "yes"}, "'class_balance' must be true or false"), ({"out": ""}, "need 'out'")):
+        with pytest.raises(InputError) as e:
+            engine.train({**base, **bad})
+        assert words in str(e.value)
+    cfg = TrainConfig.from_dict({**base, "epochs": "3", "lr": 1e-3, "max_samples": None, "bf16": None})
+    assert cfg.epochs == 3 and cfg.lr == 1e-3 and cfg.max_samples is None and cfg.bf16 is None

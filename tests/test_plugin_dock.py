@@ -85,19 +85,33 @@ def test_point_cloud_classes(qgis_app, dock):
     assert legend_labels(added[0])
 
 
-def test_cancel(qgis_app, dock):
-    from qgis.core import QgsVectorLayer
+def test_cancel(qgis_app, dock, monkeypatch):
+    """The task's connection to the backend waits on a gate that opens only after the cancel, so the
+    run cannot finish first: the answer must read as cancelled (never a prediction)."""
+    import threading
 
+    from qgis.core import QgsProject, QgsVectorLayer
+
+    from allspark_qgis import connection
+
+    gate, real_client = threading.Event(), connection.client
+
+    def gated_client():
+        assert gate.wait(60)
+        return real_client()
+
+    monkeypatch.setattr(connection, "client", gated_client)
     layer = QgsVectorLayer(table_layer_uri(data_dir() / "table.csv"), "air quality", "delimitedtext")
-    from qgis.core import QgsProject
-
     QgsProject.instance().addMapLayer(layer)
     dock.set_layer(layer)
     dock.bundle_combo.setCurrentIndex(dock.bundle_combo.findData("tiny-table"))
     dock.extent_combo.setCurrentIndex(dock.extent_combo.findData("layer"))
     dock.run()
+    assert dock.task is not None and dock.cancel_button.isEnabled()
     dock.cancel()
+    gate.set()
     assert pump(qgis_app, lambda: dock.task is None, 60)
     assert dock.run_button.isEnabled()
     text = dock.answer.toPlainText()
-    assert "Cancelled" in text or "Predicted" in text  # a very fast run may finish before the cancel lands
+    assert "Cancelled" in text and "Predicted" not in text
+    assert dock.progress_label.text() == "Cancelled."

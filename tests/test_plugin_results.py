@@ -53,7 +53,8 @@ def test_copy_with_predictions_regression_and_classification(qgis_app):
     assert out.featureCount() == src.featureCount()
     assert out.fields().indexOf("PM2_5_pred") >= 0
     vals = [f["PM2_5_pred"] for f in out.getFeatures()][:4]
-    assert vals[:2] == [1.5, 2.5] and vals[2] in (None,) or str(vals[2]) == "NULL"
+    assert vals[:2] == [1.5, 2.5]
+    assert vals[2] is None or str(vals[2]) == "NULL"  # the row predicted as NaN has no value
     cls = {"classes": ["low", "high"], "labels": ["high", "low", "high"],
            "probabilities": np.array([[0.2, 0.8], [0.9, 0.1], [0.4, 0.6]], np.float32)}
     out = results.copy_with_predictions(src, cls, fids)

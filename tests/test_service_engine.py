@@ -76,3 +76,23 @@ def test_ask_and_batch_through_the_real_engine(real_service, tiny_bundle, tmp_pa
         assert e.value.code == "input_error"
         c.unload_bundle(name)
         assert name not in c.health()["bundles"]
+
+
+def test_progress_rate_limit_keeps_each_phases_first_words():
+    """The COPC conversion's "writing node ..." once never reached the user on a fast machine: its 50 ms
+    rate limit dropped every count of that phase. Counts within a phase are thinned; a new phase's
+    first message always goes out, however fast the job runs."""
+    from allspark.service.jobs import Job, JobContext
+
+    sent = []
+    ctx = JobContext(Job(id="j", kind="convert_copc", request_id="r", owner=b"o", body={}), engine=None,
+                     emit=lambda job, kind, body: sent.append(body["message"]),
+                     settings={"progress_interval_s": 1e9})
+    for message in ("starting", "reading", "sorting", "writing node 2 of 40", "writing node 4 of 40",
+                    "writing node 1,024 of 2,048", "done"):
+        ctx.progress(0.5, message)
+    ctx.progress(0.7, "epoch 1/2 step 9")
+    ctx.progress(0.8, "epoch 2/2 step 9")
+    ctx.progress(1.0, "epoch 2/2 step 10")  # the end always goes out
+    assert sent == ["starting", "reading", "sorting", "writing node 2 of 40", "done", "epoch 1/2 step 9",
+                    "epoch 2/2 step 10"]

@@ -116,9 +116,11 @@ class ArrayEngine:
         return result
 
     def train(self, config: dict, progress=None, cancel=None) -> dict:
-        epochs = int(config.get("epochs", 3))
-        step_s = float(config.get("step_s", 0.02))
-        steps = int(config.get("steps", 10))
+        from allspark.train import _setting  # the real engine's check of each setting (TrainConfig.from_dict)
+
+        epochs = _setting("epochs", "int", config.get("epochs", 3))
+        step_s = _setting("step_s", "float", config.get("step_s", 0.02))
+        steps = _setting("steps", "int", config.get("steps", 10))
         for e in range(epochs):
             for s in range(steps):
                 if cancel is not None and cancel.is_set():

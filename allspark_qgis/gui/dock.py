@@ -501,8 +501,10 @@ class PromptDock(QgsDockWidget):
 
     def cancel(self) -> None:
         if self.task is not None:
-            self.task.cancel()
+            # words first: a task that has not started yet ends inside cancel() (QGIS terminates it at
+            # once, and _cancelled says "Cancelled."), which these words must not overwrite
             self.progress_label.setText(tr("Cancelling..."))
+            self.task.cancel()
 
     def _on_token(self, piece: str) -> None:
         self._streamed += piece

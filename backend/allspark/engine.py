@@ -364,7 +364,7 @@ class Engine:
         """Train a bundle (see allspark.train.train) against this engine's LLM; returns its summary."""
         from .train import TrainConfig, train
 
-        cfg = TrainConfig(**{**config, "llm": str(self.llm_path)})
+        cfg = TrainConfig.from_dict({**config, "llm": str(self.llm_path)})
         bundle = train(cfg, progress=progress, cancel=cancel)
         return bundle.summary()
 

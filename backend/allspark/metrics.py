@@ -26,6 +26,7 @@ def classification(y_true, y_pred, n_classes: int) -> dict:
     return {"accuracy": float(oa), "average_accuracy": float(recall[present].mean()) if present.any() else 0.0,
             "macro_f1": float(f1[present].mean()) if present.any() else 0.0, "kappa": float(kappa),
             "miou": float(iou[present].mean()) if present.any() else 0.0, "n": int(total),
+            "f1_per_class": [round(float(v), 6) for v in f1], "iou_per_class": [round(float(v), 6) for v in iou],
             "confusion": cm.tolist()}
 
 

@@ -75,6 +75,72 @@ class TrainConfig:
     device: str = "auto"
     threads: int | None = None
 
+    @classmethod
+    def from_dict(cls, config: dict) -> "TrainConfig":
+        """Training settings sent as an object (the service's `train`, a Processing run): each key must be
+        one of the settings and hold the right kind of value; anything else is an input error naming the
+        key (never a crash inside training)."""
+        import dataclasses
+
+        if not isinstance(config, dict):
+            raise InputError("the training settings must be an object of setting: value")
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(config) - set(known))
+        if unknown:
+            raise InputError(f"unknown training setting(s) {', '.join(map(repr, unknown))}; "
+                             f"known: {', '.join(sorted(known))}")
+        missing = [k for k in ("modality", "data", "out") if not config.get(k)]
+        if missing:
+            raise InputError(f"the training settings need {', '.join(map(repr, missing))}")
+        values = {}
+        for key, value in config.items():
+            values[key] = _setting(key, str(known[key].type), value)
+        return cls(**values)
+
+
+def _setting(key: str, kind: str, value):
+    """`value` as the setting's declared kind ("int", "float | None", "dict", ...) or an InputError naming
+    the key. Numbers may come as numeric strings (a form field); booleans only as true/false."""
+    if value is None:
+        if "None" in kind:
+            return None
+        raise InputError(f"training setting {key!r} needs a value")
+    base = kind.split("|")[0].strip()
+    try:
+        if base == "bool":
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("true", "false"):
+                return value.lower() == "true"
+            raise ValueError
+        if base == "int":
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value)
+        if base == "float":
+            if isinstance(value, bool):
+                raise ValueError
+            out = float(value)
+            if not math.isfinite(out):
+                raise ValueError
+            return out
+        if base == "dict":
+            if not isinstance(value, dict):
+                raise ValueError
+            return dict(value)
+        if base == "str":
+            if not isinstance(value, str):
+                raise ValueError
+            return value
+    except (TypeError, ValueError):
+        raise InputError(f"training setting {key!r} must be {_KIND_WORDS.get(base, base)}, "
+                         f"not {value!r}") from None
+    return value
+
+
+_KIND_WORDS = {"int": "a whole number", "float": "a number", "bool": "true or false", "dict": "an object",
+               "str": "text"}
+
 
 def sample_subset(data: "LabelledSet", max_samples: int | None, seed: int) -> "LabelledSet":
     """The samples a run with `max_samples` trains and validates on (a fixed random subset, in order)."""

@@ -20,6 +20,7 @@ import json
 import logging
 import math
 import os
+import re
 import threading
 import time
 import traceback
@@ -94,6 +95,7 @@ class Job:
     final: dict | None = None  # the terminal event (result / error / cancelled), always kept
     final_body: dict | None = None  # what the job's steps leave for its result event
     last_progress_sent: float = 0.0
+    last_phase_sent: str | None = None
     nbytes: int = 0  # payload bytes the job holds while queued / running
     lock: threading.Lock = field(default_factory=threading.Lock)  # guards state changes
 
@@ -288,6 +290,9 @@ def sample_meta(samples) -> list[dict]:
 
 
 # ---- job bodies ---------------------------------------------------------------------------------
+_DIGITS = re.compile(r"[0-9][0-9,.]*")
+
+
 class JobContext:
     """What a job's steps use: the engine, settings, and `emit` for events."""
 
@@ -299,8 +304,12 @@ class JobContext:
         job.progress = float(max(0.0, min(1.0, fraction)))
         job.message = str(message)[:500]
         now = time.monotonic()
-        if force or now - job.last_progress_sent >= self.settings.get("progress_interval_s", 0.05):
-            job.last_progress_sent = now
+        # the rate limit thins a phase's repeated counts ("node 7 of 40"), never a phase's first words
+        # nor the end (100 %): what the user reads must not depend on how fast this machine is
+        phase = _DIGITS.sub("#", job.message)
+        if force or phase != job.last_phase_sent or job.progress >= 1.0 or now - job.last_progress_sent >= \
+                self.settings.get("progress_interval_s", 0.05):
+            job.last_progress_sent, job.last_phase_sent = now, phase
             self._emit(job, "progress", {"progress": job.progress, "message": job.message})
 
     def partial(self, body: dict) -> None:
