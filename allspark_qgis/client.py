@@ -551,7 +551,7 @@ class BackendProcess:
 
     The environment is inherited without PYTHONHOME / PYTHONPATH (QGIS sets them for its own Python,
     which would break the backend's virtual environment). `command` replaces the `-m allspark serve`
-    part, e.g. ["-m", "allspark.service.server", "serve"]."""
+    part (a test's own service, for example)."""
 
     def __init__(self, python_exe: str | None = None, extra_args=(), connection_file: str | None = None,
                  log_path: str | None = None, *, command=None, env: dict | None = None,

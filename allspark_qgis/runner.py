@@ -487,10 +487,83 @@ def convert_to_copc(client, path: str, output: str, feedback: Feedback) -> dict:
 # ---- training -----------------------------------------------------------------------------------
 
 
+# what the backend says while it trains (allspark.train) -> the GUI's words
+_NUM = r"(-?[0-9.]+(?:e-?[0-9]+)?|nan|inf)"
+_TRAIN_SPLITS = re.compile(r"training .+: (\d+) training / (\d+) model-selection / (\d+) validation samples, "
+                           r"([0-9.]+) M parameters")
+_TRAIN_STAGE1 = re.compile(r"stage 1 \(encoder\) epoch (\d+)/(\d+): loss " + _NUM + r", model-selection (\w+) "
+                           + _NUM + r" \(best " + _NUM + r"\)")
+_TRAIN_STEP = re.compile(r"epoch (\d+)/(\d+) step (\d+)/(\d+) loss " + _NUM)
+_TRAIN_EPOCH = re.compile(r"epoch (\d+): loss " + _NUM + r", model-selection (\w+) " + _NUM + r" \(best " + _NUM
+                          + r"\), (\d+) s")
+_TRAIN_WRITTEN = re.compile(r"bundle written to (.+)")
+TRAIN_STEPS = {"stage 2: caching the frozen encoder's outputs": N_("Encoding the training examples once..."),
+               "scoring the validation split (never used to choose anything)":
+                   N_("Scoring the validation examples (they chose nothing)..."),
+               "starting": N_("Starting...")}
+METRIC_WORDS = {"accuracy": N_("accuracy"), "rmse": N_("RMSE"), "min_ade": N_("best-of-20 ADE (m)")}
+
+
+def _figure(value: str) -> str:
+    try:
+        return f"{float(value):.3f}"
+    except ValueError:
+        return value
+
+
+def training_text(message: str) -> str | None:
+    """A training progress message of the backend in the GUI's words (translated), or None."""
+    message = (message or "").strip()
+    if message in TRAIN_STEPS:
+        return tr(TRAIN_STEPS[message])
+    m = _TRAIN_SPLITS.fullmatch(message)
+    if m:
+        return tr("Training on {train} examples; {select} choose the epochs, {val} are kept to report the "
+                  "result ({params} million weights).").format(train=number(int(m.group(1))), select=number(int(m.group(2))),
+                                                             val=number(int(m.group(3))), params=m.group(4))
+    m = _TRAIN_STAGE1.fullmatch(message)
+    if m:
+        return tr("Training the encoder: epoch {epoch} of {epochs}, {metric} {value} on the model-selection "
+                  "examples (best {best})").format(epoch=number(int(m.group(1))), epochs=number(int(m.group(2))),
+                                                   metric=tr(METRIC_WORDS.get(m.group(4), m.group(4))),
+                                                   value=_figure(m.group(5)), best=_figure(m.group(6)))
+    m = _TRAIN_STEP.fullmatch(message)
+    if m:
+        return tr("Training through the LLM: epoch {epoch} of {epochs}, step {step} of {steps}").format(
+            epoch=number(int(m.group(1))), epochs=number(int(m.group(2))), step=number(int(m.group(3))),
+            steps=number(int(m.group(4))))
+    m = _TRAIN_EPOCH.fullmatch(message)
+    if m:
+        return tr("Training through the LLM: epoch {epoch} finished, {metric} {value} on the model-selection "
+                  "examples (best {best})").format(epoch=number(int(m.group(1))),
+                                                   metric=tr(METRIC_WORDS.get(m.group(3), m.group(3))),
+                                                   value=_figure(m.group(4)), best=_figure(m.group(5)))
+    m = _TRAIN_WRITTEN.fullmatch(message)
+    if m:
+        return tr("Bundle written to {path}").format(path=m.group(1))
+    return None
+
+
+class TrainingFeedback(Feedback):
+    """Training progress in the GUI's words; a message it does not know is shown as it is."""
+
+    def __init__(self, parent: Feedback):
+        self.parent = parent
+
+    def progress(self, fraction, message=""):
+        self.parent.progress(fraction, (training_text(message) or message) if message else message)
+
+    def canceled(self):
+        return self.parent.canceled()
+
+    def info(self, message):
+        self.parent.info(training_text(message) or message)
+
+
 def train(client, config: dict, feedback: Feedback) -> dict:
     feedback.check()
     job = client.submit_train(config)
-    return wait(client, job, worded(feedback, "tiles"))  # the backend's "starting" in the GUI's words
+    return wait(client, job, TrainingFeedback(feedback))
 
 
 def temp_dir(prefix: str = "allspark-") -> str:

@@ -4,6 +4,22 @@
     <context>
         <name>AllSpark</name>
         <message>
+            <source>Automatic</source>
+            <translation>Automatique</translation>
+        </message>
+        <message>
+            <source>CPU</source>
+            <translation>CPU</translation>
+        </message>
+        <message>
+            <source>CUDA (NVIDIA GPU)</source>
+            <translation>CUDA (GPU NVIDIA)</translation>
+        </message>
+        <message>
+            <source>Backend ready; the model is still loading (device: {device}); {n} bundle(s).</source>
+            <translation>Serveur prêt ; le modèle se charge encore (périphérique : {device}) ; {n} paquet(s) de modèle.</translation>
+        </message>
+        <message>
             <source>Starting the AllSpark backend...</source>
             <translation>Démarrage du serveur AllSpark...</translation>
         </message>
@@ -40,6 +56,14 @@
             <translation>Serveur : arrêt...</translation>
         </message>
         <message>
+            <source>Backend ready on {device}; {n} bundle(s).</source>
+            <translation>Serveur prêt sur {device} ; {n} paquet(s) de modèle.</translation>
+        </message>
+        <message>
+            <source>Backend running, but its model could not be loaded: {error}</source>
+            <translation>Le serveur tourne, mais son modèle n'a pas pu être chargé : {error}</translation>
+        </message>
+        <message>
             <source>Waiting for the backend to be ready</source>
             <translation>Attente de la disponibilité du serveur</translation>
         </message>
@@ -54,10 +78,6 @@
         <message>
             <source>Stopping the AllSpark backend</source>
             <translation>Arrêt du serveur AllSpark</translation>
-        </message>
-        <message>
-            <source>Backend ready on {device}; {n} bundle(s).</source>
-            <translation>Serveur prêt sur {device} ; {n} paquet(s) de modèle.</translation>
         </message>
         <message>
             <source>The backend's Python ({path}) does not exist; check AllSpark &gt; Settings.</source>
@@ -126,6 +146,18 @@
         <message>
             <source>Extent</source>
             <translation>Emprise</translation>
+        </message>
+        <message>
+            <source>(no limit)</source>
+            <translation>(aucune limite)</translation>
+        </message>
+        <message>
+            <source>Only the pixels inside the selected polygons of this layer are used, and the areas in the answer are theirs.</source>
+            <translation>Seuls les pixels à l'intérieur des polygones sélectionnés de cette couche sont utilisés, et les surfaces de la réponse sont les leurs.</translation>
+        </message>
+        <message>
+            <source>Limit to selected polygons of</source>
+            <translation>Limiter aux polygones sélectionnés de</translation>
         </message>
         <message>
             <source>Train a bundle on this layer...</source>
@@ -268,22 +300,6 @@
             <translation>{layer} - classes</translation>
         </message>
         <message>
-            <source>Automatic</source>
-            <translation>Automatique</translation>
-        </message>
-        <message>
-            <source>CPU</source>
-            <translation>CPU</translation>
-        </message>
-        <message>
-            <source>CUDA (NVIDIA GPU)</source>
-            <translation>CUDA (GPU NVIDIA)</translation>
-        </message>
-        <message>
-            <source>Backend ready; the model is still loading (device: {device}); {n} bundle(s).</source>
-            <translation>Serveur prêt ; le modèle se charge encore (périphérique : {device}) ; {n} paquet(s) de modèle.</translation>
-        </message>
-        <message>
             <source>AllSpark Settings</source>
             <translation>Paramètres d'AllSpark</translation>
         </message>
@@ -352,10 +368,6 @@
             <translation>Arrêter le serveur</translation>
         </message>
         <message>
-            <source>Backend running, but its model could not be loaded: {error}</source>
-            <translation>Le serveur tourne, mais son modèle n'a pas pu être chargé : {error}</translation>
-        </message>
-        <message>
             <source>{done} of {total} blocks</source>
             <translation>{done} blocs sur {total}</translation>
         </message>
@@ -416,6 +428,10 @@
             <translation>secondes</translation>
         </message>
         <message>
+            <source>The layer to limit the question to is missing or invalid.</source>
+            <translation>La couche à laquelle limiter la question est absente ou invalide.</translation>
+        </message>
+        <message>
             <source>The frame rate must be a positive number of frames per second.</source>
             <translation>La cadence doit être un nombre positif d'images par seconde.</translation>
         </message>
@@ -434,6 +450,18 @@
         <message>
             <source>Every pixel of '{name}' in this extent is nodata.</source>
             <translation>Tous les pixels de « {name} » dans cette emprise sont sans données.</translation>
+        </message>
+        <message>
+            <source>The layer '{name}' holds no polygons: a question is limited to the selected polygons of a polygon layer.</source>
+            <translation>La couche « {name} » ne contient pas de polygones : une question se limite aux polygones sélectionnés d'une couche de polygones.</translation>
+        </message>
+        <message>
+            <source>No polygon of the layer '{name}' is selected: select the polygons to limit the question to.</source>
+            <translation>Aucun polygone de la couche « {name} » n'est sélectionné : sélectionnez les polygones auxquels limiter la question.</translation>
+        </message>
+        <message>
+            <source>The selected polygons of the layer '{region}' do not overlap the raster layer '{name}'{extent}.</source>
+            <translation>Les polygones sélectionnés de la couche « {region} » ne recouvrent pas la couche raster « {name} »{extent}.</translation>
         </message>
         <message>
             <source>The layer '{name}' lacks the field(s) {fields}.</source>
@@ -474,6 +502,22 @@
         <message>
             <source>Cannot read band {band} of the raster.</source>
             <translation>Impossible de lire la bande {band} du raster.</translation>
+        </message>
+        <message>
+            <source>The polygons of the layer '{name}' cannot be placed in the raster's coordinate reference system: {error}</source>
+            <translation>Les polygones de la couche « {name} » ne peuvent pas être placés dans le système de coordonnées du raster : {error}</translation>
+        </message>
+        <message>
+            <source>Feature {fid} of the layer '{name}' has no geometry.</source>
+            <translation>L'entité {fid} de la couche « {name} » n'a pas de géométrie.</translation>
+        </message>
+        <message>
+            <source>Polygon {fid} of the layer '{name}' is invalid ({error}); fix it first, e.g. with Processing's 'Fix geometries'.</source>
+            <translation>Le polygone {fid} de la couche « {name} » est invalide ({error}) ; corrigez-le d'abord, par exemple avec l'outil de traitement « Réparer les géométries ».</translation>
+        </message>
+        <message>
+            <source> in this extent</source>
+            <translation> dans cette emprise</translation>
         </message>
         <message>
             <source>frame numbers</source>
@@ -676,6 +720,10 @@
             <translation>Raster</translation>
         </message>
         <message>
+            <source>Limit to the selected features of this polygon layer</source>
+            <translation>Limiter aux entités sélectionnées de cette couche de polygones</translation>
+        </message>
+        <message>
             <source>Input raster</source>
             <translation>Raster en entrée</translation>
         </message>
@@ -696,8 +744,8 @@
             <translation>Interroger sur une couche</translation>
         </message>
         <message>
-            <source>Sends the layer (a raster extent, the attribute rows, the tracks or the point-cloud file) with a prompt to a bundle of its modality; the answer is written in words by the LLM. Without a bundle, the first bundle of the layer's detected modality is used; without a prompt, the bundle's own prompt.</source>
-            <translation>Envoie la couche (une emprise raster, les lignes de la table attributaire, les traces ou le fichier de nuage de points) avec une invite à un paquet de sa modalité ; la réponse est rédigée par le LLM. Sans paquet, le premier paquet de la modalité détectée est utilisé ; sans invite, celle du paquet.</translation>
+            <source>Sends the layer (a raster extent, the attribute rows, the tracks or the point-cloud file) with a prompt to a bundle of its modality; the answer is written in words by the LLM. Without a bundle, the first bundle of the layer's detected modality is used; without a prompt, the bundle's own prompt. A raster question may be limited to the selected polygons of another layer (a field, a parcel).</source>
+            <translation>Envoie la couche (une emprise raster, les lignes attributaires, les trajectoires ou le fichier de nuage de points) avec une invite à un bundle de sa modalité ; la réponse est rédigée en mots par le LLM. Sans bundle, le premier bundle de la modalité détectée de la couche est utilisé ; sans invite, l'invite propre au bundle. Une question sur un raster peut être limitée aux polygones sélectionnés d'une autre couche (un champ, une parcelle).</translation>
         </message>
         <message>
             <source>Modality (default: detected from the layer)</source>
@@ -730,6 +778,10 @@
         <message>
             <source>Bundle used</source>
             <translation>Paquet utilisé</translation>
+        </message>
+        <message>
+            <source>Only a question about a raster can be limited to polygons.</source>
+            <translation>Seule une question sur un raster peut être limitée à des polygones.</translation>
         </message>
         <message>
             <source>The input layer is missing or invalid.</source>
@@ -776,12 +828,24 @@
             <translation>Paquet {name} : {w} x {h} pixels.</translation>
         </message>
         <message>
-            <source>The backend reads the layer's LAS / LAZ / COPC file and classifies every point it keeps per tile. The output is a 3D point layer with the class of each point (styled by class); when the input is an uncompressed LAS file, a classified copy of it can also be written.</source>
-            <translation>Le serveur lit le fichier LAS / LAZ / COPC de la couche et classe chaque point qu'il garde par tuile. La sortie est une couche de points 3D avec la classe de chaque point (symbolisée par classe) ; si l'entrée est un fichier LAS non compressé, une copie classée peut aussi être écrite.</translation>
+            <source>The backend reads the layer's LAS / LAZ / COPC file and classifies every point it keeps per tile. The output is a 3D point layer with the class of each point (styled by class); when the input is an uncompressed LAS file, a classified copy of it can also be written. A LAS / LAZ file that this QGIS cannot open (no PDAL) can be given by its path: the backend converts it to COPC first (kept where the COPC copy parameter says, and loaded as a point cloud layer).</source>
+            <translation>Le serveur lit le fichier LAS / LAZ / COPC de la couche et classe chaque point qu'il garde par tuile. La sortie est une couche de points 3D avec la classe de chaque point (symbolisée par classe) ; si l'entrée est un fichier LAS non compressé, une copie classée peut aussi être écrite. Un fichier LAS / LAZ que ce QGIS ne peut pas ouvrir (sans PDAL) peut être donné par son chemin : le serveur le convertit d'abord en COPC (copie gardée là où l'indique le paramètre « Copie COPC », et chargée comme couche de nuage de points).</translation>
         </message>
         <message>
             <source>Classify point cloud</source>
             <translation>Classer un nuage de points</translation>
+        </message>
+        <message>
+            <source>Point cloud (a layer, or a LAS / LAZ file)</source>
+            <translation>Nuage de points (une couche, ou un fichier LAS / LAZ)</translation>
+        </message>
+        <message>
+            <source>A point cloud layer, or the path of a LAS / LAZ file; this QGIS opens only COPC point clouds (it has no PDAL provider), so a LAS / LAZ file is converted to COPC by the backend first.</source>
+            <translation>Une couche de nuage de points, ou le chemin d'un fichier LAS / LAZ ; ce QGIS n'ouvre que les nuages de points COPC (il n'a pas de fournisseur PDAL), donc le serveur convertit d'abord un fichier LAS / LAZ en COPC.</translation>
+        </message>
+        <message>
+            <source>LAS / LAZ / COPC files (*.las *.laz *.LAS *.LAZ *.copc.laz)</source>
+            <translation>Fichiers LAS / LAZ / COPC (*.las *.laz *.LAS *.LAZ *.copc.laz)</translation>
         </message>
         <message>
             <source>Classified points</source>
@@ -796,8 +860,20 @@
             <translation>Fichiers LAS (*.las)</translation>
         </message>
         <message>
+            <source>COPC copy of a LAS / LAZ input (viewable in this QGIS)</source>
+            <translation>Copie COPC d'une entrée LAS / LAZ (affichable dans ce QGIS)</translation>
+        </message>
+        <message>
+            <source>This QGIS cannot open LAS / LAZ files (it has no PDAL provider); the backend converts {path} to COPC first: {copc}</source>
+            <translation>Ce QGIS ne peut pas ouvrir les fichiers LAS / LAZ (il n'a pas de fournisseur PDAL) ; le serveur convertit d'abord {path} en COPC : {copc}</translation>
+        </message>
+        <message>
             <source>The backend reads {path}.</source>
             <translation>Le serveur lit {path}.</translation>
+        </message>
+        <message>
+            <source>The COPC copy {copc} of {path} does not open in QGIS: {error}</source>
+            <translation>La copie COPC {copc} de {path} ne s'ouvre pas dans QGIS : {error}</translation>
         </message>
         <message>
             <source>The backend sent no point coordinates, and the plugin cannot read those of {path} itself (a compressed file of several octree nodes); update the backend.</source>
@@ -818,6 +894,58 @@
         <message>
             <source>Bundle {name}: tiles of {tile} px over a window of {w} x {h} px.</source>
             <translation>Paquet {name} : tuiles de {tile} px sur une fenêtre de {w} x {h} px.</translation>
+        </message>
+        <message>
+            <source>This QGIS opens point clouds only as COPC (Cloud Optimized Point Cloud) files: without the PDAL provider, plain LAS and LAZ files do not open. The AllSpark backend rewrites a LAS / LAZ file as COPC (*.copc.laz): every point with its coordinates and attributes, and the file's CRS. The result is loaded as a point cloud layer.</source>
+            <translation>Ce QGIS n'ouvre les nuages de points qu'au format COPC (Cloud Optimized Point Cloud) : sans le fournisseur PDAL, les fichiers LAS et LAZ ordinaires ne s'ouvrent pas. Le serveur AllSpark réécrit un fichier LAS / LAZ en COPC (*.copc.laz) : chaque point avec ses coordonnées et ses attributs, et le SCR du fichier. Le résultat est chargé comme couche de nuage de points.</translation>
+        </message>
+        <message>
+            <source>Convert LAS/LAZ to COPC</source>
+            <translation>Convertir LAS/LAZ en COPC</translation>
+        </message>
+        <message>
+            <source>LAS / LAZ file</source>
+            <translation>Fichier LAS / LAZ</translation>
+        </message>
+        <message>
+            <source>LAS / LAZ files (*.las *.laz *.LAS *.LAZ)</source>
+            <translation>Fichiers LAS / LAZ (*.las *.laz *.LAS *.LAZ)</translation>
+        </message>
+        <message>
+            <source>COPC file</source>
+            <translation>Fichier COPC</translation>
+        </message>
+        <message>
+            <source>Points</source>
+            <translation>Points</translation>
+        </message>
+        <message>
+            <source>Converting {path} to COPC: {copc}</source>
+            <translation>Conversion de {path} en COPC : {copc}</translation>
+        </message>
+        <message>
+            <source>{points} points in {nodes} octree nodes, CRS: {crs}.</source>
+            <translation>{points} points dans {nodes} nœuds d'octree, SCR : {crs}.</translation>
+        </message>
+        <message>
+            <source>{path} is not a LAS / LAZ file (*.las, *.laz).</source>
+            <translation>{path} n'est pas un fichier LAS / LAZ (*.las, *.laz).</translation>
+        </message>
+        <message>
+            <source>The LAS / LAZ file {path} does not exist.</source>
+            <translation>Le fichier LAS / LAZ {path} n'existe pas.</translation>
+        </message>
+        <message>
+            <source>The COPC file {copc} was written but does not open in QGIS: {error}</source>
+            <translation>Le fichier COPC {copc} a été écrit mais ne s'ouvre pas dans QGIS : {error}</translation>
+        </message>
+        <message>
+            <source>The COPC file {copc} holds {n} points, not the {m} of {path}.</source>
+            <translation>Le fichier COPC {copc} contient {n} points, et non les {m} de {path}.</translation>
+        </message>
+        <message>
+            <source>none</source>
+            <translation>aucun</translation>
         </message>
         <message>
             <source>Predicts a value (regression, e.g. PM2.5 in ug/m3) or a class for every feature from the fields the bundle was trained on. The output is a copy of the layer with the prediction as new fields (&lt;target&gt;_pred, or pred_class and pred_prob).</source>
@@ -1040,6 +1168,10 @@
             <translation>Le nuage de points doit être un fichier LAS, LAZ ou COPC.</translation>
         </message>
         <message>
+            <source>Classes from the field '{field}': {names}</source>
+            <translation>Classes du champ « {field} » : {names}</translation>
+        </message>
+        <message>
             <source>The layer '{name}' needs a time field and a track id field.</source>
             <translation>La couche « {name} » a besoin d'un champ de temps et d'un champ d'identifiant de trace.</translation>
         </message>
@@ -1076,6 +1208,66 @@
             <translation>Impossible d'écrire {path} : {error}</translation>
         </message>
         <message>
+            <source>Reading {name}...</source>
+            <translation>Lecture de {name}...</translation>
+        </message>
+        <message>
+            <source>Sorting the points into an octree...</source>
+            <translation>Rangement des points dans un octree...</translation>
+        </message>
+        <message>
+            <source>COPC file written.</source>
+            <translation>Fichier COPC écrit.</translation>
+        </message>
+        <message>
+            <source>Encoding the training examples once...</source>
+            <translation>Encodage des exemples d'entraînement (une seule fois)...</translation>
+        </message>
+        <message>
+            <source>Scoring the validation examples (they chose nothing)...</source>
+            <translation>Évaluation sur les exemples de validation (ils n'ont servi à aucun choix)...</translation>
+        </message>
+        <message>
+            <source>accuracy</source>
+            <translation>exactitude</translation>
+        </message>
+        <message>
+            <source>RMSE</source>
+            <translation>RMSE</translation>
+        </message>
+        <message>
+            <source>best-of-20 ADE (m)</source>
+            <translation>ADE du meilleur des 20 (m)</translation>
+        </message>
+        <message>
+            <source>Writing octree node {done} of {total}</source>
+            <translation>Écriture du nœud d'octree {done} sur {total}</translation>
+        </message>
+        <message>
+            <source>Training on {train} examples; {select} choose the epochs, {val} are kept to report the result ({params} million weights).</source>
+            <translation>Entraînement sur {train} exemples ; {select} choisissent les époques, {val} sont gardés pour mesurer le résultat ({params} millions de poids).</translation>
+        </message>
+        <message>
+            <source>Training the encoder: epoch {epoch} of {epochs}, {metric} {value} on the model-selection examples (best {best})</source>
+            <translation>Entraînement de l'encodeur : époque {epoch} sur {epochs}, {metric} {value} sur les exemples de sélection (meilleure {best})</translation>
+        </message>
+        <message>
+            <source>Training through the LLM: epoch {epoch} of {epochs}, step {step} of {steps}</source>
+            <translation>Entraînement à travers le LLM : époque {epoch} sur {epochs}, étape {step} sur {steps}</translation>
+        </message>
+        <message>
+            <source>Training through the LLM: epoch {epoch} finished, {metric} {value} on the model-selection examples (best {best})</source>
+            <translation>Entraînement à travers le LLM : époque {epoch} terminée, {metric} {value} sur les exemples de sélection (meilleure {best})</translation>
+        </message>
+        <message>
+            <source>Bundle written to {path}</source>
+            <translation>Paquet de modèle écrit dans {path}</translation>
+        </message>
+        <message>
+            <source>Converting {name} to COPC...</source>
+            <translation>Conversion de {name} en COPC...</translation>
+        </message>
+        <message>
             <source>The backend returned {n} labels for a block of {m} pixels.</source>
             <translation>Le serveur a renvoyé {n} étiquettes pour un bloc de {m} pixels.</translation>
         </message>
@@ -1104,74 +1296,6 @@
             <translation>Les étiquettes n'ont pas de champ « {field} ».</translation>
         </message>
         <message>
-            <source>The layer has no target field '{field}'.</source>
-            <translation>La couche n'a pas de champ cible « {field} ».</translation>
-        </message>
-        <message>
-            <source>patch {k} of {n}</source>
-            <translation>imagette {k} sur {n}</translation>
-        </message>
-        <message>
-            <source>(no limit)</source>
-            <translation>(aucune limite)</translation>
-        </message>
-        <message>
-            <source>Only the pixels inside the selected polygons of this layer are used, and the areas in the answer are theirs.</source>
-            <translation>Seuls les pixels à l'intérieur des polygones sélectionnés de cette couche sont utilisés, et les surfaces de la réponse sont les leurs.</translation>
-        </message>
-        <message>
-            <source>Limit to selected polygons of</source>
-            <translation>Limiter aux polygones sélectionnés de</translation>
-        </message>
-        <message>
-            <source>The layer to limit the question to is missing or invalid.</source>
-            <translation>La couche à laquelle limiter la question est absente ou invalide.</translation>
-        </message>
-        <message>
-            <source>The layer '{name}' holds no polygons: a question is limited to the selected polygons of a polygon layer.</source>
-            <translation>La couche « {name} » ne contient pas de polygones : une question se limite aux polygones sélectionnés d'une couche de polygones.</translation>
-        </message>
-        <message>
-            <source>No polygon of the layer '{name}' is selected: select the polygons to limit the question to.</source>
-            <translation>Aucun polygone de la couche « {name} » n'est sélectionné : sélectionnez les polygones auxquels limiter la question.</translation>
-        </message>
-        <message>
-            <source>The selected polygons of the layer '{region}' do not overlap the raster layer '{name}'{extent}.</source>
-            <translation>Les polygones sélectionnés de la couche « {region} » ne recouvrent pas la couche raster « {name} »{extent}.</translation>
-        </message>
-        <message>
-            <source>Feature {fid} of the layer '{name}' has no geometry.</source>
-            <translation>L'entité {fid} de la couche « {name} » n'a pas de géométrie.</translation>
-        </message>
-        <message>
-            <source>Polygon {fid} of the layer '{name}' is invalid ({error}); fix it first, e.g. with Processing's 'Fix geometries'.</source>
-            <translation>Le polygone {fid} de la couche « {name} » est invalide ({error}) ; corrigez-le d'abord, par exemple avec l'outil de traitement « Réparer les géométries ».</translation>
-        </message>
-        <message>
-            <source> in this extent</source>
-            <translation> dans cette emprise</translation>
-        </message>
-        <message>
-            <source>The polygons of the layer '{name}' cannot be placed in the raster's coordinate reference system: {error}</source>
-            <translation>Les polygones de la couche « {name} » ne peuvent pas être placés dans le système de coordonnées du raster : {error}</translation>
-        </message>
-        <message>
-            <source>Limit to the selected features of this polygon layer</source>
-            <translation>Limiter aux entités sélectionnées de cette couche de polygones</translation>
-        </message>
-        <message>
-            <source>Sends the layer (a raster extent, the attribute rows, the tracks or the point-cloud file) with a prompt to a bundle of its modality; the answer is written in words by the LLM. Without a bundle, the first bundle of the layer's detected modality is used; without a prompt, the bundle's own prompt. A raster question may be limited to the selected polygons of another layer (a field, a parcel).</source>
-            <translation>Envoie la couche (une emprise raster, les lignes attributaires, les trajectoires ou le fichier de nuage de points) avec une invite à un bundle de sa modalité ; la réponse est rédigée en mots par le LLM. Sans bundle, le premier bundle de la modalité détectée de la couche est utilisé ; sans invite, l'invite propre au bundle. Une question sur un raster peut être limitée aux polygones sélectionnés d'une autre couche (un champ, une parcelle).</translation>
-        </message>
-        <message>
-            <source>Only a question about a raster can be limited to polygons.</source>
-            <translation>Seule une question sur un raster peut être limitée à des polygones.</translation>
-        </message>
-        <message>
-            <source>Classes from the field '{field}': {names}</source>
-            <translation>Classes du champ « {field} » : {names}</translation>
-        </message>
-        <message>
             <source>The layer '{name}' has no labelled features (field '{field}').</source>
             <translation>La couche « {name} » n'a aucune entité étiquetée (champ « {field} »).</translation>
         </message>
@@ -1184,108 +1308,16 @@
             <translation>Classes sans pixel étiqueté sur le raster : {names}</translation>
         </message>
         <message>
+            <source>The layer has no target field '{field}'.</source>
+            <translation>La couche n'a pas de champ cible « {field} ».</translation>
+        </message>
+        <message>
+            <source>patch {k} of {n}</source>
+            <translation>imagette {k} sur {n}</translation>
+        </message>
+        <message>
             <source>The features of the layer '{name}' cannot be placed in the raster's coordinate reference system: {error}</source>
             <translation>Les entités de la couche « {name} » ne peuvent pas être placées dans le système de coordonnées du raster : {error}</translation>
-        </message>
-        <message>
-            <source>The backend reads the layer's LAS / LAZ / COPC file and classifies every point it keeps per tile. The output is a 3D point layer with the class of each point (styled by class); when the input is an uncompressed LAS file, a classified copy of it can also be written. A LAS / LAZ file that this QGIS cannot open (no PDAL) can be given by its path: the backend converts it to COPC first (kept where the COPC copy parameter says, and loaded as a point cloud layer).</source>
-            <translation>Le serveur lit le fichier LAS / LAZ / COPC de la couche et classe chaque point qu'il garde par tuile. La sortie est une couche de points 3D avec la classe de chaque point (symbolisée par classe) ; si l'entrée est un fichier LAS non compressé, une copie classée peut aussi être écrite. Un fichier LAS / LAZ que ce QGIS ne peut pas ouvrir (sans PDAL) peut être donné par son chemin : le serveur le convertit d'abord en COPC (copie gardée là où l'indique le paramètre « Copie COPC », et chargée comme couche de nuage de points).</translation>
-        </message>
-        <message>
-            <source>Point cloud (a layer, or a LAS / LAZ file)</source>
-            <translation>Nuage de points (une couche, ou un fichier LAS / LAZ)</translation>
-        </message>
-        <message>
-            <source>A point cloud layer, or the path of a LAS / LAZ file; this QGIS opens only COPC point clouds (it has no PDAL provider), so a LAS / LAZ file is converted to COPC by the backend first.</source>
-            <translation>Une couche de nuage de points, ou le chemin d'un fichier LAS / LAZ ; ce QGIS n'ouvre que les nuages de points COPC (il n'a pas de fournisseur PDAL), donc le serveur convertit d'abord un fichier LAS / LAZ en COPC.</translation>
-        </message>
-        <message>
-            <source>LAS / LAZ / COPC files (*.las *.laz *.LAS *.LAZ *.copc.laz)</source>
-            <translation>Fichiers LAS / LAZ / COPC (*.las *.laz *.LAS *.LAZ *.copc.laz)</translation>
-        </message>
-        <message>
-            <source>COPC copy of a LAS / LAZ input (viewable in this QGIS)</source>
-            <translation>Copie COPC d'une entrée LAS / LAZ (affichable dans ce QGIS)</translation>
-        </message>
-        <message>
-            <source>This QGIS cannot open LAS / LAZ files (it has no PDAL provider); the backend converts {path} to COPC first: {copc}</source>
-            <translation>Ce QGIS ne peut pas ouvrir les fichiers LAS / LAZ (il n'a pas de fournisseur PDAL) ; le serveur convertit d'abord {path} en COPC : {copc}</translation>
-        </message>
-        <message>
-            <source>The COPC copy {copc} of {path} does not open in QGIS: {error}</source>
-            <translation>La copie COPC {copc} de {path} ne s'ouvre pas dans QGIS : {error}</translation>
-        </message>
-        <message>
-            <source>This QGIS opens point clouds only as COPC (Cloud Optimized Point Cloud) files: without the PDAL provider, plain LAS and LAZ files do not open. The AllSpark backend rewrites a LAS / LAZ file as COPC (*.copc.laz): every point with its coordinates and attributes, and the file's CRS. The result is loaded as a point cloud layer.</source>
-            <translation>Ce QGIS n'ouvre les nuages de points qu'au format COPC (Cloud Optimized Point Cloud) : sans le fournisseur PDAL, les fichiers LAS et LAZ ordinaires ne s'ouvrent pas. Le serveur AllSpark réécrit un fichier LAS / LAZ en COPC (*.copc.laz) : chaque point avec ses coordonnées et ses attributs, et le SCR du fichier. Le résultat est chargé comme couche de nuage de points.</translation>
-        </message>
-        <message>
-            <source>Convert LAS/LAZ to COPC</source>
-            <translation>Convertir LAS/LAZ en COPC</translation>
-        </message>
-        <message>
-            <source>LAS / LAZ file</source>
-            <translation>Fichier LAS / LAZ</translation>
-        </message>
-        <message>
-            <source>LAS / LAZ files (*.las *.laz *.LAS *.LAZ)</source>
-            <translation>Fichiers LAS / LAZ (*.las *.laz *.LAS *.LAZ)</translation>
-        </message>
-        <message>
-            <source>COPC file</source>
-            <translation>Fichier COPC</translation>
-        </message>
-        <message>
-            <source>Points</source>
-            <translation>Points</translation>
-        </message>
-        <message>
-            <source>Converting {path} to COPC: {copc}</source>
-            <translation>Conversion de {path} en COPC : {copc}</translation>
-        </message>
-        <message>
-            <source>{points} points in {nodes} octree nodes, CRS: {crs}.</source>
-            <translation>{points} points dans {nodes} nœuds d'octree, SCR : {crs}.</translation>
-        </message>
-        <message>
-            <source>{path} is not a LAS / LAZ file (*.las, *.laz).</source>
-            <translation>{path} n'est pas un fichier LAS / LAZ (*.las, *.laz).</translation>
-        </message>
-        <message>
-            <source>The LAS / LAZ file {path} does not exist.</source>
-            <translation>Le fichier LAS / LAZ {path} n'existe pas.</translation>
-        </message>
-        <message>
-            <source>The COPC file {copc} was written but does not open in QGIS: {error}</source>
-            <translation>Le fichier COPC {copc} a été écrit mais ne s'ouvre pas dans QGIS : {error}</translation>
-        </message>
-        <message>
-            <source>The COPC file {copc} holds {n} points, not the {m} of {path}.</source>
-            <translation>Le fichier COPC {copc} contient {n} points, et non les {m} de {path}.</translation>
-        </message>
-        <message>
-            <source>none</source>
-            <translation>aucun</translation>
-        </message>
-        <message>
-            <source>Reading {name}...</source>
-            <translation>Lecture de {name}...</translation>
-        </message>
-        <message>
-            <source>Sorting the points into an octree...</source>
-            <translation>Rangement des points dans un octree...</translation>
-        </message>
-        <message>
-            <source>COPC file written.</source>
-            <translation>Fichier COPC écrit.</translation>
-        </message>
-        <message>
-            <source>Writing octree node {done} of {total}</source>
-            <translation>Écriture du nœud d'octree {done} sur {total}</translation>
-        </message>
-        <message>
-            <source>Converting {name} to COPC...</source>
-            <translation>Conversion de {name} en COPC...</translation>
         </message>
     </context>
 </TS>

@@ -4,6 +4,22 @@
     <context>
         <name>AllSpark</name>
         <message>
+            <source>Automatic</source>
+            <translation>自动</translation>
+        </message>
+        <message>
+            <source>CPU</source>
+            <translation>CPU</translation>
+        </message>
+        <message>
+            <source>CUDA (NVIDIA GPU)</source>
+            <translation>CUDA（NVIDIA GPU）</translation>
+        </message>
+        <message>
+            <source>Backend ready; the model is still loading (device: {device}); {n} bundle(s).</source>
+            <translation>后端已就绪；模型仍在加载（设备：{device}）；{n} 个模型包。</translation>
+        </message>
+        <message>
             <source>Starting the AllSpark backend...</source>
             <translation>正在启动 AllSpark 后端...</translation>
         </message>
@@ -40,6 +56,14 @@
             <translation>后端：正在停止...</translation>
         </message>
         <message>
+            <source>Backend ready on {device}; {n} bundle(s).</source>
+            <translation>后端已在 {device} 上就绪；共 {n} 个模型包。</translation>
+        </message>
+        <message>
+            <source>Backend running, but its model could not be loaded: {error}</source>
+            <translation>后端正在运行，但无法加载其模型：{error}</translation>
+        </message>
+        <message>
             <source>Waiting for the backend to be ready</source>
             <translation>正在等待后端就绪</translation>
         </message>
@@ -54,10 +78,6 @@
         <message>
             <source>Stopping the AllSpark backend</source>
             <translation>正在停止 AllSpark 后端</translation>
-        </message>
-        <message>
-            <source>Backend ready on {device}; {n} bundle(s).</source>
-            <translation>后端已在 {device} 上就绪；共 {n} 个模型包。</translation>
         </message>
         <message>
             <source>The backend's Python ({path}) does not exist; check AllSpark &gt; Settings.</source>
@@ -126,6 +146,18 @@
         <message>
             <source>Extent</source>
             <translation>范围</translation>
+        </message>
+        <message>
+            <source>(no limit)</source>
+            <translation>（不限制）</translation>
+        </message>
+        <message>
+            <source>Only the pixels inside the selected polygons of this layer are used, and the areas in the answer are theirs.</source>
+            <translation>仅使用该图层所选多边形内的像元，回答中的面积也是这些多边形的面积。</translation>
+        </message>
+        <message>
+            <source>Limit to selected polygons of</source>
+            <translation>限制在以下图层的所选多边形内</translation>
         </message>
         <message>
             <source>Train a bundle on this layer...</source>
@@ -268,22 +300,6 @@
             <translation>{layer} - 类别</translation>
         </message>
         <message>
-            <source>Automatic</source>
-            <translation>自动</translation>
-        </message>
-        <message>
-            <source>CPU</source>
-            <translation>CPU</translation>
-        </message>
-        <message>
-            <source>CUDA (NVIDIA GPU)</source>
-            <translation>CUDA（NVIDIA GPU）</translation>
-        </message>
-        <message>
-            <source>Backend ready; the model is still loading (device: {device}); {n} bundle(s).</source>
-            <translation>后端已就绪；模型仍在加载（设备：{device}）；{n} 个模型包。</translation>
-        </message>
-        <message>
             <source>AllSpark Settings</source>
             <translation>AllSpark 设置</translation>
         </message>
@@ -352,10 +368,6 @@
             <translation>停止后端</translation>
         </message>
         <message>
-            <source>Backend running, but its model could not be loaded: {error}</source>
-            <translation>后端正在运行，但无法加载其模型：{error}</translation>
-        </message>
-        <message>
             <source>{done} of {total} blocks</source>
             <translation>第 {done} / {total} 个块</translation>
         </message>
@@ -416,6 +428,10 @@
             <translation>秒</translation>
         </message>
         <message>
+            <source>The layer to limit the question to is missing or invalid.</source>
+            <translation>用于限制提问范围的图层缺失或无效。</translation>
+        </message>
+        <message>
             <source>The frame rate must be a positive number of frames per second.</source>
             <translation>帧率必须是正的每秒帧数。</translation>
         </message>
@@ -434,6 +450,18 @@
         <message>
             <source>Every pixel of '{name}' in this extent is nodata.</source>
             <translation>“{name}”在此范围内的所有像元均为无数据。</translation>
+        </message>
+        <message>
+            <source>The layer '{name}' holds no polygons: a question is limited to the selected polygons of a polygon layer.</source>
+            <translation>图层“{name}”不含多边形：提问只能限制在多边形图层的所选多边形内。</translation>
+        </message>
+        <message>
+            <source>No polygon of the layer '{name}' is selected: select the polygons to limit the question to.</source>
+            <translation>图层“{name}”中没有选中的多边形：请选择要限制提问范围的多边形。</translation>
+        </message>
+        <message>
+            <source>The selected polygons of the layer '{region}' do not overlap the raster layer '{name}'{extent}.</source>
+            <translation>图层“{region}”的所选多边形与栅格图层“{name}”{extent}不重叠。</translation>
         </message>
         <message>
             <source>The layer '{name}' lacks the field(s) {fields}.</source>
@@ -474,6 +502,22 @@
         <message>
             <source>Cannot read band {band} of the raster.</source>
             <translation>无法读取栅格的第 {band} 波段。</translation>
+        </message>
+        <message>
+            <source>The polygons of the layer '{name}' cannot be placed in the raster's coordinate reference system: {error}</source>
+            <translation>无法将图层“{name}”的多边形转换到栅格的坐标参考系：{error}</translation>
+        </message>
+        <message>
+            <source>Feature {fid} of the layer '{name}' has no geometry.</source>
+            <translation>图层“{name}”的要素 {fid} 没有几何。</translation>
+        </message>
+        <message>
+            <source>Polygon {fid} of the layer '{name}' is invalid ({error}); fix it first, e.g. with Processing's 'Fix geometries'.</source>
+            <translation>图层“{name}”的多边形 {fid} 无效（{error}）；请先修复，例如使用处理工具“修复几何”。</translation>
+        </message>
+        <message>
+            <source> in this extent</source>
+            <translation>在此范围内</translation>
         </message>
         <message>
             <source>frame numbers</source>
@@ -676,6 +720,10 @@
             <translation>栅格</translation>
         </message>
         <message>
+            <source>Limit to the selected features of this polygon layer</source>
+            <translation>限制在此多边形图层的所选要素内</translation>
+        </message>
+        <message>
             <source>Input raster</source>
             <translation>输入栅格</translation>
         </message>
@@ -696,8 +744,8 @@
             <translation>就图层提问</translation>
         </message>
         <message>
-            <source>Sends the layer (a raster extent, the attribute rows, the tracks or the point-cloud file) with a prompt to a bundle of its modality; the answer is written in words by the LLM. Without a bundle, the first bundle of the layer's detected modality is used; without a prompt, the bundle's own prompt.</source>
-            <translation>将图层（栅格范围、属性行、轨迹或点云文件）连同提示词发送给其模态的模型包；回答由 LLM 以文字写出。未指定模型包时，使用图层检测到的模态的第一个模型包；未指定提示词时，使用模型包自带的提示词。</translation>
+            <source>Sends the layer (a raster extent, the attribute rows, the tracks or the point-cloud file) with a prompt to a bundle of its modality; the answer is written in words by the LLM. Without a bundle, the first bundle of the layer's detected modality is used; without a prompt, the bundle's own prompt. A raster question may be limited to the selected polygons of another layer (a field, a parcel).</source>
+            <translation>将图层（栅格范围、属性行、轨迹或点云文件）连同提示词发送给其模态的模型包；答案由 LLM 以文字写出。未指定模型包时，使用该图层检测到的模态的第一个模型包；未指定提示词时，使用模型包自带的提示词。关于栅格的提问可以限制在另一图层的所选多边形内（一块田、一个地块）。</translation>
         </message>
         <message>
             <source>Modality (default: detected from the layer)</source>
@@ -730,6 +778,10 @@
         <message>
             <source>Bundle used</source>
             <translation>所用模型包</translation>
+        </message>
+        <message>
+            <source>Only a question about a raster can be limited to polygons.</source>
+            <translation>只有关于栅格的提问才能限制在多边形内。</translation>
         </message>
         <message>
             <source>The input layer is missing or invalid.</source>
@@ -776,12 +828,24 @@
             <translation>模型包 {name}：{w} x {h} 个像元。</translation>
         </message>
         <message>
-            <source>The backend reads the layer's LAS / LAZ / COPC file and classifies every point it keeps per tile. The output is a 3D point layer with the class of each point (styled by class); when the input is an uncompressed LAS file, a classified copy of it can also be written.</source>
-            <translation>后端读取图层的 LAS / LAZ / COPC 文件，并对每个瓦片中保留的每个点进行分类。输出为按类别设置样式的三维点图层，包含每个点的类别；若输入为未压缩的 LAS 文件，还可写出其分类副本。</translation>
+            <source>The backend reads the layer's LAS / LAZ / COPC file and classifies every point it keeps per tile. The output is a 3D point layer with the class of each point (styled by class); when the input is an uncompressed LAS file, a classified copy of it can also be written. A LAS / LAZ file that this QGIS cannot open (no PDAL) can be given by its path: the backend converts it to COPC first (kept where the COPC copy parameter says, and loaded as a point cloud layer).</source>
+            <translation>后端读取图层的 LAS / LAZ / COPC 文件，并对每个瓦片中保留的每个点进行分类。输出为按类别设置样式的三维点图层，包含每个点的类别；若输入为未压缩的 LAS 文件，还可写出其分类副本。此 QGIS 无法打开的 LAS / LAZ 文件（没有 PDAL）可以通过路径给出：后端会先将其转换为 COPC（保存在“COPC 副本”参数指定的位置，并作为点云图层加载）。</translation>
         </message>
         <message>
             <source>Classify point cloud</source>
             <translation>点云分类</translation>
+        </message>
+        <message>
+            <source>Point cloud (a layer, or a LAS / LAZ file)</source>
+            <translation>点云（图层，或 LAS / LAZ 文件）</translation>
+        </message>
+        <message>
+            <source>A point cloud layer, or the path of a LAS / LAZ file; this QGIS opens only COPC point clouds (it has no PDAL provider), so a LAS / LAZ file is converted to COPC by the backend first.</source>
+            <translation>点云图层，或 LAS / LAZ 文件的路径；此 QGIS 只能打开 COPC 点云（没有 PDAL 数据提供程序），因此后端会先将 LAS / LAZ 文件转换为 COPC。</translation>
+        </message>
+        <message>
+            <source>LAS / LAZ / COPC files (*.las *.laz *.LAS *.LAZ *.copc.laz)</source>
+            <translation>LAS / LAZ / COPC 文件 (*.las *.laz *.LAS *.LAZ *.copc.laz)</translation>
         </message>
         <message>
             <source>Classified points</source>
@@ -796,8 +860,20 @@
             <translation>LAS 文件 (*.las)</translation>
         </message>
         <message>
+            <source>COPC copy of a LAS / LAZ input (viewable in this QGIS)</source>
+            <translation>LAS / LAZ 输入的 COPC 副本（可在此 QGIS 中查看）</translation>
+        </message>
+        <message>
+            <source>This QGIS cannot open LAS / LAZ files (it has no PDAL provider); the backend converts {path} to COPC first: {copc}</source>
+            <translation>此 QGIS 无法打开 LAS / LAZ 文件（没有 PDAL 数据提供程序）；后端先将 {path} 转换为 COPC：{copc}</translation>
+        </message>
+        <message>
             <source>The backend reads {path}.</source>
             <translation>后端读取 {path}。</translation>
+        </message>
+        <message>
+            <source>The COPC copy {copc} of {path} does not open in QGIS: {error}</source>
+            <translation>{path} 的 COPC 副本 {copc} 无法在 QGIS 中打开：{error}</translation>
         </message>
         <message>
             <source>The backend sent no point coordinates, and the plugin cannot read those of {path} itself (a compressed file of several octree nodes); update the backend.</source>
@@ -818,6 +894,58 @@
         <message>
             <source>Bundle {name}: tiles of {tile} px over a window of {w} x {h} px.</source>
             <translation>模型包 {name}：在 {w} x {h} 像元的窗口上使用 {tile} 像元的瓦片。</translation>
+        </message>
+        <message>
+            <source>This QGIS opens point clouds only as COPC (Cloud Optimized Point Cloud) files: without the PDAL provider, plain LAS and LAZ files do not open. The AllSpark backend rewrites a LAS / LAZ file as COPC (*.copc.laz): every point with its coordinates and attributes, and the file's CRS. The result is loaded as a point cloud layer.</source>
+            <translation>此 QGIS 只能打开 COPC（云优化点云）格式的点云：没有 PDAL 数据提供程序时，普通 LAS 和 LAZ 文件无法打开。AllSpark 后端将 LAS / LAZ 文件重写为 COPC（*.copc.laz）：保留每个点的坐标和属性，以及文件的坐标参考系。结果作为点云图层加载。</translation>
+        </message>
+        <message>
+            <source>Convert LAS/LAZ to COPC</source>
+            <translation>将 LAS/LAZ 转换为 COPC</translation>
+        </message>
+        <message>
+            <source>LAS / LAZ file</source>
+            <translation>LAS / LAZ 文件</translation>
+        </message>
+        <message>
+            <source>LAS / LAZ files (*.las *.laz *.LAS *.LAZ)</source>
+            <translation>LAS / LAZ 文件 (*.las *.laz *.LAS *.LAZ)</translation>
+        </message>
+        <message>
+            <source>COPC file</source>
+            <translation>COPC 文件</translation>
+        </message>
+        <message>
+            <source>Points</source>
+            <translation>点数</translation>
+        </message>
+        <message>
+            <source>Converting {path} to COPC: {copc}</source>
+            <translation>正在将 {path} 转换为 COPC：{copc}</translation>
+        </message>
+        <message>
+            <source>{points} points in {nodes} octree nodes, CRS: {crs}.</source>
+            <translation>{points} 个点，分布在 {nodes} 个八叉树节点中，坐标参考系：{crs}。</translation>
+        </message>
+        <message>
+            <source>{path} is not a LAS / LAZ file (*.las, *.laz).</source>
+            <translation>{path} 不是 LAS / LAZ 文件（*.las、*.laz）。</translation>
+        </message>
+        <message>
+            <source>The LAS / LAZ file {path} does not exist.</source>
+            <translation>LAS / LAZ 文件 {path} 不存在。</translation>
+        </message>
+        <message>
+            <source>The COPC file {copc} was written but does not open in QGIS: {error}</source>
+            <translation>COPC 文件 {copc} 已写出，但无法在 QGIS 中打开：{error}</translation>
+        </message>
+        <message>
+            <source>The COPC file {copc} holds {n} points, not the {m} of {path}.</source>
+            <translation>COPC 文件 {copc} 含有 {n} 个点，而不是 {path} 的 {m} 个点。</translation>
+        </message>
+        <message>
+            <source>none</source>
+            <translation>无</translation>
         </message>
         <message>
             <source>Predicts a value (regression, e.g. PM2.5 in ug/m3) or a class for every feature from the fields the bundle was trained on. The output is a copy of the layer with the prediction as new fields (&lt;target&gt;_pred, or pred_class and pred_prob).</source>
@@ -1040,6 +1168,10 @@
             <translation>点云必须是 LAS、LAZ 或 COPC 文件。</translation>
         </message>
         <message>
+            <source>Classes from the field '{field}': {names}</source>
+            <translation>来自字段“{field}”的类别：{names}</translation>
+        </message>
+        <message>
             <source>The layer '{name}' needs a time field and a track id field.</source>
             <translation>图层“{name}”需要一个时间字段和一个轨迹编号字段。</translation>
         </message>
@@ -1076,6 +1208,66 @@
             <translation>无法写入 {path}：{error}</translation>
         </message>
         <message>
+            <source>Reading {name}...</source>
+            <translation>正在读取 {name}...</translation>
+        </message>
+        <message>
+            <source>Sorting the points into an octree...</source>
+            <translation>正在将点排入八叉树...</translation>
+        </message>
+        <message>
+            <source>COPC file written.</source>
+            <translation>COPC 文件已写出。</translation>
+        </message>
+        <message>
+            <source>Encoding the training examples once...</source>
+            <translation>正在编码训练样例（仅一次）...</translation>
+        </message>
+        <message>
+            <source>Scoring the validation examples (they chose nothing)...</source>
+            <translation>正在用验证样例评估（它们未参与任何选择）...</translation>
+        </message>
+        <message>
+            <source>accuracy</source>
+            <translation>准确率</translation>
+        </message>
+        <message>
+            <source>RMSE</source>
+            <translation>RMSE</translation>
+        </message>
+        <message>
+            <source>best-of-20 ADE (m)</source>
+            <translation>20 条中最佳 ADE（米）</translation>
+        </message>
+        <message>
+            <source>Writing octree node {done} of {total}</source>
+            <translation>正在写入八叉树节点 {done} / {total}</translation>
+        </message>
+        <message>
+            <source>Training on {train} examples; {select} choose the epochs, {val} are kept to report the result ({params} million weights).</source>
+            <translation>在 {train} 个样例上训练；{select} 个用于选择轮次，{val} 个留作报告结果（{params} 百万个权重）。</translation>
+        </message>
+        <message>
+            <source>Training the encoder: epoch {epoch} of {epochs}, {metric} {value} on the model-selection examples (best {best})</source>
+            <translation>正在训练编码器：第 {epoch} / {epochs} 轮，模型选择样例上的{metric} {value}（最佳 {best}）</translation>
+        </message>
+        <message>
+            <source>Training through the LLM: epoch {epoch} of {epochs}, step {step} of {steps}</source>
+            <translation>正在经由 LLM 训练：第 {epoch} / {epochs} 轮，第 {step} / {steps} 步</translation>
+        </message>
+        <message>
+            <source>Training through the LLM: epoch {epoch} finished, {metric} {value} on the model-selection examples (best {best})</source>
+            <translation>经由 LLM 训练：第 {epoch} 轮完成，模型选择样例上的{metric} {value}（最佳 {best}）</translation>
+        </message>
+        <message>
+            <source>Bundle written to {path}</source>
+            <translation>模型包已写入 {path}</translation>
+        </message>
+        <message>
+            <source>Converting {name} to COPC...</source>
+            <translation>正在将 {name} 转换为 COPC...</translation>
+        </message>
+        <message>
             <source>The backend returned {n} labels for a block of {m} pixels.</source>
             <translation>后端为 {m} 个像元的块返回了 {n} 个标签。</translation>
         </message>
@@ -1104,74 +1296,6 @@
             <translation>标注没有字段“{field}”。</translation>
         </message>
         <message>
-            <source>The layer has no target field '{field}'.</source>
-            <translation>图层没有目标字段“{field}”。</translation>
-        </message>
-        <message>
-            <source>patch {k} of {n}</source>
-            <translation>第 {k} / {n} 个图块</translation>
-        </message>
-        <message>
-            <source>(no limit)</source>
-            <translation>（不限制）</translation>
-        </message>
-        <message>
-            <source>Only the pixels inside the selected polygons of this layer are used, and the areas in the answer are theirs.</source>
-            <translation>仅使用该图层所选多边形内的像元，回答中的面积也是这些多边形的面积。</translation>
-        </message>
-        <message>
-            <source>Limit to selected polygons of</source>
-            <translation>限制在以下图层的所选多边形内</translation>
-        </message>
-        <message>
-            <source>The layer to limit the question to is missing or invalid.</source>
-            <translation>用于限制提问范围的图层缺失或无效。</translation>
-        </message>
-        <message>
-            <source>The layer '{name}' holds no polygons: a question is limited to the selected polygons of a polygon layer.</source>
-            <translation>图层“{name}”不含多边形：提问只能限制在多边形图层的所选多边形内。</translation>
-        </message>
-        <message>
-            <source>No polygon of the layer '{name}' is selected: select the polygons to limit the question to.</source>
-            <translation>图层“{name}”中没有选中的多边形：请选择要限制提问范围的多边形。</translation>
-        </message>
-        <message>
-            <source>The selected polygons of the layer '{region}' do not overlap the raster layer '{name}'{extent}.</source>
-            <translation>图层“{region}”的所选多边形与栅格图层“{name}”{extent}不重叠。</translation>
-        </message>
-        <message>
-            <source>Feature {fid} of the layer '{name}' has no geometry.</source>
-            <translation>图层“{name}”的要素 {fid} 没有几何。</translation>
-        </message>
-        <message>
-            <source>Polygon {fid} of the layer '{name}' is invalid ({error}); fix it first, e.g. with Processing's 'Fix geometries'.</source>
-            <translation>图层“{name}”的多边形 {fid} 无效（{error}）；请先修复，例如使用处理工具“修复几何”。</translation>
-        </message>
-        <message>
-            <source> in this extent</source>
-            <translation>在此范围内</translation>
-        </message>
-        <message>
-            <source>The polygons of the layer '{name}' cannot be placed in the raster's coordinate reference system: {error}</source>
-            <translation>无法将图层“{name}”的多边形转换到栅格的坐标参考系：{error}</translation>
-        </message>
-        <message>
-            <source>Limit to the selected features of this polygon layer</source>
-            <translation>限制在此多边形图层的所选要素内</translation>
-        </message>
-        <message>
-            <source>Sends the layer (a raster extent, the attribute rows, the tracks or the point-cloud file) with a prompt to a bundle of its modality; the answer is written in words by the LLM. Without a bundle, the first bundle of the layer's detected modality is used; without a prompt, the bundle's own prompt. A raster question may be limited to the selected polygons of another layer (a field, a parcel).</source>
-            <translation>将图层（栅格范围、属性行、轨迹或点云文件）连同提示词发送给其模态的模型包；答案由 LLM 以文字写出。未指定模型包时，使用该图层检测到的模态的第一个模型包；未指定提示词时，使用模型包自带的提示词。关于栅格的提问可以限制在另一图层的所选多边形内（一块田、一个地块）。</translation>
-        </message>
-        <message>
-            <source>Only a question about a raster can be limited to polygons.</source>
-            <translation>只有关于栅格的提问才能限制在多边形内。</translation>
-        </message>
-        <message>
-            <source>Classes from the field '{field}': {names}</source>
-            <translation>来自字段“{field}”的类别：{names}</translation>
-        </message>
-        <message>
             <source>The layer '{name}' has no labelled features (field '{field}').</source>
             <translation>图层“{name}”没有带标签的要素（字段“{field}”）。</translation>
         </message>
@@ -1184,108 +1308,16 @@
             <translation>在栅格上没有已标注像元的类别：{names}</translation>
         </message>
         <message>
+            <source>The layer has no target field '{field}'.</source>
+            <translation>图层没有目标字段“{field}”。</translation>
+        </message>
+        <message>
+            <source>patch {k} of {n}</source>
+            <translation>第 {k} / {n} 个图块</translation>
+        </message>
+        <message>
             <source>The features of the layer '{name}' cannot be placed in the raster's coordinate reference system: {error}</source>
             <translation>无法将图层“{name}”的要素转换到栅格的坐标参考系：{error}</translation>
-        </message>
-        <message>
-            <source>The backend reads the layer's LAS / LAZ / COPC file and classifies every point it keeps per tile. The output is a 3D point layer with the class of each point (styled by class); when the input is an uncompressed LAS file, a classified copy of it can also be written. A LAS / LAZ file that this QGIS cannot open (no PDAL) can be given by its path: the backend converts it to COPC first (kept where the COPC copy parameter says, and loaded as a point cloud layer).</source>
-            <translation>后端读取图层的 LAS / LAZ / COPC 文件，并对每个瓦片中保留的每个点进行分类。输出为按类别设置样式的三维点图层，包含每个点的类别；若输入为未压缩的 LAS 文件，还可写出其分类副本。此 QGIS 无法打开的 LAS / LAZ 文件（没有 PDAL）可以通过路径给出：后端会先将其转换为 COPC（保存在“COPC 副本”参数指定的位置，并作为点云图层加载）。</translation>
-        </message>
-        <message>
-            <source>Point cloud (a layer, or a LAS / LAZ file)</source>
-            <translation>点云（图层，或 LAS / LAZ 文件）</translation>
-        </message>
-        <message>
-            <source>A point cloud layer, or the path of a LAS / LAZ file; this QGIS opens only COPC point clouds (it has no PDAL provider), so a LAS / LAZ file is converted to COPC by the backend first.</source>
-            <translation>点云图层，或 LAS / LAZ 文件的路径；此 QGIS 只能打开 COPC 点云（没有 PDAL 数据提供程序），因此后端会先将 LAS / LAZ 文件转换为 COPC。</translation>
-        </message>
-        <message>
-            <source>LAS / LAZ / COPC files (*.las *.laz *.LAS *.LAZ *.copc.laz)</source>
-            <translation>LAS / LAZ / COPC 文件 (*.las *.laz *.LAS *.LAZ *.copc.laz)</translation>
-        </message>
-        <message>
-            <source>COPC copy of a LAS / LAZ input (viewable in this QGIS)</source>
-            <translation>LAS / LAZ 输入的 COPC 副本（可在此 QGIS 中查看）</translation>
-        </message>
-        <message>
-            <source>This QGIS cannot open LAS / LAZ files (it has no PDAL provider); the backend converts {path} to COPC first: {copc}</source>
-            <translation>此 QGIS 无法打开 LAS / LAZ 文件（没有 PDAL 数据提供程序）；后端先将 {path} 转换为 COPC：{copc}</translation>
-        </message>
-        <message>
-            <source>The COPC copy {copc} of {path} does not open in QGIS: {error}</source>
-            <translation>{path} 的 COPC 副本 {copc} 无法在 QGIS 中打开：{error}</translation>
-        </message>
-        <message>
-            <source>This QGIS opens point clouds only as COPC (Cloud Optimized Point Cloud) files: without the PDAL provider, plain LAS and LAZ files do not open. The AllSpark backend rewrites a LAS / LAZ file as COPC (*.copc.laz): every point with its coordinates and attributes, and the file's CRS. The result is loaded as a point cloud layer.</source>
-            <translation>此 QGIS 只能打开 COPC（云优化点云）格式的点云：没有 PDAL 数据提供程序时，普通 LAS 和 LAZ 文件无法打开。AllSpark 后端将 LAS / LAZ 文件重写为 COPC（*.copc.laz）：保留每个点的坐标和属性，以及文件的坐标参考系。结果作为点云图层加载。</translation>
-        </message>
-        <message>
-            <source>Convert LAS/LAZ to COPC</source>
-            <translation>将 LAS/LAZ 转换为 COPC</translation>
-        </message>
-        <message>
-            <source>LAS / LAZ file</source>
-            <translation>LAS / LAZ 文件</translation>
-        </message>
-        <message>
-            <source>LAS / LAZ files (*.las *.laz *.LAS *.LAZ)</source>
-            <translation>LAS / LAZ 文件 (*.las *.laz *.LAS *.LAZ)</translation>
-        </message>
-        <message>
-            <source>COPC file</source>
-            <translation>COPC 文件</translation>
-        </message>
-        <message>
-            <source>Points</source>
-            <translation>点数</translation>
-        </message>
-        <message>
-            <source>Converting {path} to COPC: {copc}</source>
-            <translation>正在将 {path} 转换为 COPC：{copc}</translation>
-        </message>
-        <message>
-            <source>{points} points in {nodes} octree nodes, CRS: {crs}.</source>
-            <translation>{points} 个点，分布在 {nodes} 个八叉树节点中，坐标参考系：{crs}。</translation>
-        </message>
-        <message>
-            <source>{path} is not a LAS / LAZ file (*.las, *.laz).</source>
-            <translation>{path} 不是 LAS / LAZ 文件（*.las、*.laz）。</translation>
-        </message>
-        <message>
-            <source>The LAS / LAZ file {path} does not exist.</source>
-            <translation>LAS / LAZ 文件 {path} 不存在。</translation>
-        </message>
-        <message>
-            <source>The COPC file {copc} was written but does not open in QGIS: {error}</source>
-            <translation>COPC 文件 {copc} 已写出，但无法在 QGIS 中打开：{error}</translation>
-        </message>
-        <message>
-            <source>The COPC file {copc} holds {n} points, not the {m} of {path}.</source>
-            <translation>COPC 文件 {copc} 含有 {n} 个点，而不是 {path} 的 {m} 个点。</translation>
-        </message>
-        <message>
-            <source>none</source>
-            <translation>无</translation>
-        </message>
-        <message>
-            <source>Reading {name}...</source>
-            <translation>正在读取 {name}...</translation>
-        </message>
-        <message>
-            <source>Sorting the points into an octree...</source>
-            <translation>正在将点排入八叉树...</translation>
-        </message>
-        <message>
-            <source>COPC file written.</source>
-            <translation>COPC 文件已写出。</translation>
-        </message>
-        <message>
-            <source>Writing octree node {done} of {total}</source>
-            <translation>正在写入八叉树节点 {done} / {total}</translation>
-        </message>
-        <message>
-            <source>Converting {name} to COPC...</source>
-            <translation>正在将 {name} 转换为 COPC...</translation>
         </message>
     </context>
 </TS>

@@ -119,3 +119,38 @@ def test_processing_progress_in_the_words_of_the_gui(language, unit, tmp_path):
         assert count_text(unit, total, total).endswith(f" sur {total}"), texts
     if language == "zh_CN":
         assert "/" in count_text(unit, total, total) and " of " not in "".join(texts), texts
+
+
+TRAINING_WORDS = re.compile(r"\bstage [12]\b|\bloss\b|model-selection (?:accuracy|rmse)|\bM parameters\b|\bcaching\b|"
+                            r"\bbundle written\b|\bvalidation split\b")
+
+
+def test_training_progress_in_the_words_of_the_gui(language, tmp_path):
+    """Training from QGIS once showed the backend's lines ("stage 1 (encoder) epoch 2/40: loss 1.9309,
+    model-selection accuracy 0.3155 (best 0.3155)"): every line is now the GUI's, in each language."""
+    import json
+
+    from qgis import processing
+
+    from allspark_qgis.i18n import tr
+    from test_plugin_support import TRAIN_OPTIONS
+
+    rec = Recorder()
+    opts = json.dumps({**TRAIN_OPTIONS, "pretrain_epochs": 2})
+    out = processing.run("allspark:train_bundle", {
+        "INPUT": table_layer_uri(data_dir() / "table.csv", True), "TARGET_FIELD": "PM2.5", "NAME": f"words-{language}",
+        "EPOCHS": 1, "OPTIONS": opts, "FOLDER": str(tmp_path)}, feedback=rec.feedback)
+    assert out.get("BUNDLE_NAME") == f"words-{language}"
+    texts = rec.feedback.texts
+    infos = [i for i in rec.feedback.infos if not i.startswith("Results: ")]  # QGIS's dump of the outputs
+    for t in texts + infos:
+        assert not BACKEND_WORDS.search(t) and not TRAINING_WORDS.search(t), (t, texts)
+    said = set(texts)
+    assert tr("Encoding the training examples once...") in said, texts
+    first_epoch = tr("Training the encoder: epoch {epoch} of {epochs}, {metric} {value} on the model-selection "
+                     "examples (best {best})").split("{epoch}")[0]
+    assert any(t.startswith(first_epoch) for t in said), texts
+    if language == "fr":
+        assert any(t.startswith("Entraînement de l'encodeur : époque 1 sur 2") for t in said), texts
+    if language == "zh_CN":
+        assert any(t.startswith("正在训练编码器") for t in said), texts

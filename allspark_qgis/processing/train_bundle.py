@@ -29,8 +29,12 @@ class TrainBundleAlgorithm(base.AllSparkAlgorithm):
     INPUT, MODALITY, LABELS, LABEL_FIELD = "INPUT", "MODALITY", "LABELS", "LABEL_FIELD"
     TARGET_FIELD, TIME_FIELD, ID_FIELD = "TARGET_FIELD", "TIME_FIELD", "ID_FIELD"
     NAME, EPOCHS, PATCH, FOLDER, OPTIONS = "NAME", "EPOCHS", "PATCH", "FOLDER", "OPTIONS"
+    # the backend's training settings (allspark.train.TrainConfig) a user may set in OPTIONS; the backend
+    # checks each value and names a bad one
     OPTION_KEYS = ("bridge", "encoder", "head", "batch_size", "lr", "weight_decay", "warmup_epochs", "max_samples",
-                   "val_fraction", "seed", "bf16", "read_options", "threads")
+                   "val_fraction", "select_fraction", "seed", "bf16", "read_options", "threads", "pretrain_epochs",
+                   "pretrain_lr", "pretrain_batch_size", "encoder_lr", "class_balance", "llm_max_samples",
+                   "score_max_samples")
     BUNDLE_NAME, BUNDLE_PATH, METRICS = "BUNDLE_NAME", "BUNDLE_PATH", "METRICS"
     GROUP, GROUP_ID = N_("Training"), "training"
 

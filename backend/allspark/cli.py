@@ -318,17 +318,14 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--json", action="store_true")
     be.set_defaults(func=cmd_bench)
 
-    try:
-        from .service import server
-    except ImportError:  # pragma: no cover - the service ships with the backend
-        server = None
-    if server is not None and hasattr(server, "add_serve_arguments"):
-        s = sub.add_parser("serve", help="run the ZeroMQ service for the QGIS plugin")
-        server.add_serve_arguments(s)
-        s.set_defaults(func=server.serve_main)
-        pg = sub.add_parser("ping", help="exit 0 when the backend answers")
-        server.add_ping_arguments(pg)
-        pg.set_defaults(func=server.ping_main)
+    from .service import command
+
+    s = sub.add_parser("serve", help="run the ZeroMQ service for the QGIS plugin")
+    command.add_serve_arguments(s)
+    s.set_defaults(func=command.serve_main)
+    pg = sub.add_parser("ping", help="exit 0 when the backend answers")
+    command.add_ping_arguments(pg)
+    pg.set_defaults(func=command.ping_main)
     return p
 
 
