@@ -10,6 +10,10 @@ scikit-learn does the classical ones. Each modality names its alternatives in `B
   the epoch).
 - table: gradient-boosted trees (HistGradientBoosting, the model-selection split picks the number of
   trees and the settings) and least squares (numbers standardised, categories one-hot).
+- sar, rgb: PCA of the flattened images + an RBF SVM (the classic MSTAR baseline) and a small CNN
+  trained from scratch with the same augmentation as the bundle's encoder.
+- point cloud (ground vs non-ground per point): a random forest on height-above-local-minimum
+  features (each point's height above the lowest point within 1-10 m, local mean and spread, returns).
 - trajectory: constant velocity, best of 20 futures with sampled speed and heading (their spreads
   chosen on the model-selection split).
 """
@@ -41,7 +45,7 @@ def _hsi_data(ds: LabelledSet, k: int):
     return patches
 
 
-def hsi_svm(ds: LabelledSet, train, select, test, n_classes: int, seed: int = 0) -> dict:
+def hsi_svm(ds: LabelledSet, train, select, test, n_classes: int, seed: int = 0, **_) -> dict:
     """RBF SVM on [centre spectrum, 5 x 5 neighbourhood mean] (standardised); C and gamma chosen on the
     model-selection split."""
     from sklearn.preprocessing import StandardScaler
@@ -69,7 +73,7 @@ def hsi_svm(ds: LabelledSet, train, select, test, n_classes: int, seed: int = 0)
 
 
 def hsi_cnn(ds: LabelledSet, train, select, test, n_classes: int, seed: int = 0, components: int = 30,
-            epochs: int = 120) -> dict:
+            epochs: int = 120, **_) -> dict:
     """A small CNN from scratch on k x k patches of the first principal components (fitted on the
     training pixels), flips/turns as augmentation; the model-selection split picks the epoch."""
     import torch
@@ -125,6 +129,106 @@ def hsi_cnn(ds: LabelledSet, train, select, test, n_classes: int, seed: int = 0,
     return out
 
 
+# ---- images (SAR chips, RGB scenes) -----------------------------------------------------------------
+
+
+def _image_arrays(ds: LabelledSet, train, manifest: dict):
+    """The images as the bundle sees them: its size and crop / resize, its pre-processing (SAR's log
+    amplitude), standardised by the training images' band statistics -> (image (N,C,S,S), mask)."""
+    from .modalities import get as get_modality
+
+    modality = get_modality(manifest["modality"])
+    spec = {"input": manifest.get("input") or {}, "encoder": manifest.get("encoder") or {}}
+    stats = modality.normalise_stats([ds.samples[i] for i in train], spec)
+    inputs = modality.to_inputs(ds.samples, spec, stats)
+    return modality, inputs["image"], inputs["mask"]
+
+
+def image_pca_svm(ds: LabelledSet, train, select, test, n_classes: int, seed: int = 0, manifest=None, **_) -> dict:
+    """PCA of the flattened chips (fitted on the training images) + an RBF SVM; the number of components,
+    C and gamma chosen on the model-selection split (the classic MSTAR baseline)."""
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    _, image, _ = _image_arrays(ds, train, manifest)
+    X = image.reshape(len(image), -1)
+    y = ds.targets
+    pca = PCA(n_components=min(100, len(train) - 1), random_state=seed).fit(X[train])
+    Z = pca.transform(X)
+    best, best_model, chosen = -1.0, None, None
+    for n in (25, 50, 100):
+        n = min(n, Z.shape[1])
+        scaler = StandardScaler().fit(Z[train, :n])
+        Zn = scaler.transform(Z[:, :n])
+        for C in (1.0, 10.0, 100.0):
+            for gamma in ("scale", 0.3 / n):
+                model = SVC(C=C, gamma=gamma, random_state=seed).fit(Zn[train], y[train])
+                acc = float((model.predict(Zn[select]) == y[select]).mean())
+                if acc > best:
+                    best, best_model, chosen = acc, (model, scaler, n), {"components": n, "C": C, "gamma": gamma}
+    model, scaler, n = best_model
+    out = _classification(y[test], model.predict(scaler.transform(Z[test, :n])), n_classes)
+    out["chosen"] = chosen
+    return out
+
+
+def image_cnn(ds: LabelledSet, train, select, test, n_classes: int, seed: int = 0, manifest=None,
+              epochs: int | None = None, **_) -> dict:
+    """A small CNN trained from scratch on the same images (a stride-2 stem and three conv-BN-ReLU-pool
+    blocks, 32 -> 256 channels, global pooling), with the bundle's own image augmentation (turns,
+    mirrors, shifts, gain); the model-selection split picks the epoch. Epochs: 60, fewer where the
+    training set is large (about 40,000 image passes, at least 20 epochs)."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(seed)
+    if epochs is None:
+        epochs = int(min(60, max(20, 40000 // max(1, len(train)))))
+    modality, image, mask = _image_arrays(ds, train, manifest)
+    x, m = torch.as_tensor(image), torch.as_tensor(mask)
+    y = torch.as_tensor(ds.targets, dtype=torch.long)
+    layers, c = [], x.shape[1] + 1
+    for i, co in enumerate((32, 64, 128, 256)):
+        layers += [nn.Conv2d(c, co, 3, stride=2 if i == 0 else 1, padding=1, bias=False), nn.BatchNorm2d(co),
+                   nn.ReLU()] + ([] if i == 0 else [nn.MaxPool2d(2)])
+        c = co
+    net = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.3), nn.Linear(c, n_classes))
+    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=5e-4)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
+    rng = np.random.default_rng(seed)
+    gen = torch.Generator().manual_seed(seed)
+
+    def predict(idx):
+        net.eval()
+        with torch.no_grad():
+            return torch.cat([net(torch.cat([x[j] * m[j], m[j]], 1)).argmax(1)
+                              for j in np.array_split(idx, max(1, len(idx) // 128))]).numpy()
+
+    best, best_state, best_epoch = -1.0, None, 0
+    for epoch in range(epochs):
+        net.train()
+        order = rng.permutation(train)
+        for i in range(0, len(order), 32):
+            idx = order[i:i + 32]
+            if len(idx) < 2:
+                continue
+            batch, yb = modality.augment({"image": x[idx], "mask": m[idx]}, y[idx], gen)
+            loss = nn.functional.cross_entropy(net(torch.cat([batch["image"] * batch["mask"], batch["mask"]], 1)), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        sched.step()
+        acc = float((predict(np.asarray(select)) == ds.targets[select]).mean())
+        if acc > best:
+            best, best_epoch = acc, epoch + 1
+            best_state = {n: v.clone() for n, v in net.state_dict().items()}
+    net.load_state_dict(best_state)
+    out = _classification(ds.targets[test], predict(np.asarray(test)), n_classes)
+    out["chosen"] = {"epoch": best_epoch, "of_epochs": epochs, "size": int(x.shape[-1])}
+    return out
+
+
 # ---- tables --------------------------------------------------------------------------------------------
 
 
@@ -140,7 +244,7 @@ def _table_matrix(ds: LabelledSet, train):
     return num, codes
 
 
-def table_gbt(ds: LabelledSet, train, select, test, n_classes=None, seed: int = 0) -> dict:
+def table_gbt(ds: LabelledSet, train, select, test, n_classes=None, seed: int = 0, **_) -> dict:
     """HistGradientBoosting on the same columns (categories native); the model-selection split chooses
     the number of trees."""
     from sklearn.ensemble import HistGradientBoostingRegressor
@@ -165,7 +269,7 @@ def table_gbt(ds: LabelledSet, train, select, test, n_classes=None, seed: int = 
     return out
 
 
-def table_least_squares(ds: LabelledSet, train, select, test, n_classes=None, seed: int = 0) -> dict:
+def table_least_squares(ds: LabelledSet, train, select, test, n_classes=None, seed: int = 0, **_) -> dict:
     """Ordinary least squares: numbers standardised (missing -> the training mean), categories one-hot."""
     num, codes = _table_matrix(ds, train)
     mean = np.nanmean(num[train], 0)
@@ -200,7 +304,7 @@ def constant_velocity_paths(xy: np.ndarray, horizon: int, k: int, speed_sd: floa
     return vk[:, :, None, :] * steps
 
 
-def trajectory_constant_velocity(ds: LabelledSet, train, select, test, n_classes=None, seed: int = 0) -> dict:
+def trajectory_constant_velocity(ds: LabelledSet, train, select, test, n_classes=None, seed: int = 0, **_) -> dict:
     """Best of 20 constant-velocity futures with sampled speed and heading; the spreads are chosen on the
     model-selection split."""
     xy = np.stack([np.asarray(s.data["xy"], np.float64) for s in ds.samples])
@@ -219,10 +323,64 @@ def trajectory_constant_velocity(ds: LabelledSet, train, select, test, n_classes
     return out
 
 
+# ---- point clouds ------------------------------------------------------------------------------------
+
+
+def point_features(points: np.ndarray, n: int) -> np.ndarray:
+    """Per-point features of a lidar tile's first `n` points (x, y, z in metres relative to the tile,
+    then intensity, return number, number of returns): the height above the lowest point within 1, 2.5,
+    5 and 10 m (horizontally), the height above the local mean and the local spread at 2.5 m, the height
+    above the tile's low percentile, and the point's own intensity and returns."""
+    from scipy.spatial import cKDTree
+
+    p = np.asarray(points[:n], np.float64)
+    xy, z = p[:, :2], p[:, 2]
+    tree = cKDTree(xy)
+    cols = []
+    for r in (1.0, 2.5, 5.0, 10.0):
+        near = tree.query_ball_point(xy, r)
+        cols.append(z - np.array([z[i].min() for i in near]))
+        if r == 2.5:
+            cols.append(z - np.array([z[i].mean() for i in near]))
+            cols.append(np.array([z[i].std() for i in near]))
+    cols += [z, p[:, 3], p[:, 4], p[:, 5]]
+    return np.stack(cols, 1).astype(np.float32)
+
+
+def pointcloud_random_forest(ds: LabelledSet, train, select, test, n_classes: int, seed: int = 0, **_) -> dict:
+    """Random forest per point on height-above-local-minimum features (point_features), fitted on the
+    training tiles' labelled points; tree depth chosen on the model-selection tiles."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    feats, labels = [], []
+    for s, t in zip(ds.samples, ds.targets):
+        k = int((np.asarray(t) >= 0).sum())
+        feats.append(point_features(s.data["points"], k))
+        labels.append(np.asarray(t[:k]))
+
+    def stack(idx):
+        return np.concatenate([feats[i] for i in idx]), np.concatenate([labels[i] for i in idx])
+
+    (Xt, yt), (Xs, ys), (Xv, yv) = stack(train), stack(select), stack(test)
+    best, best_model, chosen = -1.0, None, None
+    for depth in (8, 16, None):
+        model = RandomForestClassifier(n_estimators=100, max_depth=depth, min_samples_leaf=2, n_jobs=-1,
+                                       random_state=seed).fit(Xt, yt)
+        miou = metrics.classification(ys, model.predict(Xs), n_classes)["miou"]
+        if miou > best:
+            best, best_model, chosen = miou, model, {"max_depth": depth, "trees": 100}
+    out = _classification(yv, best_model.predict(Xv), n_classes)
+    out["chosen"] = chosen
+    return out
+
+
 BASELINES: dict[str, dict[str, Callable]] = {
     "trajectory": {"constant_velocity_sampled": trajectory_constant_velocity},
     "hsi": {"svm_spectrum_neighbourhood": hsi_svm, "cnn_pca_patches": hsi_cnn},
     "table": {"gradient_boosted_trees": table_gbt, "least_squares": table_least_squares},
+    "sar": {"pca_rbf_svm": image_pca_svm, "cnn_from_scratch": image_cnn},
+    "rgb": {"cnn_from_scratch": image_cnn, "pca_rbf_svm": image_pca_svm},
+    "pointcloud": {"random_forest_height_features": pointcloud_random_forest},
 }
 
 # what each modality's alternatives need read differently from a spectrum-only bundle
@@ -259,7 +417,7 @@ def run_baselines(manifest: dict, data: str, labels: str | None = None, max_samp
         if progress is not None:
             progress(0.0, f"baseline {key}")
         t0 = time.perf_counter()
-        m = fn(ds, train, select, val, n_classes, seed=tr.get("seed", 0))
+        m = fn(ds, train, select, val, n_classes, seed=tr.get("seed", 0), manifest=manifest)
         m["seconds"] = round(time.perf_counter() - t0, 1)
         m["split"] = f"fitted on {len(train)} training samples, chosen on {len(select)}, scored on {len(val)} validation"
         out[key] = m

@@ -33,6 +33,7 @@ element_dim) because this part runs on every point: the pipeline must cost littl
 from __future__ import annotations
 
 import functools
+import math
 import os
 import warnings
 
@@ -473,6 +474,25 @@ class PointCloud(Modality):
             x[b] = p[np.arange(P) % n]
             m[b, :n] = 1.0
         return {"points": np.nan_to_num(x), "mask": m}
+
+    def augment(self, inputs: dict, targets, generator):
+        """Training-time augmentation (torch), drawn per sample: a turn about the vertical by any angle,
+        a mirror, and a scale of 0.9-1.1 of the horizontal positions. Heights, the per-point features and
+        every point's label stay as they are (ground stays ground, whichever way north is)."""
+        import torch
+
+        x = inputs["points"].clone()
+        b = x.shape[0]
+        angle = 2 * math.pi * torch.rand((b,), generator=generator)
+        mirror = torch.where(torch.rand((b,), generator=generator) < 0.5, -1.0, 1.0)
+        scale = 0.9 + 0.2 * torch.rand((b,), generator=generator)
+        c, s = torch.cos(angle)[:, None], torch.sin(angle)[:, None]
+        px, py = x[..., 0] * mirror[:, None], x[..., 1]
+        x[..., 0] = (c * px - s * py) * scale[:, None]
+        x[..., 1] = (s * px + c * py) * scale[:, None]
+        out = dict(inputs)
+        out["points"] = x
+        return out, targets
 
     def build_encoder(self, spec: dict):
         inp, enc = self.input_spec(spec), self.encoder_spec(spec)

@@ -1004,6 +1004,40 @@ class ImageModality(Modality):
         region = meta.pop("region", None)
         return limit_to_region([self.prepare(s) for s in raster_payload(arrays, meta, self.read_file)], region)
 
+    # training-time augmentation: quarter turns and mirrors suit views from above (a scene has no
+    # "up"); SAR turns them off (its shadows fall away from the radar, always the same way in a chip)
+    augment_turns = True
+
+    def augment(self, inputs: dict, targets, generator):
+        """Training-time augmentation of normalised images (torch), drawn per sample: a quarter turn and a
+        mirror (where `augment_turns`), a shift of up to 1/16 of the size (the uncovered border becomes
+        nodata in the mask) and a gain on the standardised values. A scene's or a target's class does not
+        change with them."""
+        import torch
+
+        x, m = inputs["image"], inputs["mask"]
+        b, size = x.shape[0], x.shape[-1]
+        turns = torch.randint(0, 4, (b,), generator=generator)
+        mirror = torch.randint(0, 2, (b,), generator=generator).bool()
+        reach = max(1, size // 16)
+        dy = torch.randint(-reach, reach + 1, (b,), generator=generator)
+        dx = torch.randint(-reach, reach + 1, (b,), generator=generator)
+        gain = 1 + 0.1 * torch.randn((b, 1, 1, 1), generator=generator)
+        xs, ms = [], []
+        for i in range(b):
+            xi, mi = x[i], m[i]
+            if self.augment_turns and x.shape[-2] == size:  # square: any turn keeps the shape
+                xi, mi = torch.rot90(xi, int(turns[i]), (1, 2)), torch.rot90(mi, int(turns[i]), (1, 2))
+            if self.augment_turns and mirror[i]:
+                xi, mi = torch.flip(xi, (2,)), torch.flip(mi, (2,))
+            xi, mi = _shifted(xi, int(dy[i]), int(dx[i])), _shifted(mi, int(dy[i]), int(dx[i]))
+            xs.append(xi)
+            ms.append(mi)
+        out = dict(inputs)
+        out["image"] = torch.stack(xs) * gain
+        out["mask"] = torch.stack(ms)
+        return out, targets
+
     def read_labelled(self, path, per_class: int | None = None, seed: int = 0, **options) -> LabelledSet:
         """Folder-per-class layout (UC Merced, EuroSAT, MSTAR): root/<class>/<image>.
 
@@ -1024,3 +1058,15 @@ class ImageModality(Modality):
             groups=None,
             info={"source": os.fspath(path), "layout": "folder per class", "files": len(keep)},
         )
+
+
+def _shifted(t, dy: int, dx: int):
+    """(C,H,W) tensor moved by (dy, dx) pixels; what moves in from outside is 0 (nodata in a mask)."""
+    import torch
+
+    out = torch.zeros_like(t)
+    h, w = t.shape[-2:]
+    ys, yd = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
+    xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
+    out[:, yd, xd] = t[:, ys, xs]
+    return out

@@ -7,7 +7,9 @@ table. Training data: folder per class (UC Merced, NWPU-RESISC45, AID layouts); 
 resized like the rest.
 
 Encoder: the paper uses EVA ViT-g; here a small ViT trained from scratch (patch 16 on 128 x 128,
-width 192, 4 blocks), input = the 3 standardised bands + a validity-mask channel.
+width 192, 4 blocks), or with encoder type "cnn" a convolutional token encoder (encoders.ConvTokenEncoder,
+as SAR's; the shipped UC Merced bundle uses it: a few hundred images teach a CNN, not a ViT from
+scratch); input = the 3 standardised bands + a validity-mask channel.
 """
 
 from __future__ import annotations
@@ -43,9 +45,14 @@ class RGB(ImageModality):
         return sample
 
     def build_encoder(self, spec: dict):
-        from .encoders import ViTEncoder
+        from .encoders import ConvTokenEncoder, ViTEncoder
 
-        return ViTEncoder.from_spec(self.input_spec(spec), self.encoder_spec(spec))
+        enc = self.encoder_spec(spec)
+        if enc.get("type") == "cnn":
+            return ConvTokenEncoder.from_spec(self.input_spec(spec), enc)
+        if enc.get("type", "vit") != "vit":
+            raise ValueError(f"unknown RGB encoder type {enc.get('type')!r} (vit or cnn)")
+        return ViTEncoder.from_spec(self.input_spec(spec), enc)
 
 
 def _rgb_bands(path):
