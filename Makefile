@@ -23,7 +23,7 @@ plugin: setup
 	$(PY) build.py
 
 # Rebuild the shipped bundles from ../shared/data (2-core CPU, measured beside other jobs: HSI ~6 min, PM2.5 ~65 min,
-# trajectories ~50 min), then score each
+# trajectories ~50 min, SAR ~20 min), then score each
 # through llama.cpp on its validation split beside the alternatives an analyst would use (docs/RESULTS.md).
 DATA ?= ../shared/data
 BRIDGE8 = '{"queries": 8, "layers": 2, "heads": 8, "head_dim": 64, "ffn_mult": 2}'
@@ -43,6 +43,11 @@ bundles: setup
 	  --llm-max-samples 3000 --bridge $(BRIDGE8) --head '{"encoder_skip": true}' --threads 1
 	$(PY) -m allspark eval --bundle bundles/trajectory-eth-ucy --data $(DATA)/trajectory_eth_ucy --split validation \
 	  --max-samples 3000 --precision both --baseline
+	$(PY) -m allspark train --modality sar --data $(DATA)/sar_mstar10/train_17deg --out bundles/sar-mstar10 \
+	  --name sar-mstar10 --options '{"size": 88}' --pretrain-epochs 120 --epochs 2 --lr 5e-4 --batch-size 16 \
+	  --llm-max-samples 1500 --bridge $(BRIDGE8) --head '{"encoder_skip": true}' --threads 2
+	$(PY) -m allspark eval --bundle bundles/sar-mstar10 --data $(DATA)/sar_mstar10/train_17deg --split validation \
+	  --precision both --baseline
 
 bench: setup
 	$(PY) -m allspark bench --json
