@@ -23,7 +23,7 @@ plugin: setup
 	$(PY) build.py
 
 # Rebuild the shipped bundles from ../shared/data (2-core CPU, measured beside other jobs: HSI ~6 min, PM2.5 ~65 min,
-# trajectories ~50 min, SAR ~20 min), then score each
+# trajectories ~50 min, SAR ~20 min, RGB ~10 min, point cloud ~7 min), then score each
 # through llama.cpp on its validation split beside the alternatives an analyst would use (docs/RESULTS.md).
 DATA ?= ../shared/data
 BRIDGE8 = '{"queries": 8, "layers": 2, "heads": 8, "head_dim": 64, "ffn_mult": 2}'
@@ -48,6 +48,19 @@ bundles: setup
 	  --llm-max-samples 1500 --bridge $(BRIDGE8) --head '{"encoder_skip": true}' --threads 2
 	$(PY) -m allspark eval --bundle bundles/sar-mstar10 --data $(DATA)/sar_mstar10/train_17deg --split validation \
 	  --precision both --baseline
+	$(PY) -m allspark train --modality rgb --data $(DATA)/rgb_ucmerced --out bundles/rgb-ucmerced --name rgb-ucmerced \
+	  --encoder '{"type": "cnn", "dim": 192, "channels": [32, 64, 128, 256], "tokens": 8, "dropout": 0.1}' \
+	  --val-fraction 0.2 --pretrain-epochs 80 --epochs 3 --lr 5e-4 --batch-size 16 --bridge $(BRIDGE8) \
+	  --head '{"encoder_skip": true}' --threads 1
+	$(PY) -m allspark eval --bundle bundles/rgb-ucmerced --data $(DATA)/rgb_ucmerced --split validation \
+	  --precision both --baseline
+	$(PY) -m allspark train --modality pointcloud --data $(DATA)/pointcloud_lidar/autzen_west.laz \
+	  --out bundles/pointcloud-autzen-ground --name pointcloud-autzen-ground --options '{"heights": [1, 2.5, 5, 10]}' \
+	  --encoder '{"dim": 128, "depth": 2}' --pretrain-epochs 300 --pretrain-lr 2e-3 --pretrain-batch-size 8 \
+	  --epochs 4 --lr 5e-4 --batch-size 4 --bridge $(BRIDGE8) --head '{"encoder_skip": true}' --cpu-precision fp32 \
+	  --threads 1
+	$(PY) -m allspark eval --bundle bundles/pointcloud-autzen-ground --data $(DATA)/pointcloud_lidar/autzen_west.laz \
+	  --split validation --precision both --baseline
 
 bench: setup
 	$(PY) -m allspark bench --json

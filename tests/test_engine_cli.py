@@ -272,3 +272,15 @@ def test_a_malformed_training_setting_is_an_input_error_naming_the_key(tiny_gguf
         assert words in str(e.value)
     cfg = TrainConfig.from_dict({**base, "epochs": "3", "lr": 1e-3, "max_samples": None, "bf16": None})
     assert cfg.epochs == 3 and cfg.lr == 1e-3 and cfg.max_samples is None and cfg.bf16 is None
+
+
+def test_auto_precision_is_the_bundles_own_choice():
+    """`--cpu-precision fp32` at training: `auto` then runs that bundle's encoder in fp32 on the CPU;
+    other bundles (and an explicit --precision) are unchanged."""
+    from allspark.quantize import resolve_precision
+
+    assert resolve_precision("auto", "cpu") == "int8"
+    assert resolve_precision("auto", "cpu", preferred="fp32") == "fp32"
+    assert resolve_precision("int8", "cpu", preferred="fp32") == "int8"
+    assert resolve_precision("auto", "cuda", preferred="fp32") == "fp32"
+    assert resolve_precision("auto", "cuda", preferred="int8") == "fp16"  # int8 is CPU-only

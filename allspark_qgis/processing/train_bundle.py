@@ -34,7 +34,7 @@ class TrainBundleAlgorithm(base.AllSparkAlgorithm):
     OPTION_KEYS = ("bridge", "encoder", "head", "batch_size", "lr", "weight_decay", "warmup_epochs", "max_samples",
                    "val_fraction", "select_fraction", "seed", "bf16", "read_options", "threads", "pretrain_epochs",
                    "pretrain_lr", "pretrain_batch_size", "encoder_lr", "class_balance", "llm_max_samples",
-                   "score_max_samples")
+                   "score_max_samples", "cpu_precision")
     BUNDLE_NAME, BUNDLE_PATH, METRICS = "BUNDLE_NAME", "BUNDLE_PATH", "METRICS"
     GROUP, GROUP_ID = N_("Training"), "training"
 

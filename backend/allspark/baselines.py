@@ -333,18 +333,15 @@ def point_features(points: np.ndarray, n: int) -> np.ndarray:
     above the tile's low percentile, and the point's own intensity and returns."""
     from scipy.spatial import cKDTree
 
+    from .modalities.pointcloud import heights_above_local_min
+
     p = np.asarray(points[:n], np.float64)
     xy, z = p[:, :2], p[:, 2]
-    tree = cKDTree(xy)
-    cols = []
-    for r in (1.0, 2.5, 5.0, 10.0):
-        near = tree.query_ball_point(xy, r)
-        cols.append(z - np.array([z[i].min() for i in near]))
-        if r == 2.5:
-            cols.append(z - np.array([z[i].mean() for i in near]))
-            cols.append(np.array([z[i].std() for i in near]))
-    cols += [z, p[:, 3], p[:, 4], p[:, 5]]
-    return np.stack(cols, 1).astype(np.float32)
+    near = cKDTree(xy).query_ball_point(xy, 2.5)
+    cols = [heights_above_local_min(xy, z, (1.0, 2.5, 5.0, 10.0)),
+            np.stack([z - np.array([z[i].mean() for i in near]), np.array([z[i].std() for i in near]),
+                      z, p[:, 3], p[:, 4], p[:, 5]], 1)]
+    return np.concatenate(cols, 1).astype(np.float32)
 
 
 def pointcloud_random_forest(ds: LabelledSet, train, select, test, n_classes: int, seed: int = 0, **_) -> dict:

@@ -121,7 +121,8 @@ def cmd_train(args) -> int:
         bridge=_json_arg(args.bridge, "--bridge"), encoder=_json_arg(args.encoder, "--encoder"),
         head=_json_arg(args.head, "--head"), read_options=_json_arg(args.options, "--options"),
         checkpoint_dir=args.checkpoint_dir, keep_checkpoints=args.keep_checkpoints,
-        resume=args.resume, bf16=False if args.fp32 else None, device=args.device, threads=args.threads)
+        resume=args.resume, bf16=False if args.fp32 else None, device=args.device, threads=args.threads,
+        cpu_precision=args.cpu_precision)
     bundle = train(cfg)
     if args.json:
         _print_json(bundle.summary())
@@ -277,6 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-samples", type=int)
     t.add_argument("--bridge", help='bridge config as JSON, e.g. \'{"queries": 16, "layers": 2}\'')
     t.add_argument("--encoder", help="encoder config as JSON")
+    t.add_argument("--cpu-precision", default="int8", choices=["int8", "fp32"],
+                   help="the encoder's precision on the CPU under --precision auto (fp32 where int8 costs "
+                        "accuracy: measure with `allspark eval --precision both`)")
     t.add_argument("--options", help="reader options as JSON")
     t.add_argument("--checkpoint-dir")
     t.add_argument("--resume", action="store_true")

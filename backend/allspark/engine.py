@@ -167,7 +167,8 @@ class Engine:
                 model.load_state_dict({k: v.float() for k, v in state.items()})
             except RuntimeError as exc:
                 raise BundleError(f"bundle {bundle.name!r}: weights do not fit its manifest ({str(exc)[:300]})") from exc
-            model, precision = for_inference(model, self.device, self.precision)
+            model, precision = for_inference(model, self.device, self.precision,
+                                             preferred=(bundle.manifest.get("inference") or {}).get(self.device))
             prefix, suffix = prompts.head_ids(self.runtime, bundle.manifest["prompts"][0])
             self.loaded[bundle.name] = Loaded(bundle, get_modality(bundle.manifest["modality"]), model,
                                               precision, prefix, suffix)

@@ -19,10 +19,15 @@ from .errors import AllSparkError
 PRECISIONS = ("auto", "fp32", "int8", "fp16")
 
 
-def resolve_precision(precision: str, device: str) -> str:
+def resolve_precision(precision: str, device: str, preferred: str | None = None) -> str:
+    """`auto` is the bundle's own choice for the device (`preferred`, from its manifest's `inference`:
+    a bundle whose encoder loses accuracy in int8 was trained with `--cpu-precision fp32`), else int8
+    on the CPU and fp16 on CUDA."""
     if precision not in PRECISIONS:
         raise AllSparkError(f"unknown precision {precision!r}: use {', '.join(PRECISIONS)}")
     if precision == "auto":
+        if preferred in ("fp32", "int8" if device == "cpu" else "fp16"):
+            return preferred
         return "fp16" if device == "cuda" else "int8"
     if precision == "int8" and device != "cpu":
         raise AllSparkError("int8 encoders run on the CPU; use fp16 on CUDA")
@@ -129,9 +134,9 @@ def _int8(module: nn.Module) -> nn.Module:
     return module
 
 
-def for_inference(model, device: str, precision: str = "auto"):
+def for_inference(model, device: str, precision: str = "auto", preferred: str | None = None):
     """Put an AllSparkModel in eval mode at the chosen precision on `device`; returns (model, precision)."""
-    precision = resolve_precision(precision, device)
+    precision = resolve_precision(precision, device, preferred)
     model = model.eval().to(device)
     fold_batch_norms(model.encoder)
     if device == "cpu":

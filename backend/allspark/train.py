@@ -74,6 +74,7 @@ class TrainConfig:
     bf16: bool | None = None  # None: bf16 autocast where the CPU has native bf16 (AVX-512 BF16 / AMX), else fp32
     device: str = "auto"
     threads: int | None = None
+    cpu_precision: str = "int8"  # what `auto` runs the encoder in on the CPU (fp32 where int8 costs accuracy)
 
     @classmethod
     def from_dict(cls, config: dict) -> "TrainConfig":
@@ -394,6 +395,9 @@ def train(cfg: TrainConfig, progress: Callable[[float, str], None] | None = None
     manifest = make_manifest(modality, task, spec, stats, tnorm, runtime, info, classes=data.classes,
                              targets=data.target_info, name=cfg.name or Path(cfg.out).name, bridge=cfg.bridge,
                              head=cfg.head, read_options=cfg.read_options)
+    if cfg.cpu_precision not in ("int8", "fp32"):
+        raise InputError(f"training setting 'cpu_precision' must be int8 or fp32, not {cfg.cpu_precision!r}")
+    manifest["inference"] = {"cpu": cfg.cpu_precision}
     manifest["trained_on"] = str(cfg.data)
     manifest["training"] = {k: v for k, v in asdict(cfg).items() if k not in ("out", "checkpoint_dir")}
     prompt_list = manifest["prompts"]

@@ -264,7 +264,9 @@ class PointCloud(Modality):
         "Which class does each point of this lidar point cloud belong to: ground or not ground?",
         "Analyse the shape and structure of this point cloud and tell me what it shows",
     ]
-    input_defaults = {"points": 2048, "tile": 20.0, "features": list(FEATURES), "xyz_scale": 10.0}
+    # heights: radii (m) of the "height above the lowest point within r" channels added to each point
+    # (ground filters' classic cue; none by default, the shipped Autzen bundle uses 1, 2.5, 5 and 10 m)
+    input_defaults = {"points": 2048, "tile": 20.0, "features": list(FEATURES), "xyz_scale": 10.0, "heights": []}
     encoder_defaults = {"type": "pointbert", "dim": 192, "depth": 4, "heads": 4, "groups": 64, "group_size": 32,
                         "mlp_ratio": 4.0, "dropout": 0.0, "dense": None, "group_widths": [32, 64, 128],
                         "element_dim": 64}
@@ -456,8 +458,10 @@ class PointCloud(Modality):
         """`points` (B, P, 3+d) float32, rows padded by repeating their points; `mask` (B, P) 1 = real point.
         A sample with more than P points keeps P of them, evenly spread through its (file-ordered) points."""
         need_samples(samples, self.name)
-        P = int(self.input_spec(spec)["points"])
-        C = samples[0].data["points"].shape[1]
+        inp = self.input_spec(spec)
+        P = int(inp["points"])
+        heights = [float(r) for r in inp.get("heights") or []]
+        C = samples[0].data["points"].shape[1] + len(heights)
         x = np.zeros((len(samples), P, C), np.float32)
         m = np.zeros((len(samples), P), np.float32)
         mean = np.asarray(stats["mean"], np.float32)
@@ -469,7 +473,9 @@ class PointCloud(Modality):
             p = p.astype(np.float32)
             if len(p) == 0:
                 raise InputError(f"{self.title}: empty sample (tile {s.meta.get('tile')})")
-            p = np.concatenate([p[:, :3] / stats["xyz_scale"], (p[:, 3:] - mean) / std], 1)
+            extra = heights_above_local_min(p[:, :2], p[:, 2], heights) / stats["xyz_scale"] if heights else None
+            p = np.concatenate([p[:, :3] / stats["xyz_scale"], (p[:, 3:] - mean) / std]
+                               + ([extra.astype(np.float32)] if extra is not None else []), 1)
             n = len(p)
             x[b] = p[np.arange(P) % n]
             m[b, :n] = 1.0
@@ -500,11 +506,28 @@ class PointCloud(Modality):
         if dense is None:
             dense = (spec or {}).get("task", "point_classification") in DENSE_TASKS
         return _encoder_class()(
-            in_dim=3 + len(inp["features"]), groups=int(enc["groups"]), group_size=int(enc["group_size"]),
+            in_dim=3 + len(inp["features"]) + len(inp.get("heights") or []), groups=int(enc["groups"]), group_size=int(enc["group_size"]),
             dim=int(enc["dim"]), depth=int(enc["depth"]), heads=int(enc["heads"]),
             mlp_ratio=float(enc["mlp_ratio"]), dropout=float(enc["dropout"]), dense=bool(dense),
             group_widths=tuple(enc["group_widths"]), element_dim=int(enc["element_dim"]),
         )
+
+
+def heights_above_local_min(xy: np.ndarray, z: np.ndarray, radii) -> np.ndarray:
+    """(n, len(radii)): each point's height above the lowest point within r (horizontally) of it, for
+    each radius r (same units as xy, z). Ground lies at or near 0 at every radius; roofs and canopy
+    stand above it at the radii wider than themselves."""
+    from scipy.spatial import cKDTree
+
+    xy, z = np.asarray(xy, np.float64), np.asarray(z, np.float64)
+    out = np.zeros((len(z), len(radii)), np.float64)
+    if len(z) == 0:
+        return out
+    tree = cKDTree(xy)
+    for j, r in enumerate(radii):
+        near = tree.query_ball_point(xy, float(r))
+        out[:, j] = z - np.array([z[i].min() for i in near])
+    return out
 
 
 @functools.lru_cache(maxsize=None)
