@@ -50,8 +50,8 @@ bundles: setup
 	  --precision both --baseline
 	$(PY) -m allspark train --modality rgb --data $(DATA)/rgb_ucmerced --out bundles/rgb-ucmerced --name rgb-ucmerced \
 	  --encoder '{"type": "cnn", "dim": 192, "channels": [32, 64, 128, 256], "tokens": 8, "dropout": 0.1}' \
-	  --val-fraction 0.2 --pretrain-epochs 80 --epochs 3 --lr 5e-4 --batch-size 16 --bridge $(BRIDGE8) \
-	  --head '{"encoder_skip": true}' --threads 1
+	  --val-fraction 0.2 --pretrain-epochs 100 --pretrain-lr 2e-3 --pretrain-batch-size 32 --epochs 3 --lr 5e-4 \
+	  --batch-size 16 --bridge $(BRIDGE8) --head '{"encoder_skip": true}' --threads 2
 	$(PY) -m allspark eval --bundle bundles/rgb-ucmerced --data $(DATA)/rgb_ucmerced --split validation \
 	  --precision both --baseline
 	$(PY) -m allspark train --modality pointcloud --data $(DATA)/pointcloud_lidar/autzen_west.laz \
