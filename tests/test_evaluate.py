@@ -153,3 +153,16 @@ def test_point_augmentation_turns_the_horizontal_only():
         r = (after[b][before[b] > 0.1] / before[b][before[b] > 0.1])
         assert 0.9 - 1e-4 <= float(r.min()) and float(r.max()) <= 1.1 + 1e-4 and float(r.std()) < 1e-4
     assert ratio.numel() > 0
+
+
+def test_heights_above_local_minimum_match_a_brute_force_search():
+    from allspark.modalities.pointcloud import heights_above_local_min
+
+    rng = np.random.default_rng(4)
+    xy, z = rng.uniform(0, 20, (400, 2)), rng.normal(0, 3, 400)
+    got = heights_above_local_min(xy, z, (1.0, 2.5, 10.0))
+    d = np.linalg.norm(xy[:, None] - xy[None], axis=-1)
+    for j, r in enumerate((1.0, 2.5, 10.0)):
+        want = z - np.where(d <= r, z[None, :], np.inf).min(1)
+        np.testing.assert_allclose(got[:, j], want)
+    assert (got >= 0).all() and heights_above_local_min(xy[:0], z[:0], (1.0,)).shape == (0, 1)

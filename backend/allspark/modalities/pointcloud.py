@@ -525,8 +525,11 @@ def heights_above_local_min(xy: np.ndarray, z: np.ndarray, radii) -> np.ndarray:
         return out
     tree = cKDTree(xy)
     for j, r in enumerate(radii):
-        near = tree.query_ball_point(xy, float(r))
-        out[:, j] = z - np.array([z[i].min() for i in near])
+        pairs = tree.query_pairs(float(r), output_type="ndarray")  # (m, 2), each pair once
+        lowest = z.copy()
+        np.minimum.at(lowest, pairs[:, 0], z[pairs[:, 1]])
+        np.minimum.at(lowest, pairs[:, 1], z[pairs[:, 0]])
+        out[:, j] = z - lowest
     return out
 
 
