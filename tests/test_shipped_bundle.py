@@ -176,3 +176,17 @@ def test_rgb_validation_accuracy_and_demo_scene(gemma_gguf, shared_data):
                        timeout=600, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["labels"] == ["harbor"]
+
+
+def test_allspark_bundles_lists_every_shipped_bundle_with_its_own_figure():
+    r = subprocess.run([sys.executable, "-m", "allspark", "bundles"], capture_output=True, text=True, timeout=120,
+                       cwd=REPO, env={**os.environ, "ALLSPARK_BUNDLES": str(REPO / "bundles")})
+    assert r.returncode == 0, r.stderr
+    lines = {line.split()[0]: line for line in r.stdout.splitlines() if line.strip()}
+    for name in ("hsi-indian-pines", "table-prsa-pm25", "trajectory-eth-ucy", "sar-mstar10", "rgb-ucmerced",
+                 "pointcloud-autzen-ground"):
+        assert name in lines, r.stdout
+        size = sum(f.stat().st_size for f in (REPO / "bundles" / name).iterdir())
+        assert size <= 15_000_000, (name, size)  # each shipped bundle at most 15 MB
+    assert "miou 0.6" in lines["pointcloud-autzen-ground"]  # per-point ground: its figure, not accuracy
+    assert "rmse" in lines["table-prsa-pm25"] and "min_ade" in lines["trajectory-eth-ucy"]

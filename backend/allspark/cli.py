@@ -187,7 +187,11 @@ def cmd_bundles(args) -> int:
     for b in bundles:
         what = f"{len(b['classes'])} classes" if b.get("classes") else ", ".join(t["name"] for t in b.get("targets") or []) or ""
         val = (b.get("metrics") or {}).get("validation", {})
-        shown = ", ".join(f"{k} {v:.3f}" for k, v in list(val.items())[:3] if isinstance(v, float))
+        from .metrics import MAIN_METRIC
+
+        main = MAIN_METRIC.get(b["task"])  # the task's own figure first (mIoU for per-point ground)
+        keys = [k for k in ([main] if main in val else []) + [k for k in val if k != main] if isinstance(val[k], float)]
+        shown = ", ".join(f"{k} {val[k]:.3f}" for k in keys[:3])
         print(f"{b['name']:<28} {b['modality']:<11} {b['task']:<22} {what:<16} {shown}  {b['path']}")
     return 0
 
