@@ -126,18 +126,27 @@ def band_names(layer, bands) -> list[str]:
 def read_block(provider, extent, width: int, height: int, bands, alpha: int | None = None) -> np.ndarray:
     """(C, height, width) float32 of `extent` resampled to width x height; NaN where a band is nodata,
     outside the raster, or where the alpha band is 0. A pixel invalid in one band is NaN in all."""
+    from qgis.core import Qgis
+
     img = np.empty((len(bands), height, width), np.float32)
     invalid = np.zeros((height, width), bool)
     for i, b in enumerate(bands):
         blk = provider.block(b, extent, width, height)
         if blk is None or not blk.isValid():
             raise LayerError(tr("Cannot read band {band} of the raster.").format(band=b))
-        arr = blk.as_numpy(use_masking=True)
-        data = np.ma.getdata(arr)
-        if np.iscomplexobj(data):
-            data = np.abs(data)
-        img[i] = data.astype(np.float32, copy=False)
-        invalid |= np.ma.getmaskarray(arr)
+        if provider.dataType(b) == Qgis.DataType.Byte:
+            # QGIS 3.40's as_numpy gives an 8-bit band as int8 (200 reads as -56) and, with masking,
+            # masks every 0 as nodata: read the bytes unsigned; nodata comes from the source's nodata
+            # value (below) and from what lies outside the raster
+            img[i] = np.asarray(blk.as_numpy(use_masking=False)).view(np.uint8)
+            invalid |= _outside(provider.extent(), extent, width, height)
+        else:
+            arr = blk.as_numpy(use_masking=True)
+            data = np.ma.getdata(arr)
+            if np.iscomplexobj(data):
+                data = np.abs(data)
+            img[i] = data.astype(np.float32, copy=False)
+            invalid |= np.ma.getmaskarray(arr)
         if provider.sourceHasNoDataValue(b) and provider.useSourceNoDataValue(b):
             nd = provider.sourceNoDataValue(b)
             if math.isfinite(nd):
@@ -148,6 +157,15 @@ def read_block(provider, extent, width: int, height: int, bands, alpha: int | No
     invalid |= ~np.isfinite(img).all(axis=0)
     img[:, invalid] = np.nan
     return img
+
+
+def _outside(raster_extent, extent, width: int, height: int) -> np.ndarray:
+    """(height, width) True where a pixel centre of `extent` read as width x height lies outside the raster."""
+    x = extent.xMinimum() + (np.arange(width) + 0.5) * extent.width() / width
+    y = extent.yMaximum() - (np.arange(height) + 0.5) * extent.height() / height
+    out_x = (x < raster_extent.xMinimum()) | (x > raster_extent.xMaximum())
+    out_y = (y < raster_extent.yMinimum()) | (y > raster_extent.yMaximum())
+    return out_y[:, None] | out_x[None, :]
 
 
 def raster_payload(layer, extent=None, bands=None, provider=None, max_pixels: int = MAX_PIXELS,
@@ -188,6 +206,15 @@ def raster_payload(layer, extent=None, bands=None, provider=None, max_pixels: in
     if region is not None:
         meta["region"] = region.meta()
     return {"image": img}, meta
+
+
+def fitted_tile(window, tile: int) -> int:
+    """A square tile near `tile` that splits the window into whole tiles (as many per side as `tile`
+    fits, rounded): a window up to 1.5 tiles wide is one tile, and the grid never leaves a sliver of a
+    few pixels for a tile of its own."""
+    w, h = int(window[2]), int(window[3])
+    nx, ny = max(1, round(w / tile)), max(1, round(h / tile))
+    return max(math.ceil(w / nx), math.ceil(h / ny))
 
 
 def tile_grid(window, tile: int) -> tuple[int, int]:

@@ -177,17 +177,20 @@ def run_of_pixels(labels: np.ndarray, confidence: np.ndarray | None, classes, tr
 # ---- rasters ------------------------------------------------------------------------------------
 
 
-def tile_size(manifest: dict, override: int | None = None) -> int:
+def tile_size(manifest: dict, override: int | None = None, window=None) -> int:
+    """The tile (px) a scene bundle reads a raster in: `override`, else the size of the images it was
+    trained on (its read `tile`, else `input.source_size`: a UC Merced bundle saw 256 px scenes resized
+    to 128, an MSTAR bundle 128-193 px chips centre-cropped to 88; else `input.size`). With a `window`,
+    the bundle's tile is fitted to it (layers.fitted_tile): a 172 px chip is one scene, not four."""
     if override:
         return int(override)
     tile = (read_options(manifest) or {}).get("tile")  # the size the bundle was trained on
-    if tile:
-        return int(tile[0] if isinstance(tile, (list, tuple)) else tile)
-    spec = manifest.get("input") or {}
-    size = spec.get("size") or spec.get("tile") or 64
-    if isinstance(size, (list, tuple)):
-        size = size[0]
-    return int(size)
+    if not tile:
+        spec = manifest.get("input") or {}
+        tile = spec.get("source_size") or spec.get("size") or spec.get("tile") or 64
+    if isinstance(tile, (list, tuple)):
+        tile = tile[0]
+    return layers.fitted_tile(window, int(tile)) if window is not None else int(tile)
 
 
 def read_options(manifest: dict) -> dict:

@@ -128,3 +128,38 @@ def test_to_seconds(qgis_app):
     assert layers.to_seconds("1970-01-01T00:01:00Z") == 60
     assert layers.to_seconds("12.5") == 12.5 and layers.to_seconds(3) == 3.0
     assert math.isnan(layers.to_seconds(None)) and math.isnan(layers.to_seconds("soon"))
+
+
+def test_an_8_bit_raster_reads_as_its_bytes(tmp_path, qgis_app):
+    """QGIS 3.40 hands an 8-bit band to numpy as int8 and, masked, calls every 0 nodata: the demo SAR
+    chip in the dock once read its bright returns (200 -> -56) and its dark pixels (0 -> nodata) wrong,
+    and the bundle named the wrong vehicle. Bytes stay bytes; 0 is a value unless it is the nodata
+    value; what lies outside the raster is nodata."""
+    from qgis.core import QgsRasterLayer
+
+    data = np.array([[[0, 1, 127], [128, 200, 255]]], np.uint8)
+    layer = QgsRasterLayer(write_geotiff(tmp_path / "bytes.tif", data), "bytes")
+    grid = layers.raster_grid(layer)
+    img = layers.read_block(layer.dataProvider(), grid.window_extent([0, 0, 3, 2]), 3, 2, [1])
+    np.testing.assert_array_equal(img, data.astype(np.float32))
+    wider = layers.read_block(layer.dataProvider(), grid.window_extent([0, 0, 4, 2]), 4, 2, [1])
+    np.testing.assert_array_equal(wider[:, :, :3], data.astype(np.float32))
+    assert np.isnan(wider[:, :, 3]).all()
+    with_nodata = QgsRasterLayer(write_geotiff(tmp_path / "nd.tif", data, nodata=255), "nd")
+    img = layers.read_block(with_nodata.dataProvider(), grid.window_extent([0, 0, 3, 2]), 3, 2, [1])
+    assert np.isnan(img[0, 1, 2]) and np.isfinite(img).sum() == 5 and img[0, 0, 0] == 0
+
+
+def test_a_scene_tile_fits_its_window():
+    """A 172 x 173 px MSTAR chip under a bundle trained on ~158 px chips is one scene, not four; a large
+    raster is cut into tiles near the bundle's size, with no sliver tiles."""
+    from allspark_qgis import runner
+
+    assert layers.fitted_tile([0, 0, 172, 173], 158) == 173
+    assert layers.tile_grid([0, 0, 172, 173], layers.fitted_tile([0, 0, 172, 173], 158)) == (1, 1)
+    assert layers.fitted_tile([0, 0, 1000, 600], 256) == 300  # 4 x 2 tiles of 250-300 px
+    assert layers.tile_grid([0, 0, 1000, 600], 300) == (4, 2)
+    manifest = {"input": {"size": 88, "source_size": 158}, "read_options": {"size": 88}}
+    assert runner.tile_size(manifest) == 158 and runner.tile_size(manifest, window=[0, 0, 172, 173]) == 173
+    assert runner.tile_size(manifest, override=64, window=[0, 0, 172, 173]) == 64  # the user's choice stands
+    assert runner.tile_size({"input": {"size": 128}}) == 128  # a bundle from before source_size

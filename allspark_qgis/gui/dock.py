@@ -447,7 +447,7 @@ class PromptDock(QgsDockWidget):
                 window = layers.region_window(layer, region, window)
             provider = layer.dataProvider().clone()
             per_pixel = manifest.get("modality") == "hsi" or manifest.get("task") == "pixel_classification"
-            tile = runner.tile_size(manifest)
+            tile = runner.tile_size(manifest, window=window)
 
             made = {}  # the map this run made: the answer's summary is about it (ask_run)
 

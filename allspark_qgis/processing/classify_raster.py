@@ -23,7 +23,7 @@ class ClassifyRasterAlgorithm(RasterAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.add_raster_parameters()
-        p = QgsProcessingParameterNumber(self.TILE, tr("Tile size in pixels (0: the bundle's input size)"),
+        p = QgsProcessingParameterNumber(self.TILE, tr("Tile size in pixels (0: the size of the bundle's training images)"),
                                          QgsProcessingParameterNumber.Integer, 0, optional=True, minValue=0)
         self.addParameter(p)
         self.add_raster_output()
@@ -32,7 +32,7 @@ class ClassifyRasterAlgorithm(RasterAlgorithm):
         from .. import runner
 
         layer, manifest, window, region = self.inputs(parameters, context)
-        tile = runner.tile_size(manifest, self.parameterAsInt(parameters, self.TILE, context) or None)
+        tile = runner.tile_size(manifest, self.parameterAsInt(parameters, self.TILE, context) or None, window=window)
         feedback.pushInfo(tr("Bundle {name}: tiles of {tile} px over a window of {w} x {h} px.").format(
             name=manifest["name"], tile=tile, w=window[2], h=window[3]))
         out = self.call_backend(lambda client: runner.classify_tiles(

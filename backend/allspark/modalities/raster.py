@@ -977,6 +977,7 @@ class ImageModality(Modality):
             inp["bands"] = int(s0.data["image"].shape[0])
             if s0.meta.get("band_names"):
                 inp["band_names"] = list(s0.meta["band_names"])
+            inp["source_size"] = source_size(samples)
         return {"input": inp, "encoder": dict(self.encoder_defaults)}
 
     def check(self, sample: Sample, spec: dict) -> None:
@@ -1070,3 +1071,9 @@ def _shifted(t, dy: int, dx: int):
     xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
     out[:, yd, xd] = t[:, ys, xs]
     return out
+
+
+def source_size(samples) -> int:
+    """The median longer side (px) of the images a bundle trains on: the scene size it has learned,
+    which is the tile it should read a large raster in (before its own crop or resize to input.size)."""
+    return int(np.median([max(s.data["image"].shape[-2:]) for s in samples]))

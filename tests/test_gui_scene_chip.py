@@ -1,0 +1,57 @@
+"""A SAR chip asked about in the dock, in a real QGIS window (Xvfb) with the shipped MSTAR bundle behind
+a backend on Gemma 3 270M: one chip is one scene, and the dock names the vehicle the command line names.
+
+Before: the dock cut the 172 x 173 px chip into four 88 px tiles (the bundle's crop size, not the size
+of the chips it learnt from) and read the 8-bit chip through QGIS as int8 with its zeros as nodata;
+it answered "4 tiles: BRDM_2 100%" for a T62."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+from test_gui_dock_demo import XVFB, run_in_qgis_window
+from test_gui_screenshot import WINDOW
+
+REPO = Path(__file__).resolve().parents[1]
+CHIP = REPO / "demo" / "mstar_t62_hb19394.jpeg"
+
+pytestmark = pytest.mark.integration
+
+SCRIPT = WINDOW + r"""
+out = {}
+import allspark_qgis
+plugin = allspark_qgis.classFactory(iface)
+plugin.initGui()
+out["ready"] = pump(lambda: plugin.manager.state == "ready", 120)
+field = QgsRasterLayer(field_path, "MSTAR chip")
+QgsProject.instance().addMapLayer(field)
+window.show()
+iface.activeLayer.return_value = field
+plugin.layer_actions["raster"].trigger()
+dock = plugin.dock
+out["modality"] = dock.modality_combo.currentText()
+dock.bundle_combo.setCurrentIndex(dock.bundle_combo.findData("sar-mstar10"))
+out["bundle"] = dock.bundle_combo.currentData()
+dock.prompt_edit.setPlainText(question)
+answered = []
+dock.answered.connect(answered.append)
+dock.run()
+out["answered"] = pump(lambda: bool(answered), 600)
+out["summary"] = answered[0]["summary"] if answered else None
+out["label"] = dock.progress_label.text()
+out["saved"] = shot("sar_chip.png")
+plugin.unload()
+print("RESULT" + json.dumps(out))
+app.exitQgis()
+"""
+
+
+@pytest.mark.skipif(XVFB is None, reason="xvfb-run is not installed")
+def test_a_sar_chip_is_one_scene_named_as_the_command_line_names_it(gemma_gguf, tmp_path):
+    chip = tmp_path / CHIP.name  # a copy: QGIS writes statistics beside what it opens
+    shutil.copy(CHIP, chip)
+    out, shots = run_in_qgis_window(SCRIPT, tmp_path, gemma_gguf, chip, "", "Which vehicle is this?")
+    assert out["ready"] and out["modality"] == "Auto (SAR)" and out["bundle"] == "sar-mstar10"
+    assert out["answered"] and out["label"] == "Done."
+    assert out["summary"].startswith("Classified as T62"), out["summary"]  # one scene; `allspark ask`: T62 (90%)
+    assert (shots / "sar_chip.png").stat().st_size > 10000
