@@ -888,8 +888,8 @@
             <translation>Classer un raster (par tuiles)</translation>
         </message>
         <message>
-            <source>Tile size in pixels (0: the bundle's input size)</source>
-            <translation>Taille des tuiles en pixels (0 : la taille d'entrée du paquet)</translation>
+            <source>Tile size in pixels (0: the size of the bundle's training images)</source>
+            <translation>Taille des tuiles en pixels (0 : la taille des images d'entraînement du paquet)</translation>
         </message>
         <message>
             <source>Bundle {name}: tiles of {tile} px over a window of {w} x {h} px.</source>

@@ -888,8 +888,8 @@
             <translation>栅格分类（分块）</translation>
         </message>
         <message>
-            <source>Tile size in pixels (0: the bundle's input size)</source>
-            <translation>瓦片大小（像元，0：模型包的输入尺寸）</translation>
+            <source>Tile size in pixels (0: the size of the bundle's training images)</source>
+            <translation>瓦片大小（像素；0：模型包训练图像的大小）</translation>
         </message>
         <message>
             <source>Bundle {name}: tiles of {tile} px over a window of {w} x {h} px.</source>
