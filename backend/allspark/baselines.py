@@ -95,38 +95,55 @@ def hsi_cnn(ds: LabelledSet, train, select, test, n_classes: int, seed: int = 0,
                         nn.Conv2d(64, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
                         nn.Conv2d(64, 128, 3, padding=1), nn.BatchNorm2d(128), nn.ReLU(),
                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.3), nn.Linear(128, n_classes))
-    opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-3)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
     rng = np.random.default_rng(seed)
+
+    def batch(idx):  # a random quarter turn and mirror of the batch's patches
+        xb = torch.rot90(x[idx], int(rng.integers(4)), dims=(2, 3))
+        if rng.random() < 0.5:
+            xb = torch.flip(xb, dims=(3,))
+        return net(xb), y[idx]
+
+    def predict(idx):
+        net.eval()
+        with torch.no_grad():
+            return net(x[idx]).argmax(1).numpy()
+
+    best_epoch = _fit_classifier(net, batch, predict, train, select, ds.targets, epochs, 64, 1e-3, 1e-3, rng)
+    out = _classification(ds.targets[test], predict(test), n_classes)
+    out["chosen"] = {"epoch": best_epoch, "components": int(comps.shape[0]), "patch": int(k)}
+    return out
+
+
+def _fit_classifier(net, batch, predict, train, select, targets, epochs: int, batch_size: int, lr: float,
+                    weight_decay: float, rng) -> int:
+    """AdamW with a cosine schedule over `epochs`; `batch(idx)` -> (logits, targets) of a training batch
+    (augmented as its caller wants), `predict(idx)` -> labels. The model-selection split picks the epoch,
+    whose weights `net` ends with; returns that epoch."""
+    import torch
+    from torch import nn
+
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
     best, best_state, best_epoch = -1.0, None, 0
     for epoch in range(epochs):
         net.train()
         order = rng.permutation(train)
-        for i in range(0, len(order), 64):
-            idx = order[i:i + 64]
-            if len(idx) < 2:
+        for i in range(0, len(order), batch_size):
+            idx = order[i:i + batch_size]
+            if len(idx) < 2:  # BatchNorm needs two samples
                 continue
-            xb = torch.rot90(x[idx], int(rng.integers(4)), dims=(2, 3))
-            if rng.random() < 0.5:
-                xb = torch.flip(xb, dims=(3,))
-            loss = nn.functional.cross_entropy(net(xb), y[idx])
+            logits, yb = batch(idx)
+            loss = nn.functional.cross_entropy(logits, yb)
             opt.zero_grad()
             loss.backward()
             opt.step()
         sched.step()
-        net.eval()
-        with torch.no_grad():
-            acc = float((net(x[select]).argmax(1) == y[select]).float().mean())
+        acc = float((predict(np.asarray(select)) == np.asarray(targets)[select]).mean())
         if acc > best:
             best, best_epoch = acc, epoch + 1
             best_state = {n: v.clone() for n, v in net.state_dict().items()}
     net.load_state_dict(best_state)
-    net.eval()
-    with torch.no_grad():
-        pred = net(x[test]).argmax(1).numpy()
-    out = _classification(ds.targets[test], pred, n_classes)
-    out["chosen"] = {"epoch": best_epoch, "components": int(comps.shape[0]), "patch": int(k)}
-    return out
+    return best_epoch
 
 
 # ---- images (SAR chips, RGB scenes) -----------------------------------------------------------------
@@ -194,10 +211,11 @@ def image_cnn(ds: LabelledSet, train, select, test, n_classes: int, seed: int = 
                    nn.ReLU()] + ([] if i == 0 else [nn.MaxPool2d(2)])
         c = co
     net = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.3), nn.Linear(c, n_classes))
-    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=5e-4)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
-    rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
+
+    def batch(idx):  # the bundle's own augmentation (modality.augment)
+        b, yb = modality.augment({"image": x[idx], "mask": m[idx]}, y[idx], gen)
+        return net(torch.cat([b["image"] * b["mask"], b["mask"]], 1)), yb
 
     def predict(idx):
         net.eval()
@@ -205,25 +223,8 @@ def image_cnn(ds: LabelledSet, train, select, test, n_classes: int, seed: int = 
             return torch.cat([net(torch.cat([x[j] * m[j], m[j]], 1)).argmax(1)
                               for j in np.array_split(idx, max(1, len(idx) // 128))]).numpy()
 
-    best, best_state, best_epoch = -1.0, None, 0
-    for epoch in range(epochs):
-        net.train()
-        order = rng.permutation(train)
-        for i in range(0, len(order), 32):
-            idx = order[i:i + 32]
-            if len(idx) < 2:
-                continue
-            batch, yb = modality.augment({"image": x[idx], "mask": m[idx]}, y[idx], gen)
-            loss = nn.functional.cross_entropy(net(torch.cat([batch["image"] * batch["mask"], batch["mask"]], 1)), yb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        sched.step()
-        acc = float((predict(np.asarray(select)) == ds.targets[select]).mean())
-        if acc > best:
-            best, best_epoch = acc, epoch + 1
-            best_state = {n: v.clone() for n, v in net.state_dict().items()}
-    net.load_state_dict(best_state)
+    best_epoch = _fit_classifier(net, batch, predict, train, select, ds.targets, epochs, 32, 2e-3, 5e-4,
+                                 np.random.default_rng(seed))
     out = _classification(ds.targets[test], predict(np.asarray(test)), n_classes)
     out["chosen"] = {"epoch": best_epoch, "of_epochs": epochs, "size": int(x.shape[-1])}
     return out
