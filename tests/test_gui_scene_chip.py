@@ -10,34 +10,20 @@ from pathlib import Path
 
 import pytest
 from test_gui_dock_demo import XVFB, run_in_qgis_window
-from test_gui_screenshot import WINDOW
+from test_gui_screenshot import DOCK
 
 REPO = Path(__file__).resolve().parents[1]
 CHIP = REPO / "demo" / "mstar_t62_hb19394.jpeg"
 
 pytestmark = pytest.mark.integration
 
-SCRIPT = WINDOW + r"""
-out = {}
-import allspark_qgis
-plugin = allspark_qgis.classFactory(iface)
-plugin.initGui()
-out["ready"] = pump(lambda: plugin.manager.state == "ready", 120)
-field = QgsRasterLayer(field_path, "MSTAR chip")
-QgsProject.instance().addMapLayer(field)
-window.show()
-iface.activeLayer.return_value = field
-plugin.layer_actions["raster"].trigger()
-dock = plugin.dock
+SCRIPT = DOCK + r"""
+dock = open_dock(field_path, "MSTAR chip", "sar-mstar10")
 out["modality"] = dock.modality_combo.currentText()
-dock.bundle_combo.setCurrentIndex(dock.bundle_combo.findData("sar-mstar10"))
 out["bundle"] = dock.bundle_combo.currentData()
-dock.prompt_edit.setPlainText(question)
-answered = []
-dock.answered.connect(answered.append)
-dock.run()
-out["answered"] = pump(lambda: bool(answered), 600)
-out["summary"] = answered[0]["summary"] if answered else None
+entry = ask(dock, question, 600)
+out["answered"] = entry is not None
+out["summary"] = entry["summary"] if entry else None
 out["label"] = dock.progress_label.text()
 out["saved"] = shot("sar_chip.png")
 plugin.unload()

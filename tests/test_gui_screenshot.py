@@ -28,32 +28,49 @@ _STEPS = "\nout = {}\n"
 assert DEMO_SCRIPT.count(_STEPS) == 1, "tests/test_gui_dock_demo.py: its window set-up no longer ends at 'out = {}'"
 WINDOW = DEMO_SCRIPT[: DEMO_SCRIPT.index(_STEPS)]  # argv: repo, field, scene (unused here), out_dir, question
 
-SCRIPT = WINDOW + r"""
+# the plugin in that window, and the two steps every real-window dock test takes: open the dock on a
+# raster (as "Ask AllSpark..." does) with a bundle chosen, and ask it a question
+DOCK = WINDOW + r"""
 from qgis.PyQt.QtGui import QFont
 app.setFont(QFont("Open Sans", 9))
 out = {}
 import allspark_qgis
-from allspark_qgis.results import legend_labels
 plugin = allspark_qgis.classFactory(iface)
 plugin.initGui()
 out["ready"] = pump(lambda: plugin.manager.state == "ready", 120)
-field = QgsRasterLayer(field_path, "Indian Pines field")
-QgsProject.instance().addMapLayer(field)
-QgsProject.instance().setCrs(field.crs())  # what QGIS does for the first layer of a new project
-canvas.setDestinationCrs(field.crs())
-window.show()
-iface.activeLayer.return_value = field
-plugin.layer_actions["raster"].trigger()
-dock = plugin.dock
-window.resizeDocks([layers_dock, dock], [285, 460], Qt.Horizontal)
-dock.bundle_combo.setCurrentIndex(dock.bundle_combo.findData("hsi-indian-pines"))
+
+
+def open_dock(path, name, bundle, project_crs=False):
+    global field
+    field = QgsRasterLayer(path, name)
+    QgsProject.instance().addMapLayer(field)
+    if project_crs:  # what QGIS does for the first layer of a new project
+        QgsProject.instance().setCrs(field.crs())
+        canvas.setDestinationCrs(field.crs())
+    window.show()
+    iface.activeLayer.return_value = field
+    plugin.layer_actions["raster"].trigger()
+    d = plugin.dock
+    window.resizeDocks([layers_dock, d], [285, 460], Qt.Horizontal)
+    d.bundle_combo.setCurrentIndex(d.bundle_combo.findData(bundle))
+    return d
+
+
+def ask(d, question, timeout):
+    d.prompt_edit.setPlainText(question)
+    answered = []
+    d.answered.connect(answered.append)
+    d.run()
+    pump(lambda: bool(answered), timeout)
+    return answered[0] if answered else None
+"""
+
+SCRIPT = DOCK + r"""
+from allspark_qgis.results import legend_labels
+dock = open_dock(field_path, "Indian Pines field", "hsi-indian-pines", project_crs=True)
 out["bundle"] = dock.bundle_combo.currentData()
-dock.prompt_edit.setPlainText(question)
-answered = []
-dock.answered.connect(answered.append)
-dock.run()
-out["answered"] = pump(lambda: bool(answered), 1200)
-out["entry"] = answered[0] if answered else None
+out["entry"] = ask(dock, question, 1200)
+out["answered"] = out["entry"] is not None
 out["answer"] = dock.answer.toPlainText()
 out["done_label"] = dock.progress_label.text()
 added = [l for l in QgsProject.instance().mapLayers().values() if l is not field]
