@@ -22,7 +22,8 @@ test-fast: setup
 plugin: setup
 	$(PY) build.py
 
-# Rebuild the shipped bundles from ../shared/data (2-core CPU, measured beside other jobs: HSI ~6 min, PM2.5 ~65 min,
+# Rebuild the shipped bundles from ../shared/data (2-core CPU, measured beside other jobs: HSI ~6 min, dense HSI ~2 min,
+# PM2.5 ~65 min,
 # trajectories ~50 min, SAR ~20 min, RGB ~10 min, point cloud ~7 min), then score each
 # through llama.cpp on its validation split beside the alternatives an analyst would use (docs/RESULTS.md).
 DATA ?= ../shared/data
@@ -32,6 +33,12 @@ bundles: setup
 	  --name hsi-indian-pines --options '{"patch": 9, "block": 16}' --pretrain-epochs 100 --epochs 3 --lr 5e-4 \
 	  --batch-size 16 --bridge $(BRIDGE8) --head '{"encoder_skip": true}' --threads 2
 	$(PY) -m allspark eval --bundle bundles/hsi-indian-pines --data $(DATA)/hsi_indian_pines --split validation \
+	  --precision both --baseline
+	$(PY) -m allspark train --modality hsi --task pixel_classification --data $(DATA)/hsi_indian_pines \
+	  --out bundles/hsi-indian-pines-dense --name hsi-indian-pines-dense --options '{"tile": 16, "margin": 4, "block": 16}' \
+	  --pretrain-epochs 150 --pretrain-lr 2e-3 --pretrain-batch-size 8 --epochs 3 --lr 5e-4 --batch-size 8 \
+	  --bridge $(BRIDGE8) --head '{"encoder_skip": true, "encoder_head": "elements"}' --threads 1
+	$(PY) -m allspark eval --bundle bundles/hsi-indian-pines-dense --data $(DATA)/hsi_indian_pines --split validation \
 	  --precision both --baseline
 	$(PY) -m allspark train --modality table --data $(DATA)/table_prsa_beijing --out bundles/table-prsa-pm25 \
 	  --name table-prsa-pm25 --pretrain-epochs 12 --pretrain-batch-size 512 --epochs 2 --lr 5e-4 --batch-size 16 \
@@ -64,6 +71,7 @@ bundles: setup
 
 bench: setup
 	$(PY) -m allspark bench --json
+	$(PY) -m allspark bench --dense bundles/hsi-indian-pines-dense --data $(DATA)
 
 clean:
 	rm -rf dist demo/out .pytest_cache

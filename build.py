@@ -5,9 +5,11 @@
     python build.py update-ts    # collect tr("...") / N_("...") literals into i18n/*.ts (keeps translations)
     python build.py check        # only the checks (no torch import, metadata fields)
 
-The zip holds one folder, allspark_qgis/: the plugin's Python files, metadata.txt (from the repository
-root), resources/ (icons), i18n/*.qm (compiled translations) and LICENSE when present. Entries have a
-fixed time stamp, so the same sources give the same zip.
+The zip holds one folder, allspark_qgis/: the plugin's Python files, protocol/ (the files of
+backend/allspark_protocol, which allspark_qgis/protocol links to in the repository: the zip carries
+copies, byte for byte), metadata.txt (from the repository root), resources/ (icons), i18n/*.qm
+(compiled translations) and LICENSE when present. Entries have a fixed time stamp, so the same
+sources give the same zip.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 PKG = ROOT / "allspark_qgis"
+PROTOCOL = ROOT / "backend" / "allspark_protocol"  # shipped as allspark_qgis/protocol/
+PROTOCOL_LINK = PKG / "protocol"  # in the repository: a symlink to ../backend/allspark_protocol
 I18N = ROOT / "i18n"
 RESOURCES = ROOT / "resources"
 DIST = ROOT / "dist"
@@ -65,15 +69,39 @@ def check_metadata(meta: dict) -> list[str]:
 # ---- sources ----------------------------------------------------------------------------------------
 
 
-def plugin_files() -> list[Path]:
+def _source_files(folder: Path, skip: Path | None = None) -> list[Path]:
     out = []
-    for p in sorted(PKG.rglob("*")):
+    for p in sorted(folder.rglob("*")):
+        if skip is not None and (p == skip or skip in p.parents):
+            continue
         if p.is_dir() or "__pycache__" in p.parts or p.suffix in (".pyc", ".pyo", ".qm"):
             continue
         if p.name.startswith(".") or p.name == "metadata.txt":
             continue
         out.append(p)
     return out
+
+
+def plugin_files() -> list[Path]:
+    """The plugin's files: allspark_qgis/ without its protocol link, then backend/allspark_protocol/'s files
+    (read from the package itself, whatever the checkout made of the link)."""
+    return _source_files(PKG, skip=PROTOCOL_LINK) + _source_files(PROTOCOL)
+
+
+def zip_path(p: Path) -> str:
+    """Where a file of `plugin_files()` goes in the zip's allspark_qgis/ folder."""
+    if PROTOCOL in p.parents:
+        return f"protocol/{p.relative_to(PROTOCOL).as_posix()}"
+    return p.relative_to(PKG).as_posix()
+
+
+def check_protocol_link() -> list[str]:
+    """allspark_qgis/protocol must be the backend's package (so the plugin run from the repository uses it)."""
+    if not PROTOCOL_LINK.is_dir() or PROTOCOL_LINK.resolve() != PROTOCOL.resolve():
+        return [f"{PROTOCOL_LINK.relative_to(ROOT)} is not a link to {PROTOCOL.relative_to(ROOT)} "
+                f"(ln -s ../backend/allspark_protocol {PROTOCOL_LINK.relative_to(ROOT)}; on Windows enable git's "
+                f"core.symlinks)"]
+    return []
 
 
 def forbidden_imports(files) -> list[str]:
@@ -189,7 +217,7 @@ def compile_ts(out_dir: Path) -> list[Path]:
 
 def build(dist: Path = DIST) -> Path:
     meta = metadata()
-    problems = check_metadata(meta)
+    problems = check_metadata(meta) + check_protocol_link()
     files = plugin_files()
     problems += forbidden_imports(files)
     if problems:
@@ -198,7 +226,7 @@ def build(dist: Path = DIST) -> Path:
     out = dist / f"{NAME}-{meta['version']}.zip"
     entries: list[tuple[str, bytes]] = []
     for p in files:
-        entries.append((f"{NAME}/{p.relative_to(PKG).as_posix()}", p.read_bytes()))
+        entries.append((f"{NAME}/{zip_path(p)}", p.read_bytes()))
     entries.append((f"{NAME}/metadata.txt", (ROOT / "metadata.txt").read_bytes()))
     for p in sorted(RESOURCES.glob("*")):
         if p.is_file() and p.suffix.lower() in (".svg", ".png"):
@@ -235,7 +263,7 @@ def main(argv=None) -> int:
             print(f"i18n/{NAME}_{lang}.ts: {missing} untranslated")
         return 0
     if args.command == "check":
-        problems = check_metadata(metadata()) + forbidden_imports(plugin_files())
+        problems = check_metadata(metadata()) + check_protocol_link() + forbidden_imports(plugin_files())
         print("\n".join(problems) or "ok")
         return 1 if problems else 0
     print(build(Path(args.dist)))

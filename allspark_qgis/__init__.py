@@ -1,5 +1,6 @@
 """AllSpark for QGIS. QGIS calls classFactory; nothing here imports qgis at module level, so the
-wire protocol (allspark_qgis.wire) and client (allspark_qgis.client) import in any Python."""
+protocol (allspark_qgis.protocol: wire, connection_file, client; the backend's allspark_protocol) and
+BackendProcess (allspark_qgis.client) import in any Python."""
 
 
 def classFactory(iface):  # noqa: N802 - QGIS's name

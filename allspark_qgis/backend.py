@@ -133,7 +133,7 @@ class BackendManager(QObject):
         return self._run(task, lambda r: self._ready(*r))
 
     def _probe(self, path):
-        from .client import Client
+        from .protocol.client import Client
 
         s = Settings.load()
         c = Client(connection_file=path, timeout_s=min(s.timeout_s, 15.0), retries=1)

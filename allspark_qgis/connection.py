@@ -26,7 +26,7 @@ class NoBackend(RuntimeError):
 
 
 def default_connection_file() -> str:
-    from .wire import default_connection_file as dflt
+    from .protocol.connection_file import default_connection_file as dflt
 
     return dflt()
 
@@ -67,7 +67,7 @@ def client(timeout_s: float | None = None, retries: int = 1, settings: Settings 
     missing = pyzmq_missing()
     if missing:
         raise NoBackend(missing)
-    from .client import Client
+    from .protocol.client import Client
 
     s = settings or Settings.load()
     path = connection_file(s)

@@ -168,12 +168,24 @@ def _outside(raster_extent, extent, width: int, height: int) -> np.ndarray:
     return out_y[:, None] | out_x[None, :]
 
 
+def with_halo(grid: Grid, window, context: int) -> tuple[list[int], list[int]]:
+    """(the window grown by `context` px on each side, clipped to the raster; the halo [left, top, right,
+    bottom] that adds): the context a neighbourhood or a dense tile reads around the pixels it answers."""
+    x, y, w, h = (int(v) for v in window)
+    c = max(0, int(context))
+    left, top = min(c, x), min(c, y)
+    right, bottom = max(0, min(c, grid.width - x - w)), max(0, min(c, grid.height - y - h))
+    return [x - left, y - top, w + left + right, h + top + bottom], [left, top, right, bottom]
+
+
 def raster_payload(layer, extent=None, bands=None, provider=None, max_pixels: int = MAX_PIXELS,
-                   window=None, region=None) -> tuple[dict, dict]:
+                   window=None, region=None, context: int = 0) -> tuple[dict, dict]:
     """One raster payload for an extent (layer CRS; None = the whole layer) or a native window.
 
     Extents larger than `max_pixels` are read decimated (the transform says so). With a `region`
-    (selected_region) the window shrinks to its polygons and the meta carries them as `region`."""
+    (selected_region) the window shrinks to its polygons and the meta carries them as `region`. With
+    `context` px (read at full resolution only) the window is read with that much of the raster around
+    it, and the meta's `halo` says how much, so a neighbourhood reads real neighbours, not mirrors."""
     grid = raster_grid(layer)
     if window is None:
         window = window_for_extent(grid, extent)
@@ -185,10 +197,14 @@ def raster_payload(layer, extent=None, bands=None, provider=None, max_pixels: in
     prov = provider or layer.dataProvider()
     w, h = window[2], window[3]
     scale = 1.0
+    halo = None
     if w * h > max_pixels:
         scale = math.sqrt(w * h / max_pixels)
         w, h = max(1, int(w / scale)), max(1, int(h / scale))
         scale = window[2] / w
+    elif context > 0:
+        window, halo = with_halo(grid, window, context)
+        w, h = window[2], window[3]
     img = read_block(prov, grid.window_extent(window), w, h, bands, alpha_band(layer))
     if not np.isfinite(img).any():
         raise LayerError(tr("Every pixel of '{name}' in this extent is nodata.").format(name=layer.name()))
@@ -205,6 +221,8 @@ def raster_payload(layer, extent=None, bands=None, provider=None, max_pixels: in
     }
     if region is not None:
         meta["region"] = region.meta()
+    if halo is not None:
+        meta["halo"] = halo
     return {"image": img}, meta
 
 
@@ -363,21 +381,25 @@ def region_window(layer, region: Region, window=None) -> list[int]:
 
 
 def raster_question_payload(layer, modality: str, window=None, region: Region | None = None, provider=None,
-                            max_pixels: int = QUESTION_MAX_PIXELS) -> tuple[dict, dict]:
+                            max_pixels: int = QUESTION_MAX_PIXELS, context: int = 0,
+                            tile: int = 1) -> tuple[dict, dict]:
     """The payload for a written answer about a raster (the prompt dock and the "ask" algorithm): the
     window (default: the whole raster) as one image of at most `max_pixels`; hyperspectral (one sample per
-    pixel): the window's centre pixel, or with a region the pixels inside it (at most REGION_MAX_PIXELS,
-    read decimated beyond). With a region, the window is the polygons' and the payload carries them."""
+    pixel, or per `tile` x `tile` tile for a dense bundle): the window's centre pixel (tile), or with a
+    region the pixels inside it (at most REGION_MAX_PIXELS, read decimated beyond), read with `context`
+    px around. With a region, the window is the polygons' and the payload carries them."""
     grid = raster_grid(layer)
     if window is None:
         window = [0, 0, grid.width, grid.height]
     if region is not None:
         window = region_window(layer, region, window)
     if modality == "hsi":
-        if region is None:  # one spectrum: the centre pixel
-            window = [window[0] + window[2] // 2, window[1] + window[3] // 2, 1, 1]
-        max_pixels = min(max_pixels, REGION_MAX_PIXELS)
-    return raster_payload(layer, window=window, provider=provider, max_pixels=max_pixels, region=region)
+        if region is None:  # one spectrum (one tile): the centre pixel's
+            t = max(1, min(int(tile), window[2], window[3]))
+            window = [window[0] + (window[2] - t) // 2, window[1] + (window[3] - t) // 2, t, t]
+        max_pixels = min(max_pixels, max(REGION_MAX_PIXELS, int(tile) ** 2))
+    return raster_payload(layer, window=window, provider=provider, max_pixels=max_pixels, region=region,
+                          context=context)
 
 
 # ---- values -------------------------------------------------------------------------------------
@@ -478,6 +500,13 @@ def _features(src, feature_ids=None, request=None):
     if feature_ids is not None:
         req.setFilterFids(list(feature_ids))
     return src.getFeatures(req)
+
+
+def first_feature_ids(src, feature_ids=None) -> list[int] | None:
+    """[the id of the first (selected) feature], what a written question about a table is about;
+    `feature_ids` unchanged when there is no feature (the payload then says the layer is empty)."""
+    first = next(iter(_features(src, feature_ids)), None)
+    return [int(first.id())] if first is not None else feature_ids
 
 
 def table_columns(layer, wanted=None) -> tuple[list[str], list[str]]:
@@ -794,34 +823,3 @@ def pointcloud_payload(layer) -> tuple[dict, dict]:
     if not os.path.isfile(path):
         raise LayerError(tr("The point cloud file {path} does not exist.").format(path=path))
     return {}, {"path": path, "crs": crs_wkt(layer.crs()), "layer": layer.name(), "return_xyz": True}
-
-
-# ---- any layer ----------------------------------------------------------------------------------
-
-
-def layer_payload(layer, modality: str, extent=None, feature_ids=None, time_field=None, id_field=None,
-                  columns=None, provider=None, time_units: str | None = "auto",
-                  frame_rate: float | None = None, region=None) -> tuple[dict, dict]:
-    """The payload for one question about a layer (the prompt dock and the "ask" algorithm); `region`
-    (selected_region) limits a raster question to the selected polygons of another layer."""
-    from .modality import RASTER_MODALITIES, find_id_field, find_time_field, field_kinds
-
-    if modality in RASTER_MODALITIES:
-        return raster_payload(layer, extent, provider=provider, region=region)
-    if modality == "pointcloud":
-        return pointcloud_payload(layer)
-    if modality == "trajectory":
-        kinds = field_kinds(layer)
-        time_field = time_field or find_time_field(kinds)
-        id_field = id_field or find_id_field(kinds, exclude=time_field)
-        if not time_field or not id_field:
-            raise LayerError(
-                tr("The layer '{name}' needs a time field and an id field to be read as trajectories.").format(
-                    name=source_name(layer)
-                )
-            )
-        return trajectory_payload(layer, time_field, id_field, feature_ids, time_units=time_units, frame_rate=frame_rate)
-    if modality == "table":
-        numeric, categorical = columns if columns else (None, None)
-        return table_payload(layer, feature_ids, numeric=numeric, categorical=categorical)
-    raise LayerError(tr("AllSpark has no modality '{modality}'.").format(modality=modality))

@@ -33,9 +33,6 @@ from .i18n import N_, tr
 
 MODALITIES = ("rgb", "msi", "hsi", "sar", "table", "trajectory", "pointcloud")
 RASTER_MODALITIES = ("rgb", "msi", "hsi", "sar")
-# trained from a label raster (every pixel inside a drawn polygon, the pixel of each point), not from
-# image patches around points
-PIXEL_LABEL_MODALITIES = ("hsi",)
 HSI_MIN_BANDS = 30
 
 # what the user reads: the modality's title (pickers), the noun for it in a sentence, and what a run
@@ -442,17 +439,6 @@ def _detail(facts: LayerFacts) -> str:
     return ""
 
 
-def _spec_bands(manifest: dict) -> int | None:
-    spec = manifest.get("input") or {}
-    for key in ("bands", "channels", "in_channels", "n_bands"):
-        v = spec.get(key)
-        if isinstance(v, int):
-            return v
-        if isinstance(v, list):
-            return len(v)
-    return None
-
-
 def fit_problem(manifest: dict, facts: LayerFacts, modality: str | None = None) -> str | None:
     """Why a layer doesn't fit a bundle (a sentence for the user), or None when it fits.
 
@@ -470,34 +456,7 @@ def fit_problem(manifest: dict, facts: LayerFacts, modality: str | None = None) 
     if have != want:
         return tr("Bundle '{name}' needs {want}, but this layer looks like {have}{detail}.").format(
             name=name, want=noun(want), have=noun(have), detail=_detail(facts))
-    if want in RASTER_MODALITIES:
-        if facts.kind != "raster":
-            return tr("Bundle '{name}' needs a raster layer.").format(name=name)
-        bands = _spec_bands(manifest)
-        if bands is not None and facts.band_count != bands:
-            return tr("Bundle '{name}' needs {bands} band(s); this raster has {count}.").format(
-                name=name, bands=bands, count=facts.band_count
-            )
-    elif want == "pointcloud":
-        if facts.kind != "pointcloud":
-            return tr("Bundle '{name}' needs a point-cloud layer.").format(name=name)
-        src = facts.source.lower()
-        if not src.endswith(POINTCLOUD_SUFFIXES):
-            return tr("Bundle '{name}' reads LAS, LAZ or COPC files; this layer's source ({source}) is not one of them.").format(
-                name=name, source=facts.source
-            )
-    elif want == "trajectory":
-        if facts.kind != "vector" or facts.geometry not in ("point", "line"):
-            return tr("Bundle '{name}' needs a point or line layer with a time field and an id field.").format(name=name)
-    elif want == "table":
-        if facts.kind != "vector":
-            return tr("Bundle '{name}' needs a vector layer or table.").format(name=name)
-        spec = manifest.get("input") or {}
-        needed = [str(c) for c in list(spec.get("numeric") or []) + list(spec.get("categorical") or [])]
-        have_fields = {n for n, _ in facts.fields}
-        missing = [c for c in needed if c and c not in have_fields]
-        if missing:
-            return tr("Bundle '{name}' needs the field(s) {fields}, which this layer lacks.").format(
-                name=name, fields=", ".join(missing)
-            )
-    return None
+    from . import families
+
+    family = families.of(want)
+    return family.fit_problem(manifest, facts) if family is not None else None

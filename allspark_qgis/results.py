@@ -5,15 +5,14 @@
 - table predictions: new fields on a copy of a vector layer;
 - trajectories: a line layer in the input's CRS, one feature per candidate future (track id, rank,
   score), from the track's last observed fix;
-- point classification: a point layer (x, y, z, class) where the point-cloud format can't carry it,
-  or a classified copy of an uncompressed LAS file.
+- point classification: a point layer (x, y, z, class) of the points the backend classified (the
+  classified LAS / LAZ copy of a point cloud is written by the backend, allspark.pointcloud_output).
 """
 
 from __future__ import annotations
 
 import colorsys
 import os
-import struct
 
 import numpy as np
 
@@ -71,42 +70,108 @@ def label_indices(result: dict, n: int | None = None) -> np.ndarray:
     return np.full(n or 0, -1, np.int64)
 
 
+class ClassRasterWriter:
+    """A class raster written block by block: memory is one block, whatever the raster's size.
+
+    Blocks of class indices (-1 = none) go into a tiled, DEFLATE-compressed GeoTIFF beside the target
+    (`<path>.part.tif`); `close()` turns it into a Cloud Optimized GeoTIFF at `path` (with overviews,
+    nearest-neighbour) carrying the colour table, nodata and the class names (the legend), and removes
+    the part file. `abort()` (a cancel, an error) removes the part file and leaves `path` untouched."""
+
+    BLOCK = 256
+
+    def __init__(self, path: str, width: int, height: int, transform, crs_wkt: str | None, classes, colors=None):
+        from osgeo import gdal
+
+        self.path = os.path.abspath(path)
+        self.part = self.path + ".part.tif"
+        self.width, self.height = int(width), int(height)
+        self.classes = [str(c) for c in classes]
+        colors = colors or class_colors(self.classes)
+        small = len(self.classes) < NODATA_BYTE
+        self.nodata = NODATA_BYTE if small else NODATA_UINT16
+        self.dtype = np.uint8 if small else np.uint16
+        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        options = ["COMPRESS=DEFLATE", "TILED=YES", f"BLOCKXSIZE={self.BLOCK}", f"BLOCKYSIZE={self.BLOCK}", "BIGTIFF=IF_SAFER"]
+        self.ds = gdal.GetDriverByName("GTiff").Create(self.part, self.width, self.height, 1,
+                                                       gdal.GDT_Byte if small else gdal.GDT_UInt16, options=options)
+        if self.ds is None:
+            raise OSError(tr("Cannot write {path}.").format(path=self.part))
+        self.ds.SetGeoTransform([float(v) for v in transform])
+        if crs_wkt:
+            self.ds.SetProjection(crs_wkt)
+        band = self.ds.GetRasterBand(1)
+        band.SetNoDataValue(self.nodata)
+        band.Fill(self.nodata)
+        if small:
+            ct = gdal.ColorTable()
+            for i, c in enumerate(colors):
+                ct.SetColorEntry(i, (*(int(c[k:k + 2], 16) for k in (1, 3, 5)), 255))
+            band.SetRasterColorTable(ct)
+            band.SetRasterColorInterpretation(gdal.GCI_PaletteIndex)
+        band.SetCategoryNames(self.classes)
+        band.SetDescription("class")
+
+    def write(self, labels: np.ndarray, xoff: int, yoff: int) -> None:
+        """Class indices (h, w) of the block whose top-left pixel is (xoff, yoff); -1 = none."""
+        labels = np.asarray(labels)
+        if labels.ndim != 2:
+            raise ValueError(f"class raster must be 2-D, got shape {labels.shape}")
+        if xoff < 0 or yoff < 0 or xoff + labels.shape[1] > self.width or yoff + labels.shape[0] > self.height:
+            raise ValueError(f"block {labels.shape[1]} x {labels.shape[0]} at ({xoff}, {yoff}) lies outside the "
+                             f"{self.width} x {self.height} raster")
+        ok = (labels >= 0) & (labels < len(self.classes))
+        self.ds.GetRasterBand(1).WriteArray(np.where(ok, labels, self.nodata).astype(self.dtype), int(xoff), int(yoff))
+
+    def close(self) -> str:
+        from osgeo import gdal
+
+        self.ds.FlushCache()
+        self.ds = None
+        tmp = self.path + ".cog.tmp.tif"
+        try:
+            out = gdal.Translate(tmp, self.part, format="COG", creationOptions=[
+                "COMPRESS=DEFLATE", "RESAMPLING=NEAREST", "OVERVIEWS=AUTO", "BIGTIFF=IF_SAFER"])
+            if out is None:
+                raise OSError(tr("Cannot write {path}.").format(path=self.path))
+            out.GetRasterBand(1).SetCategoryNames(self.classes)
+            out.GetRasterBand(1).SetDescription("class")
+            out = None
+            for suffix in ("", ".aux.xml"):
+                if os.path.exists(tmp + suffix):
+                    os.replace(tmp + suffix, self.path + suffix)
+        finally:
+            for p in (self.part, self.part + ".aux.xml", tmp, tmp + ".aux.xml"):
+                if os.path.exists(p):
+                    os.remove(p)
+        return self.path
+
+    def abort(self) -> None:
+        self.ds = None
+        for p in (self.part, self.part + ".aux.xml"):
+            if os.path.exists(p):
+                os.remove(p)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+        return False
+
+
 def write_class_raster(path: str, labels: np.ndarray, transform, crs_wkt: str | None, classes,
                        colors=None) -> str:
-    """(H, W) class indices (-1 = none) -> GeoTIFF with a colour table and the class names."""
-    from osgeo import gdal
-
+    """(H, W) class indices (-1 = none) -> a Cloud Optimized GeoTIFF with a colour table and the class names."""
     labels = np.asarray(labels)
     if labels.ndim != 2:
         raise ValueError(f"class raster must be 2-D, got shape {labels.shape}")
-    classes = [str(c) for c in classes]
-    colors = colors or class_colors(classes)
-    small = len(classes) < NODATA_BYTE
-    nodata = NODATA_BYTE if small else NODATA_UINT16
-    data = np.where((labels >= 0) & (labels < len(classes)), labels, nodata).astype(np.uint8 if small else np.uint16)
-    os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
-    drv = gdal.GetDriverByName("GTiff")
-    ds = drv.Create(path, data.shape[1], data.shape[0], 1, gdal.GDT_Byte if small else gdal.GDT_UInt16,
-                    options=["COMPRESS=DEFLATE", "TILED=YES"] if min(data.shape) >= 256 else ["COMPRESS=DEFLATE"])
-    if ds is None:
-        raise OSError(tr("Cannot write {path}.").format(path=path))
-    ds.SetGeoTransform([float(v) for v in transform])
-    if crs_wkt:
-        ds.SetProjection(crs_wkt)
-    band = ds.GetRasterBand(1)
-    band.SetNoDataValue(nodata)
-    band.WriteArray(data)
-    if small:
-        ct = gdal.ColorTable()
-        for i, c in enumerate(colors):
-            rgb = tuple(int(c[k : k + 2], 16) for k in (1, 3, 5))
-            ct.SetColorEntry(i, (*rgb, 255))
-        band.SetRasterColorTable(ct)
-        band.SetRasterColorInterpretation(gdal.GCI_PaletteIndex)
-    band.SetCategoryNames(classes)
-    band.SetDescription("class")
-    ds.FlushCache()
-    ds = None
+    with ClassRasterWriter(path, labels.shape[1], labels.shape[0], transform, crs_wkt, classes, colors) as w:
+        for y in range(0, labels.shape[0], ClassRasterWriter.BLOCK):
+            w.write(labels[y:y + ClassRasterWriter.BLOCK], 0, y)
     return path
 
 
@@ -441,154 +506,35 @@ def points_layer(xyz, labels, classes, crs, name: str | None = None):
     return layer
 
 
-def las_header(path: str) -> dict:
-    """The few LAS header fields the plugin needs (any version, compressed or not)."""
-    with open(path, "rb") as fh:
-        head = fh.read(375)
-    if head[:4] != b"LASF":
-        raise ValueError(tr("{path} is not a LAS file.").format(path=path))
-    major, minor = head[24], head[25]
-    offset = struct.unpack_from("<I", head, 96)[0]
-    fmt = head[104]
-    reclen = struct.unpack_from("<H", head, 105)[0]
-    count = struct.unpack_from("<I", head, 107)[0]
-    if (major, minor) >= (1, 4) and len(head) >= 255:
-        count = struct.unpack_from("<Q", head, 247)[0] or count
-    scale = struct.unpack_from("<3d", head, 131)
-    off = struct.unpack_from("<3d", head, 155)
-    return {
-        "version": (major, minor),
-        "offset": offset,
-        "format": fmt & 0x3F,
-        "compressed": bool(fmt & 0x80) or path.lower().endswith(".laz"),
-        "record_length": reclen,
-        "count": int(count),
-        "scale": scale,
-        "xyz_offset": off,
-    }
-
-
-def las_xyz(path: str) -> np.ndarray:
-    """(N, 3) coordinates of an uncompressed LAS file (numpy only)."""
-    h = las_header(path)
-    if h["compressed"]:
-        raise ValueError(tr("{path} is compressed (LAZ); the plugin reads only uncompressed LAS.").format(path=path))
-    raw = np.memmap(path, np.uint8, "r", offset=h["offset"], shape=(h["count"] * h["record_length"],))
-    rec = raw.reshape(h["count"], h["record_length"])
-    ints = rec[:, :12].copy().view("<i4").reshape(-1, 3)
-    return ints * np.asarray(h["scale"]) + np.asarray(h["xyz_offset"])
-
-
-LAS_CODES = {"never classified": 0, "unclassified": 1, "other": 1, "non-ground": 1, "ground": 2,
-             "low vegetation": 3, "medium vegetation": 4, "high vegetation": 5, "vegetation": 4,
-             "building": 6, "noise": 7, "low point": 7, "water": 9, "rail": 10, "road": 11, "road surface": 11,
-             "bridge": 17, "high noise": 18}
-
-
-def las_codes(classes) -> list[int]:
-    """ASPRS class codes for class names (ground -> 2, building -> 6, ...); other names keep their index
-    shifted past the standard codes (64 + index)."""
-    return [LAS_CODES.get(str(c).strip().lower(), 64 + i) for i, c in enumerate(classes)]
-
-
-def point_results(res: dict, path: str | None = None, layer=None):
-    """(file point indexes (N,), class indices (N,), xyz (N, 3) or None) of a point-classification result.
+def point_results(res: dict):
+    """(file point indexes (N,), class indices (N,), xyz (N, 3)) of a point-classification result.
 
     Elements are the points each tile kept (`samples[i]["index"]` gives their file indexes); padding
-    (-1) is dropped. Coordinates come from the result (`element_xyz`), else from the file when the plugin
-    can read them in file order (`file_order_xyz`)."""
+    (-1) is dropped. Coordinates come from the result (`element_xyz`: the plugin asks for them with
+    `return_xyz`); a result without them raises ValueError (a backend too old for this plugin)."""
     el = np.asarray(res.get("element_labels"))
     if el.ndim == 1:
         el = el[None]
     samples = res.get("samples") or []
-    xyz_all = res.get("element_xyz")
-    xyz_all = None if xyz_all is None else np.asarray(xyz_all, np.float64)
+    if res.get("element_xyz") is None:
+        raise ValueError(tr("The backend sent no point coordinates with the classes (element_xyz); update the "
+                            "backend."))
+    xyz_all = np.asarray(res["element_xyz"], np.float64)
+    if xyz_all.ndim == 2:
+        xyz_all = xyz_all[None]
     idx_parts, lab_parts, xyz_parts = [], [], []
     for b in range(el.shape[0]):
         lab = el[b]
         index = samples[b].get("index") if b < len(samples) else None
         n = len(index) if index is not None else int((lab >= 0).sum())
-        keep = lab[:n]
         idx_parts.append(np.asarray(index if index is not None else np.arange(n), np.int64))
-        lab_parts.append(keep.astype(np.int64))
-        if xyz_all is not None:
-            xyz_parts.append(xyz_all[b].reshape(-1, 3)[:n])
+        lab_parts.append(lab[:n].astype(np.int64))
+        xyz_parts.append(xyz_all[b].reshape(-1, 3)[:n])
     index = np.concatenate(idx_parts) if idx_parts else np.zeros(0, np.int64)
     labels = np.concatenate(lab_parts) if lab_parts else np.zeros(0, np.int64)
+    xyz = np.concatenate(xyz_parts) if xyz_parts else np.zeros((0, 3))
     ok = labels >= 0
-    xyz = np.concatenate(xyz_parts) if xyz_parts else None
-    if xyz is None and path and os.path.isfile(path):
-        everything = file_order_xyz(path, layer)
-        if everything is not None and (len(index) == 0 or index.max() < len(everything)):
-            xyz = everything[index]
-    if xyz is not None:
-        xyz = xyz[ok]
-    return index[ok], labels[ok], xyz
-
-
-def copc_nodes(path: str) -> list[tuple]:
-    """The COPC hierarchy's nodes [(level, x, y, z, offset, byte size, point count)], read from the
-    file's uncompressed parts (header, info VLR, hierarchy EVLR pages); [] when not a COPC file."""
-    with open(path, "rb") as fh:
-        head = fh.read(375 + 54 + 160)
-        if len(head) < 589 or head[:4] != b"LASF" or head[377:393].rstrip(b"\0") != b"copc":
-            return []
-        root_off, root_size = struct.unpack_from("<QQ", head, 429 + 40)
-        nodes, pages = [], [(root_off, root_size)]
-        while pages:
-            off, size = pages.pop()
-            fh.seek(off)
-            page = fh.read(size)
-            for k in range(len(page) // 32):
-                lvl, x, y, z, o, b, n = struct.unpack_from("<iiiiQii", page, 32 * k)
-                if n == -1:
-                    pages.append((o, b))
-                else:
-                    nodes.append((lvl, x, y, z, o, b, n))
-    return nodes
-
-
-def file_order_xyz(path: str, layer=None) -> np.ndarray | None:
-    """(N, 3) coordinates of every point in file order, when the plugin can know them without a LAZ
-    decoder: an uncompressed LAS file (numpy), or a COPC file whose points are all in one octree node
-    (QGIS's COPC provider returns that node's points in file order). None otherwise."""
-    try:
-        h = las_header(path)
-    except (ValueError, OSError):
-        return None
-    if not h["compressed"]:
-        return las_xyz(path)
-    nodes = [n for n in copc_nodes(path) if n[6] > 0]
-    if len(nodes) != 1 or layer is None:
-        return None
-    from qgis.core import QgsDoubleRange, QgsGeometry
-
-    prov = layer.dataProvider()
-    pts = prov.identify(0, QgsGeometry.fromRect(layer.extent().buffered(1.0)), QgsDoubleRange(), nodes[0][6] + 1)
-    if len(pts) != nodes[0][6]:
-        return None
-    return np.asarray([[p["X"], p["Y"], p["Z"]] for p in pts], np.float64)
-
-
-def write_classified_las(src: str, dst: str, index: np.ndarray, codes: np.ndarray) -> str:
-    """Copy an uncompressed LAS file, setting the classification of the points at `index` to `codes`
-    (ASPRS codes); the other points keep theirs."""
-    h = las_header(src)
-    if h["compressed"]:
-        raise ValueError(tr("{path} is compressed (LAZ); the plugin writes only uncompressed LAS.").format(path=src))
-    index = np.asarray(index, np.int64).reshape(-1)
-    codes = np.asarray(codes).reshape(-1)
-    with open(src, "rb") as fh:
-        data = bytearray(fh.read())
-    rec = np.frombuffer(data, np.uint8, count=h["count"] * h["record_length"], offset=h["offset"])
-    rec = rec.reshape(h["count"], h["record_length"])
-    if h["format"] >= 6:
-        rec[index, 16] = np.clip(codes, 0, 255).astype(np.uint8)
-    else:
-        rec[index, 15] = (rec[index, 15] & 0xE0) | (np.clip(codes, 0, 31).astype(np.uint8) & 0x1F)
-    with open(dst, "wb") as fh:
-        fh.write(bytes(data))
-    return dst
+    return index[ok], labels[ok], xyz[ok]
 
 
 # ---- saving -------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """What the prompt dock and the Processing algorithms ask the backend, in plain functions.
 
-Each takes a client (allspark_qgis.client.Client), the bundle's manifest, the layer data, and a
+Each takes a client (allspark_qgis.protocol.client.Client), the bundle's manifest, the layer data, and a
 `Feedback` (progress + cancel), and returns arrays ready for results.py. They run on worker threads
 (QgsTask, Processing), so rasters are read through a cloned data provider.
 """
@@ -268,33 +268,71 @@ def classify_tiles(client, manifest: dict, layer, window, tile: int, feedback: F
     return labels, conf, grid.transform(window, scale=tile), classes
 
 
+def dense_tile(manifest: dict) -> int:
+    """The tile side of a dense per-pixel bundle (one LLM sequence per tile), 1 for a bundle that answers
+    pixel by pixel."""
+    inp = manifest.get("input") or {}
+    return int(inp.get("tile") or 1) if manifest.get("task") == "pixel_classification" else 1
+
+
+def context_px(manifest: dict) -> int:
+    """Pixels of context a per-pixel bundle reads around each pixel it answers (a dense tile's margin, a
+    neighbourhood's radius): the halo its blocks are read with."""
+    inp = manifest.get("input") or {}
+    if dense_tile(manifest) > 1:
+        return int(inp.get("margin") or 0)
+    return int(inp.get("patch") or read_options(manifest).get("patch") or 1) // 2
+
+
+def pixel_blocks(window, bands: int, side: int | None = None, tile: int = 1) -> list[list[int]]:
+    """The blocks [x, y, w, h] a per-pixel run sends, row by row: squares of `side` pixels (default: as
+    large as one request's payload allows for `bands` bands), a multiple of a dense bundle's `tile` so
+    the tiles are the same whatever the block size, the last ones cut at the window's edge."""
+    x0, y0, w, h = window
+    side = side or max(16, int(math.sqrt(PAYLOAD_BYTES / (4 * max(1, bands)))))
+    if tile > 1:
+        side = max(tile, side // tile * tile)
+    return [[x0 + bx, y0 + by, min(side, w - bx), min(side, h - by)] for by in range(0, h, side) for bx in range(0, w, side)]
+
+
 def classify_pixels(client, manifest: dict, layer, window, feedback: Feedback, provider=None, region=None,
-                    confidence: np.ndarray | None = None):
+                    confidence: np.ndarray | None = None, sink=None):
     """Per-pixel classification (hyperspectral) over a native window, block by block; with a `region`
     (layers.selected_region) only the pixels whose centre lies in its polygons (the others stay -1).
     `confidence` (h, w) float, when given, receives each pixel's winning probability.
 
-    Returns (labels (h, w) int, -1 = none; GDAL transform of the window; classes)."""
+    With a `sink` (results.ClassRasterWriter on the window's grid) each block's classes are written
+    there as they come and no map of the window is held: memory is one block. Blocks the run skips
+    (outside the region, all nodata) stay nodata in the sink.
+
+    Returns (labels (h, w) int, -1 = none, or None with a sink; GDAL transform of the window; classes)."""
     provider, grid, bands, alpha, crs, names = _raster_source(layer, provider)
     x0, y0, w, h = window
     feedback = worded(feedback, "pixels", w * h)
-    labels = np.full((h, w), -1, np.int64)
+    labels = None if sink is not None else np.full((h, w), -1, np.int64)
     classes = list(manifest.get("classes") or [])
-    side = max(16, int(math.sqrt(PAYLOAD_BYTES / (4 * max(1, len(bands))))))
-    blocks = [[x0 + bx, y0 + by, min(side, w - bx), min(side, h - by)] for by in range(0, h, side) for bx in range(0, w, side)]
+    blocks = pixel_blocks(window, len(bands), tile=dense_tile(manifest))
+    context = context_px(manifest)
     for i, blk in enumerate(blocks):
         feedback.check()
         if region is not None and not region.reaches(grid, blk):
             continue
-        img = layers.read_block(provider, grid.window_extent(blk), blk[2], blk[3], bands, alpha)
+        ext, halo = layers.with_halo(grid, blk, context)  # read with the context the bundle reads around
+        img = layers.read_block(provider, grid.window_extent(ext), ext[2], ext[3], bands, alpha)
         if not np.isfinite(img).any():
             continue
-        meta = {"crs": crs, "transform": grid.transform(blk), "window": blk, "band_names": names, "nodata": None}
+        meta = {"crs": crs, "transform": grid.transform(ext), "window": ext, "band_names": names, "nodata": None,
+                "halo": halo}
         if region is not None:
             meta["region"] = region.meta(optional=True)
         res = batch(client, manifest["name"], [({"image": img}, meta)], Sub(feedback, i / len(blocks), (i + 1) / len(blocks)))
         classes = list(res.get("classes") or classes)
-        place_pixels(labels, res, blk, window, classes, confidence)
+        if sink is None:
+            place_pixels(labels, res, blk, window, classes, confidence)
+        else:
+            block = np.full((blk[3], blk[2]), -1, np.int64)
+            place_pixels(block, res, blk, blk, classes)
+            sink.write(block, blk[0] - x0, blk[1] - y0)
         feedback.progress((i + 1) / len(blocks), tr("{done} of {total} blocks").format(done=i + 1, total=len(blocks)))
     return labels, grid.transform(window), classes
 
@@ -312,6 +350,9 @@ def place_pixels(labels: np.ndarray, res: dict, blk, window, classes, confidence
     winning probability into `confidence`)."""
     bx, by = blk[0] - window[0], blk[1] - window[1]
     n_block = blk[2] * blk[3]
+    samples = res.get("samples") or []
+    if res.get("element_labels") is not None and samples and all("tile" in s and "window" in s for s in samples):
+        return place_tiles(labels, res, samples, window, confidence)
     dense = res.get("element_labels") is not None and np.asarray(res["element_labels"]).size == n_block
     if dense:
         values = np.asarray(res["element_labels"]).reshape(-1)
@@ -336,6 +377,26 @@ def place_pixels(labels: np.ndarray, res: dict, blk, window, classes, confidence
     else:
         raise RuntimeError(tr("The backend returned {n} labels for a block of {m} pixels.").format(
             n=len(values), m=n_block))
+
+
+def place_tiles(labels: np.ndarray, res: dict, samples, window, confidence: np.ndarray | None = None) -> None:
+    """A dense bundle's tiles (sample meta `window` [x, y, w, h] in raster pixels, `tile` side; elements
+    row by row over the tile, -1 = not answered) into the window's label array."""
+    el = np.asarray(res["element_labels"])
+    probs = res.get("element_probabilities")
+    probs = None if probs is None else np.asarray(probs, np.float64)
+    for i, s in enumerate(samples):
+        x, y, tw, th = (int(v) for v in s["window"])
+        t = int(s["tile"])
+        lab = el[i].reshape(t, t)[:th, :tw]
+        r0, c0 = y - window[1], x - window[0]
+        ok = lab >= 0
+        rows, cols = np.nonzero(ok)
+        inside = (rows + r0 >= 0) & (rows + r0 < labels.shape[0]) & (cols + c0 >= 0) & (cols + c0 < labels.shape[1])
+        rows, cols = rows[inside], cols[inside]
+        labels[rows + r0, cols + c0] = lab[rows, cols]
+        if confidence is not None and probs is not None:
+            confidence[rows + r0, cols + c0] = probs[i].reshape(t, t)[:th, :tw][rows, cols]
 
 
 def results_labels(res: dict, classes) -> np.ndarray:
@@ -445,10 +506,16 @@ def predict_trajectories(client, manifest: dict, arrays: dict, meta: dict, feedb
 # ---- point clouds -------------------------------------------------------------------------------
 
 
-def classify_pointcloud(client, manifest: dict, path: str, feedback: Feedback, crs_wkt: str | None = None) -> dict:
-    """Per-point classes for a LAS / LAZ / COPC file the backend reads (tile by tile)."""
-    return batch(client, manifest["name"], [({}, {"path": path, "crs": crs_wkt, "return_xyz": True})],
-                 worded(feedback, "tiles"))
+def classify_pointcloud(client, manifest: dict, path: str, feedback: Feedback, crs_wkt: str | None = None,
+                        output_las: str | None = None) -> dict:
+    """Per-point classes for a LAS / LAZ / COPC file the backend reads (tile by tile), with the
+    coordinates of the points it classified (`element_xyz`). `output_las` (.las / .laz / .copc.laz): the
+    backend also writes a classified copy of the file there (every point; result `output_las`).
+    `crs_wkt` is not sent: the backend reads the CRS from the file (its reader takes no CRS option)."""
+    meta = {"path": path, "return_xyz": True}
+    if output_las:
+        meta["output_las"] = os.fspath(output_las)
+    return batch(client, manifest["name"], [({}, meta)], worded(feedback, "tiles"))
 
 
 # what the backend says while it converts a file to COPC ("writing node 3 of 8") -> the GUI's words
@@ -485,6 +552,70 @@ def convert_to_copc(client, path: str, output: str, feedback: Feedback) -> dict:
     feedback.check()
     job = client._submit("convert_copc", {"path": os.fspath(path), "output": os.fspath(output)})
     return wait(client, job, CopcFeedback(feedback, os.path.basename(path)))
+
+
+# ---- a Ray cluster ------------------------------------------------------------------------------
+# what the backend says while a cluster_batch job runs (allspark.cluster) -> the GUI's words
+_RAY_DONE = re.compile(r"(\d+) of (\d+) (windows|files) done")
+_RAY_JOIN = re.compile(r"joining the Ray cluster at (.+)")
+_RAY_LOAD = re.compile(r"(\d+) Ray workers? loading bundle (.+)")
+RAY_STEPS = {"starting": N_("Starting..."), "starting Ray": N_("Starting a local Ray..."),
+             "writing the output": N_("Writing the output..."), "done": N_("Done.")}
+LOCAL_RAY = "local"  # the Processing parameter's value for a local Ray on the backend's machine
+
+
+def ray_progress_text(message: str) -> str:
+    """A cluster_batch progress message of the backend in the GUI's words (translated)."""
+    message = (message or "").strip()
+    if message in RAY_STEPS:
+        return tr(RAY_STEPS[message])
+    m = _RAY_DONE.fullmatch(message)
+    if m:
+        text = (N_("{done} of {total} windows done on Ray") if m.group(3) == "windows"
+                else N_("{done} of {total} files done on Ray"))
+        return tr(text).format(done=number(int(m.group(1))), total=number(int(m.group(2))))
+    m = _RAY_JOIN.fullmatch(message)
+    if m:
+        return tr("Joining the Ray cluster at {address}...").format(address=m.group(1))
+    m = _RAY_LOAD.fullmatch(message)
+    if m:
+        return tr("{n} Ray workers are loading bundle {name}...").format(n=number(int(m.group(1))), name=m.group(2))
+    return message
+
+
+class RayFeedback(Feedback):
+    def __init__(self, parent: Feedback):
+        self.parent = parent
+
+    def progress(self, fraction, message=""):
+        self.parent.progress(fraction, ray_progress_text(message) if message else message)
+
+    def canceled(self):
+        return self.parent.canceled()
+
+    def info(self, message):
+        self.parent.info(message)
+
+
+def cluster_batch(client, bundle: str, inputs, output: str, feedback: Feedback, address: str | None = None,
+                  workers: int | None = None, window: int | None = None) -> dict:
+    """The backend runs `bundle` over `inputs` (raster files it reads itself: one is cut into windows, a
+    folder or several give one output each) on Ray and writes `output` (a label GeoTIFF on the input's
+    grid, or a folder); `address` None or "local": a local Ray on the backend's machine, else a cluster
+    address (host:port). Progress comes from the cluster. Returns the backend's summary (output, counts
+    per class, workers, windows run again after a lost worker, ...)."""
+    feedback.check()
+    inputs = [os.fspath(inputs)] if isinstance(inputs, (str, os.PathLike)) else [os.fspath(p) for p in inputs]
+    body: dict = {"bundle": bundle, "inputs": inputs, "output": os.fspath(output)}
+    address = (address or "").strip()
+    if address and address.lower() != LOCAL_RAY:
+        body["address"] = address
+    if workers:
+        body["workers"] = int(workers)
+    if window:
+        body["window"] = int(window)
+    job = client._submit("cluster_batch", body)
+    return wait(client, job, RayFeedback(feedback))
 
 
 # ---- training -----------------------------------------------------------------------------------

@@ -1319,5 +1319,89 @@
             <source>The features of the layer '{name}' cannot be placed in the raster's coordinate reference system: {error}</source>
             <translation>Les entités de la couche « {name} » ne peuvent pas être placées dans le système de coordonnées du raster : {error}</translation>
         </message>
+        <message>
+            <source>Classified point cloud (LAS / LAZ copy of the input)</source>
+            <translation>Nuage de points classé (copie LAS / LAZ de l'entrée)</translation>
+        </message>
+        <message>
+            <source>LAZ files (*.laz);;LAS files (*.las);;COPC files (*.copc.laz)</source>
+            <translation>Fichiers LAZ (*.laz);;Fichiers LAS (*.las);;Fichiers COPC (*.copc.laz)</translation>
+        </message>
+        <message>
+            <source>A copy of the input point cloud, written by the backend, with the class of every point: .laz (compressed), .las, or .copc.laz (a COPC file this QGIS opens). Never the input itself.</source>
+            <translation>Une copie du nuage de points d'entrée, écrite par le serveur, avec la classe de chaque point : .laz (compressé), .las ou .copc.laz (un fichier COPC que ce QGIS ouvre). Jamais l'entrée elle-même.</translation>
+        </message>
+        <message>
+            <source>The backend writes the classified point cloud to {path}.</source>
+            <translation>Le serveur écrit le nuage de points classé dans {path}.</translation>
+        </message>
+        <message>
+            <source>The backend did not write the classified point cloud {path}; update the backend.</source>
+            <translation>Le serveur n'a pas écrit le nuage de points classé {path} ; mettez le serveur à jour.</translation>
+        </message>
+        <message>
+            <source>Classified point cloud written: {path} ({classified} of {points} points classified).</source>
+            <translation>Nuage de points classé écrit : {path} ({classified} points classés sur {points}).</translation>
+        </message>
+        <message>
+            <source>The backend sent no point coordinates with the classes (element_xyz); update the backend.</source>
+            <translation>Le serveur n'a pas envoyé les coordonnées des points avec les classes (element_xyz) ; mettez le serveur à jour.</translation>
+        </message>
+        <message>
+            <source>The backend reads the layer's LAS / LAZ / COPC file and classifies every point it keeps per tile. The output is a 3D point layer with the class of each point (styled by class). The backend can also write a classified copy of the point cloud (.las, .laz or .copc.laz): every point of the file with the ASPRS code of its class (ground 2, building 6, ...; a point not kept in its tile takes the class of the nearest kept point), its other attributes, the header and the CRS as they were. A LAS / LAZ file that this QGIS cannot open (no PDAL) can be given by its path: the backend converts it to COPC first (kept where the COPC copy parameter says, and loaded as a point cloud layer).</source>
+            <translation>Le serveur lit le fichier LAS / LAZ / COPC de la couche et classe chaque point qu'il garde par tuile. La sortie est une couche de points 3D avec la classe de chaque point (symbolisée par classe). Le serveur peut aussi écrire une copie classée du nuage de points (.las, .laz ou .copc.laz) : chaque point du fichier avec le code ASPRS de sa classe (sol 2, bâtiment 6, ... ; un point non gardé dans sa tuile prend la classe du point gardé le plus proche), ses autres attributs, l'en-tête et le SCR tels quels. Un fichier LAS / LAZ que ce QGIS ne peut pas ouvrir (sans PDAL) peut être donné par son chemin : le serveur le convertit d'abord en COPC (copie gardée là où l'indique le paramètre « Copie COPC », et chargée comme couche de nuage de points).</translation>
+        </message>
+        <message>
+            <source>Run on a Ray cluster: empty = in the backend (default), local = a local Ray, or a cluster address</source>
+            <translation>Exécuter sur un cluster Ray : vide = dans le serveur (par défaut), local = un Ray local, ou l'adresse d'un cluster</translation>
+        </message>
+        <message>
+            <source>local starts Ray on the backend's machine; an address (host:port) joins a running Ray cluster whose nodes see the raster and the bundle at the same paths. Each Ray worker holds one model and classifies many windows; the output is a label GeoTIFF on the input's grid.</source>
+            <translation>local démarre Ray sur la machine du serveur ; une adresse (hôte:port) rejoint un cluster Ray en marche dont les nœuds voient le raster et le paquet de modèle aux mêmes chemins. Chaque worker Ray garde un modèle et classe de nombreuses fenêtres ; le résultat est un GeoTIFF de classes sur la grille de l'entrée.</translation>
+        </message>
+        <message>
+            <source>a local Ray</source>
+            <translation>un Ray local</translation>
+        </message>
+        <message>
+            <source>Ray runs the whole raster: leave the extent and the region empty.</source>
+            <translation>Ray traite tout le raster : laissez l'emprise et la région vides.</translation>
+        </message>
+        <message>
+            <source>Running bundle {name} on Ray ({where}).</source>
+            <translation>Exécution du paquet de modèle {name} sur Ray ({where}).</translation>
+        </message>
+        <message>
+            <source>Ray: {workers} workers, {tasks} windows, {seconds} s.</source>
+            <translation>Ray : {workers} workers, {tasks} fenêtres, {seconds} s.</translation>
+        </message>
+        <message>
+            <source>Running on Ray needs a raster file the backend can read; the layer '{name}' is not a local file.</source>
+            <translation>L'exécution sur Ray demande un fichier raster que le serveur peut lire ; la couche « {name} » n'est pas un fichier local.</translation>
+        </message>
+        <message>
+            <source>Starting a local Ray...</source>
+            <translation>Démarrage d'un Ray local...</translation>
+        </message>
+        <message>
+            <source>Writing the output...</source>
+            <translation>Écriture du résultat...</translation>
+        </message>
+        <message>
+            <source>{done} of {total} windows done on Ray</source>
+            <translation>{done} fenêtres sur {total} traitées sur Ray</translation>
+        </message>
+        <message>
+            <source>{done} of {total} files done on Ray</source>
+            <translation>{done} fichiers sur {total} traités sur Ray</translation>
+        </message>
+        <message>
+            <source>Joining the Ray cluster at {address}...</source>
+            <translation>Connexion au cluster Ray à {address}...</translation>
+        </message>
+        <message>
+            <source>{n} Ray workers are loading bundle {name}...</source>
+            <translation>{n} workers Ray chargent le paquet de modèle {name}...</translation>
+        </message>
     </context>
 </TS>

@@ -1319,5 +1319,89 @@
             <source>The features of the layer '{name}' cannot be placed in the raster's coordinate reference system: {error}</source>
             <translation>无法将图层“{name}”的要素转换到栅格的坐标参考系：{error}</translation>
         </message>
+        <message>
+            <source>Classified point cloud (LAS / LAZ copy of the input)</source>
+            <translation>分类后的点云（输入的 LAS / LAZ 副本）</translation>
+        </message>
+        <message>
+            <source>LAZ files (*.laz);;LAS files (*.las);;COPC files (*.copc.laz)</source>
+            <translation>LAZ 文件 (*.laz);;LAS 文件 (*.las);;COPC 文件 (*.copc.laz)</translation>
+        </message>
+        <message>
+            <source>A copy of the input point cloud, written by the backend, with the class of every point: .laz (compressed), .las, or .copc.laz (a COPC file this QGIS opens). Never the input itself.</source>
+            <translation>由后端写出的输入点云副本，包含每个点的类别：.laz（压缩）、.las 或 .copc.laz（此 QGIS 可以打开的 COPC 文件）。绝不会覆盖输入本身。</translation>
+        </message>
+        <message>
+            <source>The backend writes the classified point cloud to {path}.</source>
+            <translation>后端将分类后的点云写入 {path}。</translation>
+        </message>
+        <message>
+            <source>The backend did not write the classified point cloud {path}; update the backend.</source>
+            <translation>后端没有写出分类后的点云 {path}；请更新后端。</translation>
+        </message>
+        <message>
+            <source>Classified point cloud written: {path} ({classified} of {points} points classified).</source>
+            <translation>分类后的点云已写出：{path}（{points} 个点中已分类 {classified} 个）。</translation>
+        </message>
+        <message>
+            <source>The backend sent no point coordinates with the classes (element_xyz); update the backend.</source>
+            <translation>后端没有随类别发送点坐标（element_xyz）；请更新后端。</translation>
+        </message>
+        <message>
+            <source>The backend reads the layer's LAS / LAZ / COPC file and classifies every point it keeps per tile. The output is a 3D point layer with the class of each point (styled by class). The backend can also write a classified copy of the point cloud (.las, .laz or .copc.laz): every point of the file with the ASPRS code of its class (ground 2, building 6, ...; a point not kept in its tile takes the class of the nearest kept point), its other attributes, the header and the CRS as they were. A LAS / LAZ file that this QGIS cannot open (no PDAL) can be given by its path: the backend converts it to COPC first (kept where the COPC copy parameter says, and loaded as a point cloud layer).</source>
+            <translation>后端读取图层的 LAS / LAZ / COPC 文件，并对每个瓦片中保留的每个点进行分类。输出为按类别设置样式的三维点图层，包含每个点的类别。后端还可以写出点云的分类副本（.las、.laz 或 .copc.laz）：文件中的每个点都带有其类别的 ASPRS 代码（地面 2、建筑 6 等；瓦片中未保留的点取最近的保留点的类别），其他属性、文件头和坐标参考系保持不变。此 QGIS 无法打开的 LAS / LAZ 文件（没有 PDAL）可以通过路径给出：后端会先将其转换为 COPC（保存在“COPC 副本”参数指定的位置，并作为点云图层加载）。</translation>
+        </message>
+        <message>
+            <source>Run on a Ray cluster: empty = in the backend (default), local = a local Ray, or a cluster address</source>
+            <translation>在 Ray 集群上运行：留空 = 在后端运行（默认），local = 本机 Ray，或填写集群地址</translation>
+        </message>
+        <message>
+            <source>local starts Ray on the backend's machine; an address (host:port) joins a running Ray cluster whose nodes see the raster and the bundle at the same paths. Each Ray worker holds one model and classifies many windows; the output is a label GeoTIFF on the input's grid.</source>
+            <translation>local 在后端所在机器上启动 Ray；地址（主机:端口）则加入正在运行的 Ray 集群，其各节点须能以相同路径访问栅格和模型包。每个 Ray 工作进程持有一个模型并分类许多窗口；输出为与输入同网格的类别 GeoTIFF。</translation>
+        </message>
+        <message>
+            <source>a local Ray</source>
+            <translation>本机 Ray</translation>
+        </message>
+        <message>
+            <source>Ray runs the whole raster: leave the extent and the region empty.</source>
+            <translation>Ray 处理整个栅格：请将范围和区域留空。</translation>
+        </message>
+        <message>
+            <source>Running bundle {name} on Ray ({where}).</source>
+            <translation>正在 Ray（{where}）上运行模型包 {name}。</translation>
+        </message>
+        <message>
+            <source>Ray: {workers} workers, {tasks} windows, {seconds} s.</source>
+            <translation>Ray：{workers} 个工作进程，{tasks} 个窗口，{seconds} 秒。</translation>
+        </message>
+        <message>
+            <source>Running on Ray needs a raster file the backend can read; the layer '{name}' is not a local file.</source>
+            <translation>在 Ray 上运行需要后端可读取的栅格文件；图层“{name}”不是本地文件。</translation>
+        </message>
+        <message>
+            <source>Starting a local Ray...</source>
+            <translation>正在启动本机 Ray...</translation>
+        </message>
+        <message>
+            <source>Writing the output...</source>
+            <translation>正在写入输出...</translation>
+        </message>
+        <message>
+            <source>{done} of {total} windows done on Ray</source>
+            <translation>Ray 已完成 {done}/{total} 个窗口</translation>
+        </message>
+        <message>
+            <source>{done} of {total} files done on Ray</source>
+            <translation>Ray 已完成 {done}/{total} 个文件</translation>
+        </message>
+        <message>
+            <source>Joining the Ray cluster at {address}...</source>
+            <translation>正在加入位于 {address} 的 Ray 集群...</translation>
+        </message>
+        <message>
+            <source>{n} Ray workers are loading bundle {name}...</source>
+            <translation>{n} 个 Ray 工作进程正在加载模型包 {name}...</translation>
+        </message>
     </context>
 </TS>

@@ -11,7 +11,7 @@ CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/allspark"
 mkdir -p "$CACHE/wheels"
 
 need_apt=0
-for p in qgis python3-qgis qgis-providers python3-zmq python3-venv python3-dev qttools5-dev-tools pyqt5-dev-tools xvfb xauth fonts-open-sans cmake build-essential; do
+for p in qgis python3-qgis qgis-providers python3-zmq python3-venv python3-wheel python3-dev qttools5-dev-tools pyqt5-dev-tools xvfb xauth fonts-open-sans cmake build-essential; do
   dpkg -s "$p" >/dev/null 2>&1 || need_apt=1
 done
 if [ "$need_apt" = 1 ]; then
@@ -23,7 +23,7 @@ if [ "$need_apt" = 1 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q -t bookworm-backports --no-install-recommends \
     qgis python3-qgis qgis-providers
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends \
-    python3-zmq python3-venv python3-dev qttools5-dev-tools pyqt5-dev-tools xvfb xauth fonts-open-sans cmake build-essential
+    python3-zmq python3-venv python3-wheel python3-dev qttools5-dev-tools pyqt5-dev-tools xvfb xauth fonts-open-sans cmake build-essential
 fi
 
 if [ ! -x .venv/bin/python ]; then
@@ -48,17 +48,21 @@ if [ ! -f "$stamp" ] || ! cmp -s requirements.txt "$stamp"; then
   "$PY" -m pip install -q --find-links "$CACHE/wheels" -r requirements.txt
   cp requirements.txt "$stamp"
 fi
-# The backend (backend/allspark) and the plugin's light modules (allspark_qgis.wire/.client) run
-# from this checkout: a .pth file puts them on the venv's path, and .venv/bin/allspark is the CLI.
+# The backend (backend/allspark, and backend/allspark_protocol: the protocol it shares with the plugin) is
+# installed into .venv as the package the repository's pyproject.toml describes, editable (the checkout's
+# files are what runs), with its `allspark` command; a plain copy when an editable install is not possible.
+# The plugin (allspark_qgis) is not installed: QGIS loads it from its plugins folder (build.py's zip), the
+# tests from the repository root (`python -m pytest` puts the working folder on the path).
 SITE=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-printf '%s\n%s\n' "$ROOT/backend" "$ROOT" > "$SITE/allspark-checkout.pth"
-cat > .venv/bin/allspark <<EOS
-#!$PY
-import sys
-from allspark.cli import main
-sys.exit(main())
-EOS
-chmod +x .venv/bin/allspark
+rm -f "$SITE/allspark-checkout.pth"  # what earlier versions of this script used instead of an install
+if ! (cd /tmp && "$PY" -c "import allspark, allspark_protocol, sys; sys.exit(not allspark.__file__.startswith('$ROOT/backend/'))" \
+      2>/dev/null) || [ ! -x .venv/bin/allspark ]; then
+  echo "[setup] installing the backend (allspark, allspark_protocol) into .venv"
+  if ! "$PY" -m pip install -q --no-deps --no-build-isolation -e .; then
+    echo "[setup] editable install failed: installing a copy (rerun this script after changing backend/)"
+    "$PY" -m pip install -q --no-deps --no-build-isolation .
+  fi
+fi
 # Debian's pyproj looks for PROJ's data under sys.prefix, which in a venv is .venv: point it at Debian's.
 if [ -f /usr/share/proj/proj.db ]; then
   mkdir -p .venv/share

@@ -1,5 +1,7 @@
 """Shared fixtures: a tiny GGUF the project writes itself (fast tests), the real Gemma 3 270M
-(integration tests), and a tiny bundle really trained on Indian Pines pixels against the tiny GGUF."""
+(integration tests), a tiny bundle really trained on Indian Pines pixels against the tiny GGUF, and an
+in-process service on the fake engine of tests/support/service.py. Helpers shared by several test
+files are plain modules in tests/support/."""
 
 from __future__ import annotations
 
@@ -50,6 +52,40 @@ def tiny_bundle(tmp_path_factory, tiny_gguf, shared_data) -> Path:
                       lr=1e-3, bf16=False)
     return train(cfg, progress=lambda f, m: None).path
 
+
+# ---- the service on a fake engine (tests/support/service.py) --------------------------------------
+
+
+@pytest.fixture()
+def array_engine():
+    """The fake engine of tests/support/service.py; its `held` work waits at `array_engine.gate`."""
+    from support.service import ArrayEngine
+
+    engine = ArrayEngine()
+    yield engine
+    engine.gate.open()  # nothing stays held after the test
+
+
+@pytest.fixture()
+def service(tmp_path, array_engine):
+    """An in-process service (background thread) on the ArrayEngine; fast heartbeats."""
+    from allspark.service.server import Server
+
+    server = Server(engine=array_engine, connection_file=str(tmp_path / "run" / "backend.json"), heartbeat_s=0.2,
+                    tile_memory_bytes=64 * 1024).start_thread()
+    yield server
+    array_engine.gate.open()
+    server.stop()
+    assert server.stopped.wait(10)
+
+
+@pytest.fixture()
+def client(service):
+    from allspark_qgis.protocol.client import Client
+
+    c = Client(service.connection_file, timeout_s=10)
+    yield c
+    c.close()
 
 
 # PyQt calls qFatal() -- abort(), the whole test run gone without a word of which test -- when a Python

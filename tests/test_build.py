@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from support.isolation import OFF_THE_PATH
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -41,7 +42,8 @@ def test_zip_layout(plugin_zip):
         names = z.namelist()
         assert z.testzip() is None
     assert all(n.startswith("allspark_qgis/") for n in names)
-    for required in ("__init__.py", "plugin.py", "wire.py", "client.py", "layers.py", "results.py", "metadata.txt",
+    for required in ("__init__.py", "plugin.py", "protocol/__init__.py", "protocol/wire.py", "protocol/client.py",
+                     "protocol/connection_file.py", "client.py", "layers.py", "results.py", "metadata.txt",
                      "processing/provider.py", "gui/dock.py", "resources/allspark.svg",
                      "i18n/allspark_qgis_zh_CN.qm", "i18n/allspark_qgis_fr.qm"):
         assert f"allspark_qgis/{required}" in names, required
@@ -52,6 +54,56 @@ def test_zip_layout(plugin_zip):
     algs = [n for n in names if n.startswith("allspark_qgis/processing/") and not n.split("/")[-1].startswith("_")
             and n.endswith(".py") and n.split("/")[-1] not in ("provider.py", "base.py")]
     assert len(algs) == 8
+
+
+def test_zip_carries_the_backend_protocol_byte_for_byte(plugin_zip):
+    """allspark_qgis/protocol/ in the zip: real files (not a link), the same bytes as backend/allspark_protocol/,
+    every one of them, and nothing else."""
+    source = REPO / "backend" / "allspark_protocol"
+    assert os.path.islink(REPO / "allspark_qgis" / "protocol")
+    assert os.readlink(REPO / "allspark_qgis" / "protocol") == "../backend/allspark_protocol"  # relative: git keeps it
+    want = {p.relative_to(source).as_posix(): p.read_bytes() for p in source.rglob("*.py") if "__pycache__" not in p.parts}
+    assert {"__init__.py", "wire.py", "client.py", "connection_file.py"} <= set(want)
+    with zipfile.ZipFile(plugin_zip) as z:
+        infos = {i.filename[len("allspark_qgis/protocol/"):]: i for i in z.infolist()
+                 if i.filename.startswith("allspark_qgis/protocol/") and not i.is_dir()}
+        assert set(infos) == set(want)
+        for name, info in infos.items():
+            assert (info.external_attr >> 16) & 0o170000 != 0o120000, name  # a regular file, not a symlink entry
+            assert z.read(info) == want[name], name
+
+
+# no backend (allspark, allspark_protocol) and no repository on the path: only what the zip holds
+ZIPPED_PROTOCOL_SCRIPT = OFF_THE_PATH + r"""
+plugins = HERE
+import numpy as np
+from allspark_qgis.protocol import wire
+from allspark_qgis.protocol.connection_file import endpoint
+from allspark_qgis.protocol.client import Client
+from allspark_qgis.client import BackendProcess
+assert wire.__file__.startswith(plugins), wire.__file__
+signer = wire.Signer(wire.new_key())
+a = np.arange(12, dtype=np.float32).reshape(3, 4)
+msg = wire.decode(signer, wire.encode(signer, "echo", {"a": a}), replay=wire.ReplayGuard())
+assert np.array_equal(msg.body["a"], a) and endpoint({"transport": "tcp", "ip": "::1", "port": 1}) == "tcp://[::1]:1"
+bad = [m for m in ("allspark", "allspark_protocol", "torch", "qgis") if m in sys.modules]
+assert not bad, bad
+print("OK")
+"""
+
+
+def test_zipped_plugin_imports_its_protocol_without_the_backend(plugin_zip, tmp_path):
+    plugins = tmp_path / "plugins"
+    with zipfile.ZipFile(plugin_zip) as z:
+        z.extractall(plugins)
+    assert (plugins / "allspark_qgis" / "protocol" / "wire.py").is_file()
+    assert not (plugins / "allspark_qgis" / "protocol").is_symlink()
+    script = tmp_path / "zipped_protocol.py"
+    script.write_text(ZIPPED_PROTOCOL_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    r = subprocess.run([sys.executable, "-I", str(script), str(plugins)], capture_output=True, text=True, timeout=120,
+                       cwd=str(tmp_path), env=env)
+    assert r.returncode == 0 and r.stdout.strip().endswith("OK"), r.stdout + r.stderr
 
 
 def test_metadata(plugin_zip):

@@ -9,7 +9,7 @@ import shutil
 
 import numpy as np
 import pytest
-from test_plugin_support import connected, trained_bundles
+from support.plugin import connected, trained_bundles
 
 DIMS = ("X", "Y", "Z", "intensity", "return_number", "number_of_returns", "classification", "gps_time", "red",
         "green", "blue", "point_source_id", "user_data")
@@ -133,7 +133,7 @@ def test_the_service_converts_without_an_engine(autzen, bad_files, tmp_path):
     """The convert_copc job needs no engine (no LLM): a transport-only service runs it."""
     from allspark.service.server import Server
 
-    from allspark_qgis.client import BackendError, Client
+    from allspark_qgis.protocol.client import BackendError, Client
 
     server = Server(engine=None, connection_file=str(tmp_path / "run" / "backend.json"), heartbeat_s=0.2).start_thread()
     try:
@@ -203,7 +203,8 @@ def test_convert_algorithm_loads_a_point_cloud_layer(backend_bundles, autzen, ba
 
 def test_classify_a_las_file_by_its_path(backend_bundles, shared_data, tmp_path, qgis_new_project):
     """The point-cloud algorithm takes a LAS file this QGIS cannot open: converted to COPC (kept where
-    asked, loaded), classified from the original file, so the classified LAS copy follows its order."""
+    asked, loaded), classified from the original file, so the classified LAS copy (written by the
+    backend) follows its order: every point, each with its class's ASPRS code."""
     import laspy
     from qgis import processing
     from qgis.core import QgsPointCloudLayer, QgsProcessingOutputLayerDefinition, QgsProject, QgsVectorLayer
@@ -225,10 +226,13 @@ def test_classify_a_las_file_by_its_path(backend_bundles, shared_data, tmp_path,
                for lyr in QgsProject.instance().mapLayers().values())
     points = QgsVectorLayer(res["OUTPUT"], "points", "ogr")
     assert points.isValid() and 0 < points.featureCount() <= 1065
-    # the classified LAS copy: the original file, point for point, with the backend's classes where it answered
+    # the classified LAS copy: the original file, point for point, every point classified (ground 2, other 1)
     orig, copy = laspy.read(str(src)), laspy.read(res["OUTPUT_LAS"])
     assert np.array_equal(orig.X, copy.X) and np.array_equal(orig.Y, copy.Y) and len(copy.points) == 1065
-    assert set(np.unique(copy.classification)) <= {1, 2} | set(np.unique(orig.classification))
+    assert set(np.unique(copy.classification)) <= {1, 2}
+    assert (copy.header.version, copy.header.point_format.id) == (orig.header.version, orig.header.point_format.id)
+    assert any(f"Classified point cloud written: {res['OUTPUT_LAS']} (1,065 of 1,065 points" in i
+               for i in rec.feedback.infos), rec.feedback.infos
     infos = rec.feedback.infos
     assert any("cannot open LAS / LAZ files" in i and str(src) in i for i in infos), infos
     assert any(f"The backend reads {src}." == i for i in infos), infos

@@ -7,82 +7,16 @@ layer is chosen, says it is about the earlier layer and "Done." / 100 % go; a re
 (13 bands) says no multispectral bundle is installed and offers training on it; a cancel reads as
 cancelled (neutral words, no warning, no failed task). Screenshots land in the test's folder."""
 
-import json
-import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from support.qgis_window import DEMO, END, WINDOW, XVFB, run_on_a_copy
 
-REPO = Path(__file__).resolve().parents[1]
-XVFB = shutil.which("xvfb-run")
-DEMO = REPO / "demo" / "indian_pines_field.tif"
 QUESTION = "Which crops grow in this field?"
 
 pytestmark = pytest.mark.integration
 
-SCRIPT = r"""
-import json, os, re, sys, time
-repo, field_path, scene_path, out_dir, question = sys.argv[1:6]
-sys.path.insert(0, repo)
-from unittest.mock import MagicMock
-from qgis.core import Qgis, QgsApplication, QgsProject, QgsRasterLayer, QgsTask
-app = QgsApplication([], True)
-app.initQgis()
-from qgis.core import QgsLayerTreeModel
-from qgis.gui import QgsLayerTreeMapCanvasBridge, QgsLayerTreeView, QgsMapCanvas, QgsMessageBar
-from qgis.PyQt.QtCore import QSize, Qt
-from qgis.PyQt.QtWidgets import QDockWidget, QMainWindow, QVBoxLayout, QWidget
-
-window = QMainWindow()
-window.setWindowTitle("QGIS - AllSpark")
-central = QWidget()
-lay = QVBoxLayout(central)
-bar, canvas = QgsMessageBar(), QgsMapCanvas()
-lay.addWidget(bar)
-lay.addWidget(canvas)
-window.setCentralWidget(central)
-window.resize(QSize(1280, 800))
-root = QgsProject.instance().layerTreeRoot()
-tree = QgsLayerTreeView()
-model = QgsLayerTreeModel(root)
-tree.setModel(model)
-bridge = QgsLayerTreeMapCanvasBridge(root, canvas)
-layers_dock = QDockWidget("Layers")
-layers_dock.setWidget(tree)
-window.addDockWidget(Qt.LeftDockWidgetArea, layers_dock)
-iface = MagicMock()
-iface.mainWindow.return_value = window
-iface.mapCanvas.return_value = canvas
-iface.messageBar.return_value = bar
-iface.addToolBar.side_effect = lambda name: window.addToolBar(name)
-iface.addDockWidget.side_effect = lambda area, dock: window.addDockWidget(area, dock)
-iface.removeDockWidget.side_effect = lambda dock: window.removeDockWidget(dock)
-
-def pump(until, timeout):
-    # the Qt event loop waits for events until the condition holds (signals set it); a timer's ticks
-    # wake it so the timeout, which only bounds a hang, is honoured
-    from qgis.PyQt.QtCore import QEventLoop, QTimer
-
-    tick = QTimer()
-    tick.start(50)
-    end = time.time() + timeout
-    while time.time() < end and not until():
-        app.processEvents(QEventLoop.AllEvents | QEventLoop.WaitForMoreEvents)
-    tick.stop()
-    return until()
-
-def shot(name):
-    canvas.setExtent(field.extent().buffered(2))  # the field (the scene lies elsewhere, in UTM)
-    drawn = []
-    canvas.mapCanvasRefreshed.connect(lambda: drawn.append(1))
-    canvas.refreshAllLayers()
-    pump(lambda: bool(drawn), 30)  # the canvas has drawn the layers
-    app.processEvents()
-    return window.grab().save(os.path.join(out_dir, name))
-
+SCRIPT = WINDOW + r"""
 out = {}
 import allspark_qgis
 plugin = allspark_qgis.classFactory(iface)
@@ -161,41 +95,7 @@ out["bar_warnings"] = [i.text() for i in bar.items() if i.level() in (Qgis.Messa
 out["run_enabled_after_cancel"] = dock.run_button.isEnabled()
 out["shot_cancel"] = shot("3_cancelled.png")
 out["platform"] = app.platformName()
-plugin.unload()
-print("RESULT" + json.dumps(out))
-app.exitQgis()
-"""
-
-
-def run_in_qgis_window(script: str, tmp_path, gemma_gguf, field, scene: str, question: str) -> tuple[dict, Path]:
-    """A backend on Gemma 3 270M (no bundles folder but the repository's), `script` run by QGIS's Python
-    in a real window (Xvfb) on `field` (and `scene`) with `question`: (what it printed as RESULT, the
-    folder of its screenshots)."""
-    from test_plugin_support import VENV_PY
-
-    from allspark_qgis.client import BackendProcess
-
-    conn = str(tmp_path / "backend.json")
-    proc = BackendProcess(str(VENV_PY), ["--llm", str(gemma_gguf), "--device", "cpu", "--bundles", str(tmp_path / "none")],
-                          conn, str(tmp_path / "backend.log"))
-    proc.start(timeout_s=300)
-    try:
-        path = tmp_path / "gui_script.py"
-        path.write_text(script)
-        shots = tmp_path / "shots"
-        shots.mkdir(exist_ok=True)
-        env = {**os.environ, "ALLSPARK_CONNECTION_FILE": conn}
-        env.pop("QT_QPA_PLATFORM", None)  # a real X server (Xvfb), not offscreen
-        r = subprocess.run([XVFB, "-a", "-s", "-screen 0 1280x800x24", sys.executable, str(path), str(REPO),
-                            str(field), scene, str(shots), question], capture_output=True, text=True,
-                           timeout=1500, env=env, cwd=str(tmp_path))
-    finally:
-        proc.stop(timeout_s=10)
-    line = [x for x in r.stdout.splitlines() if x.startswith("RESULT")]
-    assert line, r.stdout[-3000:] + r.stderr[-3000:]
-    out = json.loads(line[0][6:])
-    print(json.dumps(out, indent=1))
-    return out, shots
+""" + END
 
 
 @pytest.mark.skipif(XVFB is None, reason="xvfb-run is not installed")
@@ -209,9 +109,7 @@ def test_demo_field_ask_switch_cancel(gemma_gguf, shared_data, tmp_path):
         shutil.copy(shared_data / "msi_sentinel2" / f"s2_{n}.tif", tmp_path)
     scene = str(tmp_path / "sentinel2_scene.vrt")
     gdal.BuildVRT(scene, [str(tmp_path / f"s2_{n}.tif") for n in names], separate=True, resolution="highest")
-    field = tmp_path / DEMO.name
-    shutil.copy(DEMO, field)
-    out, shots = run_in_qgis_window(SCRIPT, tmp_path, gemma_gguf, field, scene, QUESTION)
+    out, shots = run_on_a_copy(SCRIPT, tmp_path, gemma_gguf, DEMO, QUESTION, scene)
     assert out["platform"] == "xcb" and out["ready"]
     assert out["modality"] == "Auto (Hyperspectral)" and out["bundle"] == "hsi-indian-pines"
 

@@ -5,12 +5,10 @@ Before: the dock cut the 172 x 173 px chip into four 88 px tiles (the bundle's c
 of the chips it learnt from) and read the 8-bit chip through QGIS as int8 with its zeros as nodata;
 it answered "4 tiles: BRDM_2 100%" for a T62."""
 
-import shutil
 from pathlib import Path
 
 import pytest
-from test_gui_dock_demo import XVFB, run_in_qgis_window
-from test_gui_screenshot import DOCK
+from support.qgis_window import DOCK, END, XVFB, run_on_a_copy
 
 REPO = Path(__file__).resolve().parents[1]
 CHIP = REPO / "demo" / "mstar_t62_hb19394.jpeg"
@@ -26,17 +24,12 @@ out["answered"] = entry is not None
 out["summary"] = entry["summary"] if entry else None
 out["label"] = dock.progress_label.text()
 out["saved"] = shot("sar_chip.png")
-plugin.unload()
-print("RESULT" + json.dumps(out))
-app.exitQgis()
-"""
+""" + END
 
 
 @pytest.mark.skipif(XVFB is None, reason="xvfb-run is not installed")
 def test_a_sar_chip_is_one_scene_named_as_the_command_line_names_it(gemma_gguf, tmp_path):
-    chip = tmp_path / CHIP.name  # a copy: QGIS writes statistics beside what it opens
-    shutil.copy(CHIP, chip)
-    out, shots = run_in_qgis_window(SCRIPT, tmp_path, gemma_gguf, chip, "", "Which vehicle is this?")
+    out, shots = run_on_a_copy(SCRIPT, tmp_path, gemma_gguf, CHIP, "Which vehicle is this?")
     assert out["ready"] and out["modality"] == "Auto (SAR)" and out["bundle"] == "sar-mstar10"
     assert out["answered"] and out["label"] == "Done."
     assert out["summary"].startswith("Classified as T62"), out["summary"]  # one scene; `allspark ask`: T62 (90%)

@@ -7,8 +7,8 @@ The picture is written to the test's folder; only with ALLSPARK_WRITE_SCREENSHOT
 docs/img/prompt_dock.png:
     ALLSPARK_WRITE_SCREENSHOT=1 QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest -q tests/test_gui_screenshot.py
 
-The window, the mocked QGIS interface, the Qt pump and the map-drawing wait are the demo dock test's
-(tests/test_gui_dock_demo.py): its script up to its own steps is this test's script's start."""
+The window, the mocked QGIS interface, the Qt pump, the map-drawing wait and the dock's two steps (open
+it on a raster, ask) are tests/support/qgis_window.py's DOCK, shared with the other real-window tests."""
 
 import os
 import re
@@ -16,54 +16,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_gui_dock_demo import DEMO, SCRIPT as DEMO_SCRIPT, XVFB, run_in_qgis_window
+from support.qgis_window import DEMO, DOCK, END, XVFB, run_on_a_copy
 
 REPO = Path(__file__).resolve().parents[1]
 SHOT = REPO / "docs" / "img" / "prompt_dock.png"
 QUESTION = "Which crops grow in this field?"
 
 pytestmark = pytest.mark.integration
-
-_STEPS = "\nout = {}\n"
-assert DEMO_SCRIPT.count(_STEPS) == 1, "tests/test_gui_dock_demo.py: its window set-up no longer ends at 'out = {}'"
-WINDOW = DEMO_SCRIPT[: DEMO_SCRIPT.index(_STEPS)]  # argv: repo, field, scene (unused here), out_dir, question
-
-# the plugin in that window, and the two steps every real-window dock test takes: open the dock on a
-# raster (as "Ask AllSpark..." does) with a bundle chosen, and ask it a question
-DOCK = WINDOW + r"""
-from qgis.PyQt.QtGui import QFont
-app.setFont(QFont("Open Sans", 9))
-out = {}
-import allspark_qgis
-plugin = allspark_qgis.classFactory(iface)
-plugin.initGui()
-out["ready"] = pump(lambda: plugin.manager.state == "ready", 120)
-
-
-def open_dock(path, name, bundle, project_crs=False):
-    global field
-    field = QgsRasterLayer(path, name)
-    QgsProject.instance().addMapLayer(field)
-    if project_crs:  # what QGIS does for the first layer of a new project
-        QgsProject.instance().setCrs(field.crs())
-        canvas.setDestinationCrs(field.crs())
-    window.show()
-    iface.activeLayer.return_value = field
-    plugin.layer_actions["raster"].trigger()
-    d = plugin.dock
-    window.resizeDocks([layers_dock, d], [285, 460], Qt.Horizontal)
-    d.bundle_combo.setCurrentIndex(d.bundle_combo.findData(bundle))
-    return d
-
-
-def ask(d, question, timeout):
-    d.prompt_edit.setPlainText(question)
-    answered = []
-    d.answered.connect(answered.append)
-    d.run()
-    pump(lambda: bool(answered), timeout)
-    return answered[0] if answered else None
-"""
 
 SCRIPT = DOCK + r"""
 from allspark_qgis.results import legend_labels
@@ -82,17 +41,12 @@ tree.expandAll()
 out["saved"] = shot("prompt_dock.png")
 out["scale"] = canvas.scale()
 out["platform"] = app.platformName()
-plugin.unload()
-print("RESULT" + json.dumps(out))
-app.exitQgis()
-"""
+""" + END
 
 
 @pytest.mark.skipif(XVFB is None, reason="xvfb-run is not installed")
 def test_readme_screenshot_from_the_demo(gemma_gguf, tmp_path):
-    field = tmp_path / DEMO.name  # a copy: QGIS writes statistics beside what it opens
-    shutil.copy(DEMO, field)
-    out, shots = run_in_qgis_window(SCRIPT, tmp_path, gemma_gguf, field, "", QUESTION)
+    out, shots = run_on_a_copy(SCRIPT, tmp_path, gemma_gguf, DEMO, QUESTION)
     assert out["platform"] == "xcb" and out["ready"] and out["bundle"] == "hsi-indian-pines"
     assert out["answered"] and out["entry"]["prompt"] == QUESTION and out["done_label"] == "Done."
 

@@ -227,12 +227,9 @@ def test_file_helpers(tiny_gguf, tmp_path, monkeypatch):
     assert tensors["token_embd.weight"][1] == (len(meta["tokenizer.ggml.tokens"]), 64)
 
 
-def test_tiny_gguf_is_small_and_fast(tmp_path):
-    import time
-
+def test_tiny_gguf_is_small_and_made_from_its_seed(tmp_path):
     from allspark.llm.tiny import write_tiny_gguf
 
-    t = time.perf_counter()
     p = write_tiny_gguf(tmp_path / "t.gguf", seed=1)
-    assert time.perf_counter() - t < 2.0 and p.stat().st_size < 2_000_000
+    assert p.stat().st_size < 2_000_000  # small (its speed is no test's business: no timed assertion)
     assert file_sha256(p) != file_sha256(write_tiny_gguf(tmp_path / "t0.gguf", seed=0))

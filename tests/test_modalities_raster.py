@@ -72,11 +72,13 @@ def test_describe_and_prompts():
 
 
 def test_tile_windows_cover_the_raster():
-    w = raster.tile_windows(300, 200, 128)
+    from allspark.tiling import grid_windows
+
+    w = grid_windows(300, 200, 128)
     assert [x for x, *_ in w[:3]] == [0, 128, 172] and {y for _, y, *_ in w} == {0, 72}
     assert all(ww == 128 and hh == 128 for *_, ww, hh in w)
-    assert raster.tile_windows(50, 40, 128) == [[0, 0, 50, 40]]
-    assert len(raster.tile_windows(256, 256, 128, stride=64)) == 9
+    assert grid_windows(50, 40, 128) == [[0, 0, 50, 40]]
+    assert len(grid_windows(256, 256, 128, stride=64)) == 9
 
 
 def test_nodata_and_nan_become_mask(tmp_path):

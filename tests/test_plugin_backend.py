@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 
 import pytest
-from test_plugin_support import VENV_PY, have_backend_env, pump
+from support.plugin import VENV_PY, have_backend_env, pump
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def test_start_and_stop_the_backend(qgis_app, qgis_iface, settings, tmp_path, mo
 
     import allspark_qgis
     from allspark_qgis.settings import Settings
-    from test_plugin_support import drop_provider
+    from support.plugin import drop_provider
 
     conn = tmp_path / "run" / "backend.json"
     monkeypatch.setenv("ALLSPARK_CONNECTION_FILE", str(conn))

@@ -4,26 +4,20 @@ candidate paths, classified points), keeps the history, and cancels."""
 
 
 import pytest
-from test_plugin_support import backend, connected, data_dir, pump, table_layer_uri, trained_bundles, trajectory_layer_uri
+from support.data import data_dir, table_layer_uri, trajectory_layer_uri
+from support.plugin import GatedClients, backend_with_bundles, open_plugin, pump
 
 
 @pytest.fixture(scope="module")
 def ready(qgis_processing):
-    trained_bundles(("tiny-table", "tiny-traj", "tiny-cloud"))
-    with connected():
-        yield backend()
+    with backend_with_bundles(("tiny-table", "tiny-traj", "tiny-cloud")) as backend:
+        yield backend
 
 
 @pytest.fixture
 def dock(ready, qgis_app, qgis_iface, qgis_new_project):
-    import allspark_qgis
-
-    p = allspark_qgis.classFactory(qgis_iface)
-    p.initGui()
-    assert pump(qgis_app, lambda: p.manager.state == "ready", 30), p.manager.message
-    d = p.show_dock()
-    yield d
-    p.unload()
+    with open_plugin(qgis_app, qgis_iface) as p:
+        yield p.show_dock()
 
 
 def run(qgis_app, d, layer, bundle, prompt="What do you see?", select=None):
@@ -86,32 +80,27 @@ def test_point_cloud_classes(qgis_app, dock):
 
 
 def test_cancel(qgis_app, dock, monkeypatch):
-    """The task's connection to the backend waits on a gate that opens only after the cancel, so the
-    run cannot finish first: the answer must read as cancelled (never a prediction)."""
-    import threading
-
+    """The task's work waits for its connection to the backend at a gate that opens only after the
+    cancel, so the run cannot finish first: the answer reads as cancelled, and the work stopped there --
+    nothing was sent to the backend and the task has no result (a cancel the work ignored fails here,
+    though QGIS would still call the task cancelled)."""
     from qgis.core import QgsProject, QgsVectorLayer
 
-    from allspark_qgis import connection
-
-    gate, real_client = threading.Event(), connection.client
-
-    def gated_client():
-        assert gate.wait(60)
-        return real_client()
-
-    monkeypatch.setattr(connection, "client", gated_client)
+    gated = GatedClients(monkeypatch)
     layer = QgsVectorLayer(table_layer_uri(data_dir() / "table.csv"), "air quality", "delimitedtext")
     QgsProject.instance().addMapLayer(layer)
     dock.set_layer(layer)
     dock.bundle_combo.setCurrentIndex(dock.bundle_combo.findData("tiny-table"))
     dock.extent_combo.setCurrentIndex(dock.extent_combo.findData("layer"))
     dock.run()
-    assert dock.task is not None and dock.cancel_button.isEnabled()
+    task = dock.task
+    assert task is not None and dock.cancel_button.isEnabled()
+    assert pump(qgis_app, gated.entered.is_set, 30)  # the work runs, held at the gate
     dock.cancel()
-    gate.set()
+    gated.gate.set()
     assert pump(qgis_app, lambda: dock.task is None, 60)
     assert dock.run_button.isEnabled()
     text = dock.answer.toPlainText()
     assert "Cancelled" in text and "Predicted" not in text
     assert dock.progress_label.text() == "Cancelled."
+    assert gated.sent == [] and task.result is None, (gated.sent, task.result)

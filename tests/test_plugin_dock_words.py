@@ -8,28 +8,23 @@ import re
 import shutil
 
 import pytest
-from test_plugin_support import backend, connected, data_dir, pump, table_layer_uri, trained_bundles
+from support.data import data_dir, table_layer_uri
+from support.plugin import GatedClients, backend_with_bundles, open_plugin, pump
 
 QUESTION = "Which of these rows has the most PM2.5, and why?"
 
 
 @pytest.fixture(scope="module")
 def ready(qgis_processing):
-    trained_bundles(("tiny-table", "tiny-hsi"))
-    with connected():
-        yield backend()
+    with backend_with_bundles(("tiny-table", "tiny-hsi")) as backend:
+        yield backend
 
 
 @pytest.fixture
 def plugin(ready, qgis_app, qgis_iface, qgis_new_project):
-    import allspark_qgis
-
-    p = allspark_qgis.classFactory(qgis_iface)
-    p.initGui()
-    assert pump(qgis_app, lambda: p.manager.state == "ready", 30), p.manager.message
-    qgis_iface.messageBar().clear_messages()
-    yield p
-    p.unload()
+    with open_plugin(qgis_app, qgis_iface) as p:
+        qgis_iface.messageBar().clear_messages()
+        yield p
 
 
 @pytest.fixture
@@ -134,17 +129,19 @@ def test_answer_after_switching_layers_names_its_layer(qgis_app, dock):
     assert dock.answer.toPlainText() == answer
 
 
-def test_cancel_reads_as_cancelled(qgis_app, qgis_iface, dock):
+def test_cancel_reads_as_cancelled(qgis_app, qgis_iface, dock, monkeypatch):
     from qgis.core import Qgis, QgsTask
 
+    gated = GatedClients(monkeypatch)  # the work waits at the gate: the task runs when the cancel comes
     choose(dock, table_layer(), "tiny-table")
     statuses = []
     dock.run()
     task = dock.task
     task.statusChanged.connect(statuses.append)
-    assert pump(qgis_app, lambda: task.status() == QgsTask.Running or dock.task is None, 30)
+    assert pump(qgis_app, lambda: gated.entered.is_set() and task.status() == QgsTask.Running, 30)
     dock.cancel()
     assert dock.progress_label.text() == "Cancelling..."
+    gated.gate.set()
     assert pump(qgis_app, lambda: dock.task is None, 60)
     assert dock.progress_label.text() == "Cancelled." and dock.progress.value() == 0
     assert "Cancelled." in dock.answer.toPlainText()

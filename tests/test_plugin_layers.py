@@ -5,9 +5,10 @@ import math
 
 import numpy as np
 import pytest
-from test_plugin_support import data_dir, table_layer_uri, trajectory_layer_uri, write_geotiff
+from support.data import data_dir, table_layer_uri, trajectory_layer_uri, write_geotiff
 
 from allspark_qgis import layers
+from allspark_qgis.families.trajectory import FAMILY as TRAJECTORIES
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,7 @@ def test_trajectory_payload_from_points(qgis_app):
     from qgis.core import QgsVectorLayer
 
     lyr = QgsVectorLayer(trajectory_layer_uri(data_dir() / "tracks.csv"), "tracks", "delimitedtext")
-    arrays, meta = layers.layer_payload(lyr, "trajectory")
+    arrays, meta = TRAJECTORIES.payload(lyr)
     assert meta["time_field"] == "t" and meta["id_field"] == "track_id"
     assert arrays["xy"].shape == (240, 2) and arrays["t"].shape == (240,) and arrays["track"].dtype == np.int64
     assert meta["track_ids"] == [f"ped{k}" for k in range(6)]

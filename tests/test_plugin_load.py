@@ -5,7 +5,8 @@ history, diagnostics."""
 import os
 
 import pytest
-from test_plugin_support import data_dir, drop_provider, trajectory_layer_uri
+from support.data import data_dir, trajectory_layer_uri
+from support.plugin import drop_provider
 
 ALGORITHMS = {"classify_raster", "classify_pixels", "predict_trajectories", "predict_attribute",
               "classify_pointcloud", "convert_to_copc", "ask", "train_bundle"}

@@ -1,7 +1,7 @@
 """The modality rule (a plain function of layer facts) and whether a layer fits a bundle."""
 
 import pytest
-from test_plugin_support import data_dir, table_layer_uri, trajectory_layer_uri
+from support.data import data_dir, table_layer_uri, trajectory_layer_uri
 
 from allspark_qgis.modality import LayerFacts, detect, find_id_field, find_time_field, fit_problem
 
@@ -122,7 +122,7 @@ def test_real_sentinel2_and_radar_layers(qgis_app, shared_data, tmp_path):
     import numpy as np
     from osgeo import gdal
     from qgis.core import QgsRasterLayer
-    from test_plugin_support import write_geotiff
+    from support.data import write_geotiff
 
     from allspark_qgis.modality import detect_layer, facts_from_layer
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_plugin_support import TRAIN_OPTIONS, backend, connected, data_dir, trained_bundles
+from support.data import data_dir
+from support.plugin import TRAIN_OPTIONS, backend, connected, trained_bundles
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -417,7 +418,7 @@ def test_the_dock_limits_a_question_to_the_selected_polygons(qgis_app, qgis_ifac
     holds exactly the selected polygon's pixels."""
     from osgeo import gdal
     from qgis.core import QgsProject
-    from test_plugin_support import pump
+    from support.plugin import pump
 
     import allspark_qgis
 

@@ -1,11 +1,11 @@
 """Results -> styled layers: class GeoTIFF (GDAL) with a paletted renderer and class names in the
-legend, prediction fields on a layer copy, candidate paths, classified points, LAS copies."""
+legend, prediction fields on a layer copy, candidate paths, classified points."""
 
 import os
 
 import numpy as np
 import pytest
-from test_plugin_support import data_dir, table_layer_uri, wkt
+from support.data import data_dir, table_layer_uri, wkt
 
 from allspark_qgis import results
 
@@ -55,6 +55,7 @@ def test_copy_with_predictions_regression_and_classification(qgis_app):
     vals = [f["PM2_5_pred"] for f in out.getFeatures()][:4]
     assert vals[:2] == [1.5, 2.5]
     assert vals[2] is None or str(vals[2]) == "NULL"  # the row predicted as NaN has no value
+    assert vals[3] is None or str(vals[3]) == "NULL"  # nor has a row not asked about
     cls = {"classes": ["low", "high"], "labels": ["high", "low", "high"],
            "probabilities": np.array([[0.2, 0.8], [0.9, 0.1], [0.4, 0.6]], np.float32)}
     out = results.copy_with_predictions(src, cls, fids)
@@ -79,30 +80,28 @@ def test_trajectory_layer_one_feature_per_candidate(qgis_app):
     assert layer.renderer() is not None
 
 
-def test_points_layer_and_las_copy(tmp_path, qgis_app):
-    import laspy
+def test_points_layer_from_the_result_alone(qgis_app):
+    """The point layer comes from the result only: the points each tile kept, their file indexes and
+    coordinates (element_xyz, NaN-padded); the plugin reads no LAS / LAZ file itself."""
     from qgis.core import QgsCoordinateReferenceSystem
 
-    n = 50
     rng = np.random.default_rng(1)
-    xyz = rng.uniform(0, 10, (n, 3))
-    las = laspy.create(point_format=3, file_version="1.2")
-    las.x, las.y, las.z = xyz.T
-    las.classification = np.ones(n, np.uint8)
-    src = str(tmp_path / "in.las")
-    las.write(src)
-    np.testing.assert_allclose(results.las_xyz(src), xyz, atol=0.01)
+    xyz = rng.uniform(0, 10, (45, 3))
+    el_xyz = np.full((2, 25, 3), np.nan)
+    el_xyz[0, :20], el_xyz[1, :25] = xyz[:20], xyz[20:45]
     res = {"classes": ["other", "ground"], "element_labels": np.array([[1] * 10 + [0] * 10 + [-1] * 5, [1] * 25]),
-           "samples": [{"index": list(range(20))}, {"index": list(range(20, 45))}]}
-    index, labels, pts = results.point_results(res, src)
-    assert len(index) == 45 and labels.tolist() == [1] * 10 + [0] * 10 + [1] * 25
-    np.testing.assert_allclose(pts, xyz[:45], atol=0.01)
-    dst = results.write_classified_las(src, str(tmp_path / "out.las"), index, np.take(results.las_codes(["other", "ground"]), labels))
-    got = laspy.read(dst).classification
-    assert list(got[:10]) == [2] * 10 and list(got[10:20]) == [1] * 10 and list(got[45:]) == [1] * 5
+           "samples": [{"index": list(range(20))}, {"index": list(range(20, 45))}], "element_xyz": el_xyz}
+    index, labels, pts = results.point_results(res)
+    assert index.tolist() == list(range(45)) and labels.tolist() == [1] * 10 + [0] * 10 + [1] * 25
+    np.testing.assert_array_equal(pts, xyz)
     layer = results.points_layer(pts, labels, ["other", "ground"], QgsCoordinateReferenceSystem("EPSG:32633"))
     assert layer.featureCount() == 45 and results.legend_labels(layer) == ["other", "ground"]
     assert layer.wkbType() == 1001  # PointZ
+    with pytest.raises(ValueError, match="The backend sent no point coordinates"):
+        results.point_results({k: v for k, v in res.items() if k != "element_xyz"})
+    for gone in ("las_header", "las_xyz", "copc_nodes", "file_order_xyz", "write_classified_las", "las_codes",
+                 "LAS_CODES"):  # the LAS reader / writer is the backend's (laspy), not the plugin's
+        assert not hasattr(results, gone), gone
 
 
 def test_label_indices():

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from test_plugin_support import pump
+from support.plugin import pump
 
 REPO = Path(__file__).resolve().parents[1]
 

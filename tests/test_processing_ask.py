@@ -2,7 +2,8 @@
 outputs; and every algorithm is inactive, with a clear warning, when no backend can be reached."""
 
 import pytest
-from test_plugin_support import connected, data_dir, trained_bundles, trajectory_layer_uri
+from support.data import data_dir, trajectory_layer_uri
+from support.plugin import connected, trained_bundles
 
 
 @pytest.fixture(scope="module", autouse=True)

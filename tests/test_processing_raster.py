@@ -4,13 +4,14 @@ doesn't fit the bundle is refused with the reason."""
 
 import numpy as np
 import pytest
-from test_plugin_support import connected, data_dir, trained_bundles
+from support.data import data_dir
+from support.plugin import connected, trained_bundles
 
 
 @pytest.fixture(scope="module", autouse=True)
 def bundles(qgis_processing):
     with connected():  # the plugin talks to the session's backend during this file's tests
-        yield trained_bundles(("tiny-rgb", "tiny-hsi"))
+        yield trained_bundles(("tiny-rgb", "tiny-hsi", "tiny-hsi-dense"))
 
 
 def _classes_of(path):
@@ -65,6 +66,29 @@ def test_classify_pixels(bundles, tmp_path):
     assert (w, h) == (6, 6) and gt[1] == 10.0 and gt[0] == 500000.0  # the input's grid over the extent
     assert labels[0, 0] == 255  # the nodata pixel stays nodata
     assert set(np.unique(labels[labels != 255])) <= {0, 1, 2} and (labels != 255).sum() == 6 * 6 - 1
+    assert legend_labels(QgsRasterLayer(out, "p")) == ["forest", "urban", "water"]
+    from osgeo import gdal
+
+    assert gdal.Open(out).GetMetadata("IMAGE_STRUCTURE").get("LAYOUT") == "COG"  # written block by block, then a COG
+    assert not list(tmp_path.glob("*.part.tif*"))
+
+
+def test_classify_pixels_with_a_dense_bundle(bundles, tmp_path):
+    """A dense bundle (tiles of 4 px, one LLM sequence each) through the same algorithm: every valid pixel of
+    the extent gets a class, nodata stays nodata, the output is a COG on the input's grid."""
+    from qgis import processing
+    from qgis.core import QgsRasterLayer
+
+    from allspark_qgis.results import legend_labels
+
+    assert bundles["tiny-hsi-dense"]["BUNDLE_NAME"] == "tiny-hsi-dense"
+    out = str(tmp_path / "dense.tif")
+    processing.run("allspark:classify_pixels", {"INPUT": str(data_dir() / "hsi.tif"), "BUNDLE": "tiny-hsi-dense",
+                                                "OUTPUT": out, "EXTENT": "500000,500060,3999940,4000000 [EPSG:32633]"})
+    labels, gt, w, h = _classes_of(out)
+    assert (w, h) == (6, 6) and gt[1] == 10.0 and gt[0] == 500000.0
+    assert labels[0, 0] == 255 and (labels != 255).sum() == 6 * 6 - 1
+    assert set(np.unique(labels[labels != 255])) <= {0, 1, 2}
     assert legend_labels(QgsRasterLayer(out, "p")) == ["forest", "urban", "water"]
 
 

@@ -6,7 +6,8 @@ import json
 import threading
 
 import pytest
-from test_plugin_support import connected, TRAIN_OPTIONS, backend, data_dir, reload_provider, table_layer_uri, trained_bundles
+from support.data import data_dir, table_layer_uri
+from support.plugin import TRAIN_OPTIONS, backend, connected, reload_provider, trained_bundles
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -2,7 +2,8 @@
 backend: candidate paths (rank, score) as a line layer; predictions as new fields on a layer copy."""
 
 import pytest
-from test_plugin_support import connected, data_dir, table_layer_uri, trajectory_layer_uri, trained_bundles
+from support.data import data_dir, table_layer_uri, trajectory_layer_uri
+from support.plugin import connected, trained_bundles
 
 
 @pytest.fixture(scope="module", autouse=True)

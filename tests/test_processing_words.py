@@ -9,7 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_plugin_support import connected, data_dir, table_layer_uri, trained_bundles
+from support.data import data_dir, table_layer_uri
+from support.plugin import connected, trained_bundles
 
 REPO = Path(__file__).resolve().parents[1]
 BACKEND_WORDS = re.compile(r"\bsamples?\b|\bblocks?\b|\bstarting\b|\bdone\b|\bwriting node\b|\bindexing\b|\breading\b")
@@ -133,7 +134,7 @@ def test_training_progress_in_the_words_of_the_gui(language, tmp_path):
     from qgis import processing
 
     from allspark_qgis.i18n import tr
-    from test_plugin_support import TRAIN_OPTIONS
+    from support.plugin import TRAIN_OPTIONS
 
     rec = Recorder()
     opts = json.dumps({**TRAIN_OPTIONS, "pretrain_epochs": 2})

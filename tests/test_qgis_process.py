@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_plugin_support import backend, data_dir, qgis_process_env, trained_bundles, trajectory_layer_uri
+from support.data import data_dir, trajectory_layer_uri
+from support.plugin import backend, qgis_process_env, trained_bundles
 
 REPO = Path(__file__).resolve().parents[1]
 QGIS_PROCESS = shutil.which("qgis_process")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from allspark_qgis.client import BackendError, Client
+from allspark_qgis.protocol.client import BackendError, Client
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "demo" / "indian_pines_field.tif"
@@ -82,7 +82,8 @@ def test_progress_rate_limit_keeps_each_phases_first_words():
     """The COPC conversion's "writing node ..." once never reached the user on a fast machine: its 50 ms
     rate limit dropped every count of that phase. Counts within a phase are thinned; a new phase's
     first message always goes out, however fast the job runs."""
-    from allspark.service.jobs import Job, JobContext
+    from allspark.service.jobs import Job
+    from allspark.service.steps import JobContext
 
     sent = []
     ctx = JobContext(Job(id="j", kind="convert_copc", request_id="r", owner=b"o", body={}), engine=None,

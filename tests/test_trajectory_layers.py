@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 import pytest
-from test_plugin_support import TRAIN_OPTIONS, backend, connected, reload_provider
+from support.plugin import TRAIN_OPTIONS, backend, connected, reload_provider
 
 CUT = 7180  # the last observed frame
 TRACKS = (122, 123, 124, 125)  # the tracks with 8 fixes 0.4 s apart up to CUT
@@ -184,19 +184,20 @@ def test_time_units_detected_from_the_layer(qgis_app, shared_data, tmp_path):
     from qgis.PyQt.QtCore import QDateTime, Qt
 
     from allspark_qgis import layers
+    from allspark_qgis.families.trajectory import FAMILY as TRAJECTORIES
 
     data = zara(shared_data)
     seen = data[data[:, 0] <= CUT]
     frames = write_layer(tmp_path / "zara.csv", seen, "utm")
-    arrays, meta = layers.layer_payload(frames, "trajectory")
+    arrays, meta = TRAJECTORIES.payload(frames)
     assert meta["time_field"] == "frame_id" and meta["id_field"] == "ped_id"
     assert meta["time_units"] == "frames" and meta["frame_rate"] == 25.0 and meta["layer"] == LAYER
     np.testing.assert_array_equal(np.sort(arrays["t"]), np.sort(seen[:, 0]))  # frame numbers; the backend converts
-    arrays, meta = layers.layer_payload(frames, "trajectory", time_units="frames", frame_rate=10)
+    arrays, meta = TRAJECTORIES.payload(frames, time_units="frames", frame_rate=10)
     assert meta["frame_rate"] == 10.0
-    assert layers.layer_payload(frames, "trajectory", time_units="seconds")[1]["time_units"] == "seconds"
+    assert TRAJECTORIES.payload(frames, time_units="seconds")[1]["time_units"] == "seconds"
     with pytest.raises(layers.LayerError, match=r"'frame_id' of layer 'crowds_zara01' holds numbers, not date-times"):
-        layers.layer_payload(frames, "trajectory", time_units="datetime")
+        TRAJECTORIES.payload(frames, time_units="datetime")
 
     start = QDateTime.fromString("2024-05-01T10:00:00Z", Qt.ISODate)
     for kind in ("datetime", "string"):
@@ -209,12 +210,12 @@ def test_time_units_detected_from_the_layer(qgis_app, shared_data, tmp_path):
             f.setGeometry(QgsGeometry.fromPointXY(QgsPointXY(x + UTM[0], y + UTM[1])))
             feats.append(f)
         lyr.dataProvider().addFeatures(feats)
-        arrays, meta = layers.layer_payload(lyr, "trajectory", time_field="when")
+        arrays, meta = TRAJECTORIES.payload(lyr, time_field="when")
         assert meta["time_units"] == "datetime", kind
         t125 = np.sort(arrays["t"][arrays["track"] == meta["track_ids"].index(125)])
         assert t125[0] == pytest.approx(start.toMSecsSinceEpoch() / 1000.0) and np.allclose(np.diff(t125), 0.4)
         with pytest.raises(layers.LayerError, match=r"'when' of layer 'walkers' holds date-times, not frame numbers"):
-            layers.layer_payload(lyr, "trajectory", time_field="when", time_units="frames")
+            TRAJECTORIES.payload(lyr, time_field="when", time_units="frames")
 
 
 # ---- the plugin against a real backend: train and predict from the layer -----------------------------
@@ -298,7 +299,7 @@ def test_processing_refuses_frames_read_as_seconds_naming_the_layer(zara_bundle,
 @pytest.mark.parametrize("time", ["seconds", "frames"])
 def test_dock_draws_paths_from_the_last_fix(zara_bundle, shared_data, tmp_path, qgis_app, qgis_iface, qgis_new_project,
                                             time):
-    """The prompt dock's path (layer_payload with detected units -> runner -> results.trajectory_layer)."""
+    """The prompt dock's path (the trajectory family's payload with detected units -> runner -> results.trajectory_layer)."""
     from qgis.core import QgsProject
     from qgis.PyQt.QtCore import QEventLoop, QTimer
 

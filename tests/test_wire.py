@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from allspark_qgis import wire
+from allspark_protocol import connection_file, wire
 
 KEY = wire.new_key()
 
@@ -216,33 +216,39 @@ def test_connection_file_reading(tmp_path, monkeypatch):
     info = {"transport": "tcp", "ip": "127.0.0.1", "port": 5555, "key": KEY, "signature_scheme": "hmac-sha256",
             "pid": os.getpid(), "protocol_version": wire.PROTOCOL_VERSION}
     path.write_text(json.dumps(info))
-    got = wire.read_connection_file(str(path))
-    assert got["port"] == 5555 and wire.endpoint(got) == "tcp://127.0.0.1:5555"
-    assert wire.endpoint({**got, "ip": "::1"}) == "tcp://[::1]:5555"
+    got = connection_file.read_connection_file(str(path))
+    assert got["port"] == 5555 and connection_file.endpoint(got) == "tcp://127.0.0.1:5555"
+    assert connection_file.endpoint({**got, "ip": "::1"}) == "tcp://[::1]:5555"
     path.write_text(json.dumps({**info, "protocol_version": 99}))
     with pytest.raises(ValueError, match="protocol 99"):
-        wire.read_connection_file(str(path))
+        connection_file.read_connection_file(str(path))
     path.write_text(json.dumps({k: v for k, v in info.items() if k != "key"}))
     with pytest.raises(ValueError, match="lacks key"):
-        wire.read_connection_file(str(path))
+        connection_file.read_connection_file(str(path))
     path.write_text("not json")
     with pytest.raises(ValueError):
-        wire.read_connection_file(str(path))
+        connection_file.read_connection_file(str(path))
     with pytest.raises(FileNotFoundError):
-        wire.read_connection_file(str(tmp_path / "missing.json"))
-    monkeypatch.setenv(wire.CONNECTION_FILE_ENV, str(tmp_path / "x.json"))
-    assert wire.default_connection_file() == str(tmp_path / "x.json")
-    monkeypatch.delenv(wire.CONNECTION_FILE_ENV)
+        connection_file.read_connection_file(str(tmp_path / "missing.json"))
+    monkeypatch.setenv(connection_file.CONNECTION_FILE_ENV, str(tmp_path / "x.json"))
+    assert connection_file.default_connection_file() == str(tmp_path / "x.json")
+    monkeypatch.delenv(connection_file.CONNECTION_FILE_ENV)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     if sys.platform.startswith("linux"):
-        assert wire.default_connection_file() == str(tmp_path / "allspark" / "backend.json")
+        assert connection_file.default_connection_file() == str(tmp_path / "allspark" / "backend.json")
 
 
-def test_wire_and_client_import_without_torch_or_backend():
+@pytest.mark.parametrize("modules, never", [
+    ("allspark_protocol.wire, allspark_protocol.connection_file, allspark_protocol.client",
+     ("torch", "allspark", "allspark_qgis", "qgis")),
+    ("allspark_qgis.protocol.wire, allspark_qgis.protocol.client, allspark_qgis.client",
+     ("torch", "allspark", "allspark_protocol", "qgis")),
+], ids=["backend-name", "plugin-name"])
+def test_wire_and_client_import_without_torch_or_backend(modules, never):
     import subprocess
 
-    code = ("import sys; import allspark_qgis.wire, allspark_qgis.client; "
-            "bad = [m for m in ('torch', 'allspark', 'qgis') if m in sys.modules]; "
+    code = (f"import sys; import {modules}; "
+            f"bad = [m for m in {never!r} if m in sys.modules]; "
             "assert not bad, bad; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr

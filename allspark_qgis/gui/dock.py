@@ -7,8 +7,8 @@ dock filled in itself is replaced); an answer shown after switching layers says 
 about; no bundle for a layer says why and offers the ways forward (train one on this layer, choose
 the modality by hand); progress counts pixels / tiles / rows / tracks; a cancel reads as cancelled.
 
-The dock is thin: payloads come from layers.py, the backend calls from runner.py (in a QgsTask),
-and layers from results.py.
+The dock is thin: what a run reads, sends and adds as layers comes from the layer's modality family
+(families/), the backend calls from runner.py (in a QgsTask).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from .. import connection, history, layers, modality, results, runner
+from .. import connection, families, history, layers, modality, runner
 from ..backend import READY, state_text
 from ..i18n import tr
 from ..icons import icon
@@ -51,7 +51,6 @@ from ..tasks import AllSparkTask, WordedFeedback, run_task
 from .settings_dialog import backend_status_text
 
 EXTENT_LAYER, EXTENT_CANVAS, EXTENT_SELECTION = "layer", "canvas", "selection"
-TEXT_MAX_PIXELS = 512 * 512  # the image sent for a written answer about a raster extent
 
 
 def modality_label(m: str | None) -> str:
@@ -268,11 +267,11 @@ class PromptDock(QgsDockWidget):
 
     def _fill_bundles(self, *_):
         m = self.current_modality()
-        traj = m == "trajectory"
+        family = families.of(m)
         for wdg in (self.time_field, self.id_field, self.time_label, self.id_label):
-            wdg.setVisible(traj)
+            wdg.setVisible(bool(family and family.uses_track_fields))
         for wdg in (self.region_combo, self.region_label):
-            wdg.setVisible(m in modality.RASTER_MODALITIES)
+            wdg.setVisible(bool(family and family.uses_region))
         current = self.bundle_combo.currentData()
         self.bundle_combo.blockSignals(True)
         self.bundle_combo.clear()
@@ -404,22 +403,21 @@ class PromptDock(QgsDockWidget):
         self._set_answer("", layer)
         self.progress.setValue(0)
         self.progress_label.setText(tr("Sending to the backend..."))
-        unit, total = modality.run_unit(manifest), job.get("total")
+        unit = modality.run_unit(manifest)
 
         def work(task):
             fb = runner.TaskFeedback(task)
             c = connection.client()
-            out = {"layers": job["layers"] and add_layers}
+            out = {"layers": add_layers}
             try:
                 if add_layers:
-                    predict_fb = WordedFeedback(runner.Sub(fb, 0.0, 0.8 if want_text else 1.0), unit, total)
-                    out["result"] = job["predict"](c, predict_fb)
+                    predict_fb = WordedFeedback(runner.Sub(fb, 0.0, 0.8 if want_text else 1.0), unit, job.total)
+                    out["result"] = job.predict(c, predict_fb)
                 if want_text or not add_layers:
-                    a, meta = job["ask_payload"]()
+                    a, meta = job.question()
                     fb.progress(0.8 if add_layers else 0.1, tr("Writing the answer..."))
-                    run = job["ask_run"]() if "ask_run" in job else None  # the map made above, when there is one
                     out["answer"] = runner.ask(c, manifest["name"], a, meta, prompt, want_text, fb, on_token=task.token,
-                                               run=run)
+                                               run=job.made())  # the map made above, when there is one
             finally:
                 connection._close(c)
             return out
@@ -432,72 +430,17 @@ class PromptDock(QgsDockWidget):
         run_task(self.task, lambda r: self._done(r, ctx), self._failed, self._cancelled)
         self._update_run()
 
-    def _prepare(self, layer, m, manifest, extent, fids) -> dict:
-        """Main thread: read what must be read here (vector features), and return the functions the
-        task runs (rasters are read there, through a cloned provider)."""
-        name = manifest["name"]
-        if m in modality.RASTER_MODALITIES:
-            grid = layers.raster_grid(layer)
-            window = layers.window_for_extent(grid, extent)
-            if window is None:
-                raise layers.LayerError(tr("The extent does not overlap the raster layer '{name}'.").format(name=layer.name()))
-            region = None
-            if self.region_combo.currentLayer() is not None:  # the selected polygons, read here (main thread)
-                region = layers.selected_region(self.region_combo.currentLayer(), layer)
-                window = layers.region_window(layer, region, window)
-            provider = layer.dataProvider().clone()
-            per_pixel = manifest.get("modality") == "hsi" or manifest.get("task") == "pixel_classification"
-            tile = runner.tile_size(manifest, window=window)
-
-            made = {}  # the map this run made: the answer's summary is about it (ask_run)
-
-            def predict(c, fb):
-                if per_pixel:
-                    lab, gt, classes, made["run"] = runner.classify_pixels_for_answer(c, manifest, layer, window, fb,
-                                                                                      provider, region)
-                else:
-                    lab, conf, gt, classes = runner.classify_tiles(c, manifest, layer, window, tile, fb, provider,
-                                                                   region=region)
-                    made["run"] = runner.run_of_pixels(lab, conf, classes, gt, layers.crs_wkt(layer), region, "tile")
-                path = _unique(os.path.join(_results_dir(), f"{_safe(layer.name())}_{_safe(name)}.tif"))
-                results.write_class_raster(path, lab, gt, layers.crs_wkt(layer.crs()), classes)
-                return {"raster": path, "classes": classes}
-
-            def ask_payload():  # per pixel: the centre pixel's spectrum, or the region's pixels
-                return layers.raster_question_payload(layer, "hsi" if per_pixel else m, window, region, provider,
-                                                      max_pixels=TEXT_MAX_PIXELS)
-
-            cols, rows = layers.tile_grid(window, tile)
-            total = window[2] * window[3] if per_pixel else cols * rows
-            return {"predict": predict, "ask_payload": ask_payload, "ask_run": lambda: made.get("run"),
-                    "layers": True, "total": total}
-        if m == "pointcloud":
-            arrays, meta = layers.pointcloud_payload(layer)
-
-            def predict(c, fb):
-                return runner.classify_pointcloud(c, manifest, meta["path"], fb, meta.get("crs"))
-
-            return {"predict": predict, "ask_payload": lambda: (arrays, meta), "layers": True}
-        if m == "trajectory":
-            t, i = self.time_field.currentField(), self.id_field.currentField()
-            arrays, meta = layers.layer_payload(layer, m, feature_ids=fids, time_field=t or None, id_field=i or None)
-
-            def predict(c, fb):
-                return runner.predict_trajectories(c, manifest, arrays, meta, fb)
-
-            return {"predict": predict, "ask_payload": lambda: (arrays, meta), "layers": True,
-                    "total": len(meta.get("track_ids") or []) or None}
-        numeric, categorical = layers.bundle_table_columns(manifest)
-        arrays, meta = layers.table_payload(layer, fids, numeric=numeric, categorical=categorical)
-
-        def predict(c, fb):
-            return runner.predict_table(c, manifest, arrays, meta, fb)
-
-        def ask_payload():  # the written answer is about the first row
-            a = {k: v[:1] for k, v in arrays.items()}
-            return a, dict(meta, fids=meta["fids"][:1], categorical={k: v[:1] for k, v in meta["categorical"].items()})
-
-        return {"predict": predict, "ask_payload": ask_payload, "layers": True, "total": len(meta.get("fids") or []) or None}
+    def _prepare(self, layer, m, manifest, extent, fids) -> families.Run:
+        """Main thread: what the task runs, from the layer's family (vector features are read here,
+        rasters in the task through a cloned provider)."""
+        family = families.of(m)
+        sel = families.Selection(extent=extent, feature_ids=fids)
+        if family.uses_region and self.region_combo.currentLayer() is not None:  # the selected polygons
+            sel.region = layers.selected_region(self.region_combo.currentLayer(), layer)
+        if family.uses_track_fields:
+            sel.time_field = self.time_field.currentField() or None
+            sel.id_field = self.id_field.currentField() or None
+        return family.prepare(layer, m, manifest, sel, _results_dir())
 
     def cancel(self) -> None:
         if self.task is not None:
@@ -559,7 +502,7 @@ class PromptDock(QgsDockWidget):
         added = []
         try:
             if out.get("layers") and out.get("result") is not None:
-                added = self._add_layers(out["result"], layer, m, manifest, ctx["job"])
+                added = self._add_layers(out["result"], layer, m, manifest)
         except Exception as exc:  # noqa: BLE001 - shown, logged
             log(f"adding result layers: {exc}", "warning")
             notify(self.iface, tr("The results could not be added as layers: {error}").format(error=exc), "warning")
@@ -582,27 +525,10 @@ class PromptDock(QgsDockWidget):
         notify(self.iface, tr("AllSpark answered about '{layer}'.").format(layer=layer.name()), "success")
         self.answered.emit(entry)
 
-    def _add_layers(self, res, layer, m, manifest, job) -> list:
-        project = QgsProject.instance()
-        name = manifest["name"]
-        out = []
-        if m in modality.RASTER_MODALITIES:
-            lyr = results.class_raster_layer(res["raster"], res["classes"], tr("{layer} - {bundle}").format(layer=layer.name(), bundle=name))
-            out.append(lyr)
-        elif m == "table":
-            result, fids = res
-            out.append(results.copy_with_predictions(layer, result, fids, tr("{layer} - {bundle}").format(layer=layer.name(), bundle=name)))
-        elif m == "trajectory":
-            result, ids, last = res
-            out.append(results.trajectory_layer(result, ids, layer.crs(), tr("{layer} - predicted paths").format(layer=layer.name()), last))
-        elif m == "pointcloud":
-            classes = list(res.get("classes") or manifest.get("classes") or [])
-            _, labels, xyz = results.point_results(res, layers.pointcloud_payload(layer)[1]["path"], layer)
-            if xyz is None:
-                raise ValueError(tr("the backend sent no point coordinates"))
-            out.append(results.points_layer(xyz, labels, classes, layer.crs(), tr("{layer} - classes").format(layer=layer.name())))
+    def _add_layers(self, res, layer, m, manifest) -> list:
+        out = families.of(m).add_layers(res, layer, manifest)
         for lyr in out:
-            project.addMapLayer(lyr)
+            QgsProject.instance().addMapLayer(lyr)
         return out
 
     # ---- history ----------------------------------------------------------------------------
@@ -650,30 +576,17 @@ class PromptDock(QgsDockWidget):
 
 def training_parameters(layer, m: str | None) -> dict:
     """allspark:train_bundle's parameters for training on `layer`: the layer, its modality, a bundle name,
-    and for a raster the labels layer when the project holds exactly one point / polygon layer over it."""
+    and what the layer's family fills in (a raster's labels layer, when the project holds exactly one
+    point / polygon layer over it)."""
     params = {"INPUT": layer}
     if m:
         params["MODALITY"] = m
-    params["NAME"] = _safe(f"{layer.name()}-{m or 'bundle'}").lower()
-    if modality.layer_kind(layer) == "raster":
-        labels = []
-        for other in QgsProject.instance().mapLayers().values():
-            if other is layer or modality.layer_kind(other) != "vector" or other.geometryType() not in (
-                    Qgis.GeometryType.Point, Qgis.GeometryType.Polygon):
-                continue
-            ct = QgsCoordinateTransform(other.crs(), layer.crs(), QgsProject.instance())
-            try:
-                if ct.transformBoundingBox(other.extent()).intersects(layer.extent()):
-                    labels.append(other)
-            except Exception:  # noqa: BLE001 - a layer that cannot be transformed is no candidate
-                continue
-        if len(labels) == 1:
-            params["LABELS"] = labels[0]
+    params["NAME"] = families.safe_name(f"{layer.name()}-{m or 'bundle'}").lower()
+    kind = modality.layer_kind(layer)
+    family = families.of(m or modality.detect_layer(layer)) or families.by_layer_kind(kind)
+    if family is not None and kind == family.layer_kind:
+        params.update(family.training_parameters(layer))
     return params
-
-
-def _safe(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)[:60] or "layer"
 
 
 def _results_dir() -> str:
@@ -684,12 +597,3 @@ def _results_dir() -> str:
         d = os.path.join(tempfile.gettempdir(), "allspark_results")
     os.makedirs(d, exist_ok=True)
     return d
-
-
-def _unique(path: str) -> str:
-    base, ext = os.path.splitext(path)
-    k, out = 1, path
-    while os.path.exists(out):
-        k += 1
-        out = f"{base}_{k}{ext}"
-    return out

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from qgis.core import (
     QgsProcessingException,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterString,
     QgsProcessingOutputString,
     QgsProcessingParameterExtent,
     QgsProcessingParameterRasterDestination,
@@ -18,7 +20,7 @@ from . import base
 
 
 class RasterAlgorithm(base.AllSparkAlgorithm):
-    INPUT, EXTENT, OUTPUT, CLASSES, REGION = "INPUT", "EXTENT", "OUTPUT", "CLASSES", "REGION"
+    INPUT, EXTENT, OUTPUT, CLASSES, REGION, CLUSTER = "INPUT", "EXTENT", "OUTPUT", "CLASSES", "REGION", "CLUSTER"
     GROUP, GROUP_ID = N_("Raster"), "raster"
 
     def add_raster_parameters(self):
@@ -26,6 +28,7 @@ class RasterAlgorithm(base.AllSparkAlgorithm):
         self.add_bundle_parameter()
         self.addParameter(QgsProcessingParameterExtent(self.EXTENT, tr("Extent (default: the whole raster)"), optional=True))
         add_region_parameter(self)
+        add_cluster_parameter(self)
 
     def add_raster_output(self):
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, tr("Classified raster")))
@@ -58,6 +61,34 @@ class RasterAlgorithm(base.AllSparkAlgorithm):
         feedback.setProgress(97)
         return self.write_output(parameters, context, layer, labels, transform, classes)
 
+    def cluster(self, parameters, context) -> str | None:
+        """The CLUSTER parameter: None to run in the backend (the default), else "local" (a local Ray on
+        the backend's machine) or a Ray cluster's address."""
+        text = (self.parameterAsString(parameters, self.CLUSTER, context) or "").strip()
+        return text or None
+
+    def run_on_cluster(self, parameters, context, feedback, layer, manifest, window, region, cluster: str):
+        """The whole raster on Ray (runner.cluster_batch): the backend reads the file itself, windows become
+        Ray tasks, the label GeoTIFF (the input's grid) is written at OUTPUT, then styled."""
+        from .. import runner
+
+        if not runner.is_file_raster(layer):
+            raise QgsProcessingException(tr("Running on Ray needs a raster file the backend can read; the layer "
+                                            "'{name}' is not a local file.").format(name=layer.name()))
+        if region is not None or list(window) != [0, 0, layer.width(), layer.height()]:
+            raise QgsProcessingException(tr("Ray runs the whole raster: leave the extent and the region empty."))
+        out = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        where = tr("a local Ray") if cluster.lower() == runner.LOCAL_RAY else cluster
+        feedback.pushInfo(tr("Running bundle {name} on Ray ({where}).").format(name=manifest["name"], where=where))
+        res = self.call_backend(lambda client: runner.cluster_batch(
+            client, manifest["name"], [layer.source()], out, self.feedback(feedback, 0, 95), address=cluster))
+        if res is None or feedback.isCanceled():
+            return {}
+        feedback.pushInfo(tr("Ray: {workers} workers, {tasks} windows, {seconds} s.").format(
+            workers=res.get("workers"), tasks=res.get("tasks"), seconds=f"{float(res.get('seconds') or 0):.1f}"))
+        feedback.setProgress(97)
+        return self.styled_output(context, res.get("output") or out, res.get("classes") or manifest.get("classes") or [])
+
     def window(self, parameters, context, layer):
         from .. import layers
 
@@ -75,6 +106,12 @@ class RasterAlgorithm(base.AllSparkAlgorithm):
 
         out = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         results.write_class_raster(out, labels, transform, layers.crs_wkt(layer.crs()), classes)
+        return self.styled_output(context, out, classes)
+
+    def styled_output(self, context, out: str, classes):
+        """The written class raster `out` styled (legend with the class names), now and when loaded."""
+        from .. import results
+
         styled = QgsRasterLayer(out, "classes", "gdal")
         if styled.isValid():
             results.style_class_raster(styled, classes)  # saves <output>.qml beside the GeoTIFF
@@ -95,6 +132,18 @@ def add_region_parameter(alg) -> None:
         optional=True)
     p.setHelp(tr("Only the pixels inside the selected polygons of this layer are used, and the areas in the "
                  "answer are theirs."))
+    alg.addParameter(p)
+
+
+def add_cluster_parameter(alg) -> None:
+    """CLUSTER (advanced): run the whole raster on Ray instead of in the backend."""
+    p = QgsProcessingParameterString(
+        alg.CLUSTER, tr("Run on a Ray cluster: empty = in the backend (default), local = a local Ray, or a "
+                        "cluster address"), optional=True)
+    p.setFlags(p.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+    p.setHelp(tr("local starts Ray on the backend's machine; an address (host:port) joins a running Ray cluster "
+                 "whose nodes see the raster and the bundle at the same paths. Each Ray worker holds one model "
+                 "and classifies many windows; the output is a label GeoTIFF on the input's grid."))
     alg.addParameter(p)
 
 

@@ -72,7 +72,7 @@ class AskAlgorithm(base.AllSparkAlgorithm):
         return cands[0], m
 
     def check_layer_parameters(self, parameters, context):
-        from .. import modality
+        from .. import families, modality
 
         layer = self.parameterAsLayer(parameters, self.INPUT, context)
         if layer is None:
@@ -84,14 +84,14 @@ class AskAlgorithm(base.AllSparkAlgorithm):
         problem = modality.fit_problem(manifest, modality.facts_from_layer(layer), m)
         if problem:
             return False, problem
-        if m in modality.RASTER_MODALITIES:
+        if families.of(m).uses_region:
             return check_region(self, parameters, context, layer)
         if parameters.get(self.REGION) not in (None, ""):
             return False, tr("Only a question about a raster can be limited to polygons.")
         return True, ""
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        from .. import connection, layers, modality, runner
+        from .. import connection, families, runner
 
         layer = self.parameterAsLayer(parameters, self.INPUT, context)
         if layer is None:
@@ -100,24 +100,16 @@ class AskAlgorithm(base.AllSparkAlgorithm):
         self.check_fit(manifest, layer, m)
         prompt = self.parameterAsString(parameters, self.PROMPT, context).strip() or None
         max_tokens = self.parameterAsInt(parameters, self.MAX_TOKENS, context)
-        region = region_of(self, parameters, context, layer) if m in modality.RASTER_MODALITIES else None
-        if region is None and m not in modality.RASTER_MODALITIES and parameters.get(self.REGION) not in (None, ""):
+        family = families.of(m)
+        sel = families.Selection()
+        if family.uses_region:
+            sel.region = region_of(self, parameters, context, layer)
+        elif parameters.get(self.REGION) not in (None, ""):
             raise QgsProcessingException(tr("Only a question about a raster can be limited to polygons."))
-
-        def payload():
-            if m in modality.RASTER_MODALITIES:  # hyperspectral: the centre pixel, or the region's pixels
-                return layers.raster_question_payload(layer, m, region=region, provider=layer.dataProvider().clone())
-            if m == "pointcloud":
-                return layers.pointcloud_payload(layer)
-            source = self.parameterAsSource(parameters, self.INPUT, context) or layer
-            if m == "table":
-                numeric, categorical = layers.bundle_table_columns(manifest)
-                first = next(iter(source.getFeatures()), None)
-                return layers.table_payload(source, [first.id()] if first is not None else None,
-                                            numeric=numeric, categorical=categorical)
-            return layers.layer_payload(source, m)
-
-        arrays, meta = self.run_guarded(payload)
+        if family.layer_kind == "vector":
+            sel.source = self.parameterAsSource(parameters, self.INPUT, context)
+        # the same samples as the prompt dock's question (the family's)
+        arrays, meta = self.run_guarded(lambda: family.question(layer, m, manifest, sel)())
         feedback.pushInfo(tr("Asking bundle {name}...").format(name=manifest["name"]))
         feedback.setProgress(10)
         client = self.client()

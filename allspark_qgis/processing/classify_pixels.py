@@ -1,5 +1,5 @@
 """allspark:classify_pixels - per-pixel classification of a hyperspectral raster: every pixel's
-spectrum gets a class; written as a paletted GeoTIFF on the input's grid."""
+spectrum gets a class; written block by block as a paletted Cloud Optimized GeoTIFF on the input's grid."""
 
 from __future__ import annotations
 
@@ -22,10 +22,27 @@ class ClassifyPixelsAlgorithm(RasterAlgorithm):
         self.add_raster_output()
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        from .. import runner
+        from .. import layers, results, runner
 
         layer, manifest, window, region = self.inputs(parameters, context)
+        cluster = self.cluster(parameters, context)
+        if cluster is not None:  # on Ray: the backend writes the label GeoTIFF block by block itself
+            return self.run_on_cluster(parameters, context, feedback, layer, manifest, window, region, cluster)
         feedback.pushInfo(tr("Bundle {name}: {w} x {h} pixels.").format(name=manifest["name"], w=window[2], h=window[3]))
-        out = self.call_backend(lambda client: runner.classify_pixels(
-            client, manifest, layer, window, self.feedback(feedback, 0, 95), region=region))
-        return self.finish(parameters, context, feedback, layer, out)
+        path = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        grid = layers.raster_grid(layer)
+        # written block by block as the answers come (memory: one block), a COG once complete
+        sink = results.ClassRasterWriter(path, window[2], window[3], grid.transform(window), layers.crs_wkt(layer.crs()),
+                                         manifest.get("classes") or [])
+        try:
+            out = self.call_backend(lambda client: runner.classify_pixels(
+                client, manifest, layer, window, self.feedback(feedback, 0, 95), region=region, sink=sink))
+        except BaseException:
+            sink.abort()
+            raise
+        if out is None or feedback.isCanceled():
+            sink.abort()
+            return {}
+        feedback.setProgress(97)
+        sink.close()
+        return self.styled_output(context, path, out[-1])

@@ -1,11 +1,12 @@
 """allspark:classify_pointcloud - per-point classes (e.g. ground / other) of a LAS / LAZ / COPC point
-cloud. QGIS builds without PDAL cannot write point clouds, so the result is a point layer (x, y, z,
-class, class_name); for an uncompressed LAS input a classified LAS copy can be written too.
+cloud. The result is a point layer (x, y, z, class, class_name) of the points the backend classified;
+a classified copy of the point cloud itself (`OUTPUT_LAS`: .las, .laz or .copc.laz) is written by the
+backend (laspy + lazrs): every point of the file, each with the ASPRS code of its class (ground 2, ...).
 
 QGIS builds without PDAL (Debian's QGIS 3.40) open only COPC point clouds: the input takes a point-cloud
 layer or the path of a LAS / LAZ file, which the backend first converts to COPC (`COPC`: where to keep
 that copy, loaded as a layer; a temporary file when not given). The backend classifies the original
-file, so the classified LAS copy follows its point order."""
+file, so the classified copy follows its point order and keeps its header."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from qgis.core import (
     QgsProcessingUtils,
 )
 
-from ..i18n import N_, tr
+from ..i18n import N_, number, tr
 from . import base
 
 
@@ -59,8 +60,10 @@ class ClassifyPointCloudAlgorithm(base.AllSparkAlgorithm):
     NAME, DISPLAY_NAME = "classify_pointcloud", N_("Classify point cloud")
     HELP = N_(
         "The backend reads the layer's LAS / LAZ / COPC file and classifies every point it keeps per tile. "
-        "The output is a 3D point layer with the class of each point (styled by class); when the input is an "
-        "uncompressed LAS file, a classified copy of it can also be written. A LAS / LAZ file that this QGIS "
+        "The output is a 3D point layer with the class of each point (styled by class). The backend can also write a "
+        "classified copy of the point cloud (.las, .laz or .copc.laz): every point of the file with the ASPRS code "
+        "of its class (ground 2, building 6, ...; a point not kept in its tile takes the class of the nearest kept "
+        "point), its other attributes, the header and the CRS as they were. A LAS / LAZ file that this QGIS "
         "cannot open (no PDAL) can be given by its path: the backend converts it to COPC first (kept where the "
         "COPC copy parameter says, and loaded as a point cloud layer)."
     )
@@ -73,9 +76,12 @@ class ClassifyPointCloudAlgorithm(base.AllSparkAlgorithm):
         self.add_bundle_parameter()
         self.addParameter(QgsProcessingParameterFeatureSink(self.OUTPUT, tr("Classified points"),
                                                             QgsProcessing.TypeVectorPoint))
-        self.addParameter(QgsProcessingParameterFileDestination(
-            self.OUTPUT_LAS, tr("Classified LAS copy (uncompressed LAS input only)"), tr("LAS files (*.las)"),
-            optional=True, createByDefault=False))
+        p = QgsProcessingParameterFileDestination(
+            self.OUTPUT_LAS, tr("Classified point cloud (LAS / LAZ copy of the input)"),
+            tr("LAZ files (*.laz);;LAS files (*.las);;COPC files (*.copc.laz)"), optional=True, createByDefault=False)
+        p.setHelp(tr("A copy of the input point cloud, written by the backend, with the class of every point: .laz "
+                     "(compressed), .las, or .copc.laz (a COPC file this QGIS opens). Never the input itself."))
+        self.addParameter(p)
         self.addParameter(QgsProcessingParameterPointCloudDestination(
             self.COPC, tr("COPC copy of a LAS / LAZ input (viewable in this QGIS)"), optional=True,
             createByDefault=False))
@@ -127,23 +133,27 @@ class ClassifyPointCloudAlgorithm(base.AllSparkAlgorithm):
         _, meta = self.run_guarded(lambda: layers.pointcloud_payload(layer))
         path = source or meta["path"]  # a converted LAS / LAZ: the backend reads the original file
         feedback.pushInfo(tr("The backend reads {path}.").format(path=path))
+        las_out = self.parameterAsFileOutput(parameters, self.OUTPUT_LAS, context) or None
+        if las_out:
+            las_out = os.path.abspath(las_out)
+            os.makedirs(os.path.dirname(las_out), exist_ok=True)
+            feedback.pushInfo(tr("The backend writes the classified point cloud to {path}.").format(path=las_out))
         res = self.call_backend(lambda client: runner.classify_pointcloud(
-            client, manifest, path, self.feedback(feedback, 15 if source else 0, 85), meta.get("crs")))
+            client, manifest, path, self.feedback(feedback, 15 if source else 0, 85), meta.get("crs"), las_out))
         if res is None or feedback.isCanceled():
             return {}
         classes = list(res.get("classes") or manifest.get("classes") or [])
-        index, labels, xyz = results.point_results(res, path, layer)
-        las_out = self.parameterAsFileOutput(parameters, self.OUTPUT_LAS, context)
+        _, labels, xyz = self.run_guarded(lambda: results.point_results(res))
         if las_out:
-            try:
-                results.write_classified_las(path, las_out, index, np.take(results.las_codes(classes), labels))
-                out[self.OUTPUT_LAS] = las_out
-            except ValueError as exc:
-                feedback.reportError(str(exc), fatalError=False)
-        if xyz is None:
-            raise QgsProcessingException(tr(
-                "The backend sent no point coordinates, and the plugin cannot read those of {path} itself "
-                "(a compressed file of several octree nodes); update the backend.").format(path=path))
+            if res.get("output_las") != las_out:
+                raise QgsProcessingException(tr("The backend did not write the classified point cloud {path}; update "
+                                                "the backend.").format(path=las_out))
+            out[self.OUTPUT_LAS] = las_out
+            written = (res.get("output_las_summary") or [{}])[0]
+            if written.get("points") is not None:
+                feedback.pushInfo(tr("Classified point cloud written: {path} ({classified} of {points} points "
+                                     "classified).").format(path=las_out, classified=number(written["classified"]),
+                                                            points=number(written["points"])))
         sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, results.point_fields(),
                                              Qgis.WkbType.PointZ, layer.crs())
         if sink is None:

@@ -32,6 +32,9 @@ class ClassifyRasterAlgorithm(RasterAlgorithm):
         from .. import runner
 
         layer, manifest, window, region = self.inputs(parameters, context)
+        cluster = self.cluster(parameters, context)
+        if cluster is not None:  # on Ray: the backend's windows, a label GeoTIFF on the input's grid
+            return self.run_on_cluster(parameters, context, feedback, layer, manifest, window, region, cluster)
         tile = runner.tile_size(manifest, self.parameterAsInt(parameters, self.TILE, context) or None, window=window)
         feedback.pushInfo(tr("Bundle {name}: tiles of {tile} px over a window of {w} x {h} px.").format(
             name=manifest["name"], tile=tile, w=window[2], h=window[3]))

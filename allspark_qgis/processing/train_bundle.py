@@ -34,7 +34,7 @@ class TrainBundleAlgorithm(base.AllSparkAlgorithm):
     OPTION_KEYS = ("bridge", "encoder", "head", "batch_size", "lr", "weight_decay", "warmup_epochs", "max_samples",
                    "val_fraction", "select_fraction", "seed", "bf16", "read_options", "threads", "pretrain_epochs",
                    "pretrain_lr", "pretrain_batch_size", "encoder_lr", "class_balance", "llm_max_samples",
-                   "score_max_samples", "cpu_precision")
+                   "score_max_samples", "cpu_precision", "task")
     BUNDLE_NAME, BUNDLE_PATH, METRICS = "BUNDLE_NAME", "BUNDLE_PATH", "METRICS"
     GROUP, GROUP_ID = N_("Training"), "training"
 
@@ -98,43 +98,39 @@ class TrainBundleAlgorithm(base.AllSparkAlgorithm):
 
         return self.parameterAsEnumString(parameters, self.MODALITY, context) or modality.detect_layer(layer)
 
+    def training_inputs(self, parameters, context, feedback=None, work: str = "") -> "families.TrainingInputs":
+        """The parameters a family's training needs, resolved."""
+        from .. import families, modality, runner
+        from .predict_trajectories import time_units
+
+        layer = self.parameterAsLayer(parameters, self.INPUT, context)
+        vector = layer is not None and modality.layer_kind(layer) == "vector"
+        source = self.parameterAsSource(parameters, self.INPUT, context) if vector else None
+        return families.TrainingInputs(
+            labels=self.parameterAsVectorLayer(parameters, self.LABELS, context),
+            label_field=self.parameterAsString(parameters, self.LABEL_FIELD, context),
+            target_field=self.parameterAsString(parameters, self.TARGET_FIELD, context),
+            time_field=self.parameterAsString(parameters, self.TIME_FIELD, context),
+            id_field=self.parameterAsString(parameters, self.ID_FIELD, context),
+            time_units=time_units(self, parameters, context),
+            patch=self.parameterAsInt(parameters, self.PATCH, context),
+            source=source, transform_context=context.transformContext(), work=work,
+            feedback=runner.Sub(self.feedback(feedback, 0, 100), 0.0, 0.15) if feedback is not None else None,
+            info=feedback.pushInfo if feedback is not None else (lambda text: None))
+
     def check_layer_parameters(self, parameters, context):
-        from .. import modality
+        from .. import families
 
         layer = self.parameterAsLayer(parameters, self.INPUT, context)
         if layer is None:
             return True, ""
         m = self._modality(parameters, context, layer)
-        kind = modality.layer_kind(layer)
-        if m is None:
+        family = families.of(m)
+        if family is None:
             return False, tr("AllSpark cannot train on this kind of layer.")
-        if m in modality.RASTER_MODALITIES:
-            if kind != "raster":
-                return False, tr("A {modality} bundle trains on a raster layer.").format(modality=m)
-            if self.parameterAsVectorLayer(parameters, self.LABELS, context) is None:
-                return False, tr("Training on a raster needs a labelled point or polygon layer (Labels).")
-            if not self.parameterAsString(parameters, self.LABEL_FIELD, context):
-                return False, tr("Choose the labels' class field.")
-        elif m == "table":
-            t = self.parameterAsString(parameters, self.TARGET_FIELD, context)
-            if kind != "vector" or not t:
-                return False, tr("A table bundle trains on a vector layer or table with a target field.")
-            if layer.fields().indexOf(t) < 0:
-                return False, tr("The layer has no field '{field}'.").format(field=t)
-        elif m == "trajectory":
-            if kind != "vector":
-                return False, tr("A trajectory bundle trains on a point or line layer.")
-            kinds = modality.field_kinds(layer)
-            t = self.parameterAsString(parameters, self.TIME_FIELD, context) or modality.find_time_field(kinds)
-            i = self.parameterAsString(parameters, self.ID_FIELD, context) or modality.find_id_field(kinds, exclude=t)
-            if not t or not i:
-                return False, tr("The layer '{name}' needs a time field and a track id field.").format(name=layer.name())
-        elif m == "pointcloud":
-            if kind != "pointcloud":
-                return False, tr("A point-cloud bundle trains on a point-cloud layer.")
-            src = modality.pointcloud_source(layer)
-            if not src.lower().endswith(modality.POINTCLOUD_SUFFIXES):
-                return False, tr("The point cloud must be a LAS, LAZ or COPC file.")
+        problem = family.training_problem(layer, m, self.training_inputs(parameters, context))
+        if problem:
+            return False, problem
         name = self.parameterAsString(parameters, self.NAME, context).strip()
         if not name or any(ch in name for ch in "/\\:"):
             return False, tr("Give the bundle a name without slashes.")
@@ -161,7 +157,7 @@ class TrainBundleAlgorithm(base.AllSparkAlgorithm):
         return opts
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        from .. import connection, events, layers, modality, runner, training
+        from .. import connection, events, families, runner, training
 
         layer = self.parameterAsLayer(parameters, self.INPUT, context)
         if layer is None:
@@ -177,49 +173,10 @@ class TrainBundleAlgorithm(base.AllSparkAlgorithm):
         out_dir = os.path.join(folder, name)
         work = runner.temp_dir("allspark-train-")
         fb = self.feedback(feedback, 0, 100)
-        prep = runner.Sub(fb, 0.0, 0.15)
+        inputs = self.training_inputs(parameters, context, feedback, work)
 
         def prepare():
-            if m in modality.RASTER_MODALITIES:
-                labels = self.parameterAsVectorLayer(parameters, self.LABELS, context)
-                field = self.parameterAsString(parameters, self.LABEL_FIELD, context)
-                if m in modality.PIXEL_LABEL_MODALITIES:  # every pixel inside the polygons, the pixel of each point
-                    lab = os.path.join(work, "labels.tif")
-                    classes = training.rasterize_labels(layer, labels, field, lab, context.transformContext())
-                    feedback.pushInfo(tr("Classes from the field '{field}': {names}").format(
-                        field=field, names=", ".join(classes)))
-                    data = layer.source() if runner.is_file_raster(layer) else training.write_raster_file(
-                        layer, os.path.join(work, "image.tif"))
-                    return training.config(m, data, out_dir, name, epochs, labels=lab,
-                                           read_options={"classes": classes})
-                patch = self.parameterAsInt(parameters, self.PATCH, context)
-                grid = layers.raster_grid(layer)
-                pts = training.label_points(labels, field, layer.crs(), context.transformContext(),
-                                            spacing=patch * grid.xres)
-                counts = training.write_patches(layer, pts, patch, os.path.join(work, "patches"), feedback=prep)
-                feedback.pushInfo(tr("Patches per class: {counts}").format(
-                    counts=", ".join(f"{k} {v}" for k, v in sorted(counts.items()))))
-                # the patch size is kept as the bundle's reader tile, so classify_raster tiles like the training
-                return training.config(m, os.path.join(work, "patches"), out_dir, name, epochs,
-                                       read_options={"tile": patch})
-            if m == "table":
-                target = self.parameterAsString(parameters, self.TARGET_FIELD, context)
-                source = self.parameterAsSource(parameters, self.INPUT, context) or layer
-                path = training.write_table_csv(source, os.path.join(work, "table.csv"), target)
-                task = "regression" if training.is_numeric_field(source, target) else "classification"
-                return training.config(m, path, out_dir, name, epochs, task=task, read_options={"target": target})
-            if m == "trajectory":
-                source = self.parameterAsSource(parameters, self.INPUT, context) or layer
-                kinds = modality.field_kinds(source)
-                t = self.parameterAsString(parameters, self.TIME_FIELD, context) or modality.find_time_field(kinds)
-                i = self.parameterAsString(parameters, self.ID_FIELD, context) or modality.find_id_field(kinds, exclude=t)
-                from .predict_trajectories import time_units
-
-                units, rate = time_units(self, parameters, context)
-                path = training.write_tracks_csv(source, t, i, os.path.join(work, "tracks.csv"), units, rate)
-                return training.config(m, path, out_dir, name, epochs)
-            return training.config(m, modality.pointcloud_source(layer), out_dir, name, epochs,
-                                   task="point_classification")
+            return families.of(m).training_config(layer, m, inputs, out_dir, name, epochs)
 
         cfg = self.run_guarded(prepare)
         if cfg is None or feedback.isCanceled():

@@ -381,8 +381,6 @@ BASELINES: dict[str, dict[str, Callable]] = {
     "pointcloud": {"random_forest_height_features": pointcloud_random_forest},
 }
 
-# what each modality's alternatives need read differently from a spectrum-only bundle
-READ_FOR_BASELINES = {"hsi": {"patch": 9}}
 
 
 def run_baselines(manifest: dict, data: str, labels: str | None = None, max_samples: int | None = None,
@@ -397,10 +395,7 @@ def run_baselines(manifest: dict, data: str, labels: str | None = None, max_samp
     if name not in BASELINES:
         raise InputError(f"no baselines are defined for the {name} modality")
     modality = get_modality(name)
-    opts = dict(manifest.get("read_options") or {})
-    for k, v in READ_FOR_BASELINES.get(name, {}).items():
-        if int(opts.get(k) or 1) <= 1:
-            opts[k] = v
+    opts = modality.baseline_options(dict(manifest.get("read_options") or {}))
     if labels:
         opts["labels"] = labels
     ds = modality.read_labelled(data, **opts)

@@ -235,3 +235,119 @@ def print_report(r: dict) -> None:
             print(line)
     print(f"peak memory: {r['peak_rss_mb']} MB")
     print(f"targets: {r['targets']}")
+
+
+# ---- Ray: single process vs a local Ray of 1 and 2 workers (allspark bench --ray) -----------------
+def bench_raster(path: Path, manifest: dict, size: int, seed: int = 0) -> str:
+    """A georeferenced float32 raster of `size` x `size` px with the bundle's band count (noise around a
+    smooth field: speed, not answers)."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    bands = int((manifest.get("input") or {}).get("bands") or 3)
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size] / max(1, size)
+    base = (np.sin(6 * xx) + np.cos(4 * yy))[None] * 500 + 2000
+    img = (base + rng.normal(0, 50, (bands, size, size))).astype(np.float32)
+    profile = {"driver": "GTiff", "width": size, "height": size, "count": bands, "dtype": "float32",
+               "crs": "EPSG:32633", "transform": from_origin(500000, 4000000, 10, 10), "tiled": True,
+               "blockxsize": 256 if size >= 256 else 16, "blockysize": 256 if size >= 256 else 16}
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(img)
+    return str(path)
+
+
+def ray_bench(bundle: str = "hsi-indian-pines", llm: str | None = None, size: int = 256, window: int = 64,
+              workers=(1, 2), bundles_dir=None, progress=None) -> dict:
+    """The same generated raster three ways: the engine in this process (one thread, as one Ray worker
+    has), then allspark.cluster.run_batch on a local Ray of 1 and of 2 workers. Per configuration:
+    pixels/s over the whole run and over the window phase (Ray started, engines loaded), seconds per
+    window, and Ray's overhead per window (window phase x workers / windows - the engine's own seconds
+    per window in this process); every mosaic is checked against the single-process one."""
+    from .bundle import resolve_bundle
+
+    say = progress or (lambda message: None)
+    dirs = [Path(bundles_dir)] if bundles_dir else None
+    b = resolve_bundle(bundle, dirs)
+    tmp = Path(tempfile.mkdtemp(prefix="allspark-ray-bench-"))
+    try:
+        return _ray_bench(b, tmp, llm, size, window, workers, say)
+    finally:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _ray_bench(b, tmp: Path, llm, size: int, window: int, workers, say) -> dict:
+    import rasterio
+
+    from .cluster import plan_batch, run_batch
+    from .engine import Engine
+    from .outputs import write_result
+
+    raster = bench_raster(tmp / "bench.tif", b.manifest, int(size))
+    plan = plan_batch(str(b.path), raster, str(tmp / "plan.tif"), llm=llm, window=window)
+    n_windows, pixels = len(plan.tasks), int(size) * int(size)
+    report: dict = {"bundle": b.name, "modality": b.manifest["modality"], "llm": Path(plan.llm_path).name,
+                    "raster": [int(size), int(size), int((b.manifest.get("input") or {}).get("bands") or 3)],
+                    "window": window, "windows": n_windows, "unit": plan.unit, "pixels": pixels, "runs": {}}
+    say(f"single process: {pixels:,} px")
+    try:
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+    except ImportError:  # pragma: no cover - torch is a requirement
+        threads = None
+    try:
+        t0 = time.perf_counter()
+        eng = Engine(llm_path=plan.llm_path, device="cpu", threads=1)
+        name = eng.load_bundle(str(b.path))["name"]
+        t1, c1 = time.perf_counter(), time.process_time()
+        options = dict(plan.tasks[0].options)  # a scene bundle's tile
+        samples = eng.read(name, raster, **options)
+        res = eng.predict(name, samples)
+        write_result(res, samples, str(tmp / "single.tif"))
+        t2, c2 = time.perf_counter(), time.process_time()
+        eng.close()
+    finally:
+        if threads:
+            torch.set_num_threads(threads)
+    with rasterio.open(tmp / "single.tif") as src:
+        expected = src.read(1)
+    run_s = t2 - t1
+    report["runs"]["single"] = {"workers": 1, "total_s": t2 - t0, "startup_s": t1 - t0, "windows_s": run_s,
+                                "pixels_per_s": pixels / run_s, "pixels_per_s_total": pixels / (t2 - t0),
+                                "s_per_window": run_s / n_windows, "worker_s_per_window": run_s / n_windows,
+                                "cpu_s_per_window": (c2 - c1) / n_windows, "samples": len(samples)}
+    for w in workers:
+        say(f"local Ray, {w} worker{'s' if w != 1 else ''}")
+        out = tmp / f"ray{w}.tif"
+        s = run_batch(str(b.path), raster, str(out), workers=int(w), window=window, llm=plan.llm_path, device="cpu")
+        with rasterio.open(out) as src:
+            same = bool(np.array_equal(src.read(1), expected))
+        ws = s["windows_s"]
+        report["runs"][f"ray{w}"] = {
+            "workers": s["workers"], "total_s": s["seconds"], "startup_s": s["startup_s"], "windows_s": ws,
+            "pixels_per_s": pixels / ws, "pixels_per_s_total": pixels / s["seconds"],
+            "s_per_window": ws / n_windows, "worker_s_per_window": s["compute_s"] / n_windows,
+            "cpu_s_per_window": s["compute_cpu_s"] / n_windows,
+            # what Ray adds per window: the workers' time in the window phase not spent on a window
+            # (dispatch, transfer, idle), and against this process's own seconds per window
+            "dispatch_per_window_s": (ws * s["workers"] - s["compute_s"]) / n_windows,
+            "overhead_per_window_s": ws * s["workers"] / n_windows - run_s / n_windows,
+            "identical_to_single": same, "samples": s["samples"]}
+    return report
+
+
+def print_ray_report(r: dict) -> None:
+    print(f"Ray bench: bundle {r['bundle']} ({r['modality']}) on {r['llm']}, raster {r['raster'][0]} x "
+          f"{r['raster'][1]} px x {r['raster'][2]} bands, {r['windows']} windows of {r['window']} px")
+    print(f"{'run':<7} {'workers':>7} {'total s':>8} {'start s':>8} {'windows s':>9} {'px/s':>8} {'px/s all':>8} "
+          f"{'s/window':>8} {'worker s/w':>10} {'CPU s/w':>8} {'dispatch/w':>10} {'vs single/w':>11} same")
+    for k, v in r["runs"].items():
+        ms = lambda key: "" if v.get(key) is None else f"{v[key] * 1000:.0f} ms"  # noqa: E731
+        print(f"{k:<7} {v['workers']:>7} {v['total_s']:>8.2f} {v['startup_s']:>8.2f} {v['windows_s']:>9.2f} "
+              f"{v['pixels_per_s']:>8.0f} {v['pixels_per_s_total']:>8.0f} {v['s_per_window']:>8.3f} "
+              f"{v['worker_s_per_window']:>10.3f} {v['cpu_s_per_window']:>8.3f} {ms('dispatch_per_window_s'):>10} "
+              f"{ms('overhead_per_window_s'):>11} {v.get('identical_to_single', '')}")

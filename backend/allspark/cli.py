@@ -1,4 +1,4 @@
-"""The `allspark` command: ask, train, eval, bundles, modalities, bench, serve, ping."""
+"""The `allspark` command: ask, train, eval, bundles, modalities, bench, batch, serve, ping."""
 
 from __future__ import annotations
 
@@ -42,6 +42,10 @@ def cmd_ask(args) -> int:
     if len(args.bundle) > 1:
         return _ask_together(engine, args)
     args.bundle, args.input = args.bundle[0], args.input[0]
+    if args.output and args.output.lower().endswith((".las", ".laz")):  # before the run: a name that cannot be written
+        from .pointcloud_output import check_output
+
+        check_output(args.input, args.output)
     summary = engine.load_bundle(args.bundle)
     name = summary["name"]
     options = _json_arg(args.options, '--options')
@@ -50,7 +54,9 @@ def cmd_ask(args) -> int:
         raise AllSparkError(f"{args.input}: no samples to run (empty input)")
     want_text = bool(args.prompt) or args.text
     result = engine.ask(name, samples, prompt=args.prompt, text=want_text, max_tokens=args.max_tokens)
-    if args.output:
+    if args.output and args.output.lower().endswith((".las", ".laz")):
+        result["output"] = _write_point_cloud(result, samples, args.input, args.output)
+    elif args.output:
         written = write_result(result, samples, args.output)
         result["output"] = str(written)
     if args.json:
@@ -81,6 +87,25 @@ def cmd_ask(args) -> int:
         print(f"\ntime: encoder+bridge {t['encode_s'] * 1000:.0f} ms, LLM {t['llm_s'] * 1000:.0f} ms, "
               f"head {t['head_s'] * 1000:.0f} ms")
     return 0
+
+
+def _write_point_cloud(result: dict, samples, src: str, dst: str) -> str:
+    """--output X.las / X.laz / X.copc.laz for a point cloud: a classified copy of the input file (every
+    point; the classified ones carry their class's ASPRS code, allspark.pointcloud_output)."""
+    import numpy as np
+
+    from .pointcloud_output import point_labels, write_classified
+
+    if "element_labels" not in result or not samples or samples[0].meta.get("point_index") is None:
+        raise InputError(f"--output {dst}: a classified LAS / LAZ copy needs a point cloud and a per-point "
+                         f"(point_classification) bundle; write .json for this result")
+    index, labels = point_labels(samples, result["element_labels"])
+    kept = [(np.asarray(s.meta["index"], np.int64)[:8], np.asarray(s.meta["xyz"], np.float64)[:8])
+            for s in samples if s.meta.get("xyz") is not None]
+    check = (np.concatenate([k for k, _ in kept]), np.concatenate([x for _, x in kept])) if kept else None
+    summary = write_classified(src, dst, index, labels, result.get("classes") or [], check_xyz=check)
+    result["output_las_summary"] = summary
+    return summary["path"]
 
 
 def _ask_together(engine, args) -> int:
@@ -210,6 +235,27 @@ def cmd_modalities(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    if getattr(args, "ray", False):  # allspark batch: single process vs a local Ray of 1 and 2 workers
+        from .bench import print_ray_report, ray_bench
+
+        report = ray_bench(bundle=(args.bundle or ["hsi-indian-pines"])[0], llm=args.llm, size=args.ray_size,
+                           window=args.ray_window, progress=None if args.json else print)
+        _print_json(report) if args.json else print_ray_report(report)
+        return 0
+    if args.dense:
+        from .bench_dense import run_dense_bench
+
+        say = (lambda *a: None) if args.json else (lambda m: print(m, file=sys.stderr))
+        report = run_dense_bench(args.dense, sizes=tuple(args.sizes or (64, 256, 1024)), llm=args.llm,
+                                 data=args.data, log=say)
+        if args.json:
+            _print_json(report)
+        else:
+            for r in report["sizes"]:
+                print(f"{r['raster']:<13} {r['pixels']:>9} px {r['seconds']:>8.1f} s {r['pixels_per_s']:>9.0f} px/s  "
+                      f"LLM {r['llm_s']:>7.1f} s  pipeline {100 * r['pipeline_share_of_llm']:.1f}% of the LLM  "
+                      f"peak RSS {r['peak_rss_mb']:.0f} MB")
+        return 0
     from .bench import run_bench
 
     report = run_bench(llm=args.llm, quick=args.quick, bundles=args.bundle, include_service=not args.no_service,
@@ -220,6 +266,39 @@ def cmd_bench(args) -> int:
         from .bench import print_report
 
         print_report(report)
+    return 0
+
+
+# ---- batch on a Ray cluster -----------------------------------------------------------------------
+def cmd_batch(args) -> int:
+    from .cluster import run_batch
+
+    inputs = [p for group in args.input for p in group]
+
+    def progress(fraction: float, message: str) -> None:
+        if not args.json and sys.stderr.isatty():
+            sys.stderr.write(f"\r{fraction:4.0%} {message[:70]:<70}")
+            sys.stderr.flush()
+
+    summary = run_batch(args.bundle, inputs if len(inputs) > 1 else inputs[0], args.output, address=args.address,
+                        workers=args.workers, window=args.window, progress=progress, llm=args.llm,
+                        bundles_dir=args.bundles, device=args.device)
+    if not args.json and sys.stderr.isatty():
+        sys.stderr.write("\n")
+    if args.json:
+        _print_json(summary)
+        return 0
+    where = "a local Ray" if summary["address"] == "local" else f"the Ray cluster at {summary['address']}"
+    print(f"bundle {summary['bundle']} on {where}: {summary['workers']} workers ({summary['device']}), "
+          f"{summary['tasks']} {'files' if summary['mode'] == 'files' else 'windows'}, {summary['samples']:,} samples "
+          f"in {summary['seconds']:.1f} s")
+    if summary.get("resubmitted") or summary.get("replaced_workers"):
+        print(f"workers replaced: {summary['replaced_workers']}, windows run again: {summary['resubmitted']}")
+    for c, n in (summary.get("counts") or {}).items():
+        if n:
+            print(f"  {c}: {n:,} {'pixels' if summary['mode'] == 'mosaic' else 'samples'}")
+    for out in summary.get("outputs") or [summary["output"]]:
+        print(f"written: {out}")
     return 0
 
 
@@ -243,7 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--input", required=True, action="append", help="input file (GeoTIFF, CSV, GPX, LAS/LAZ/COPC, ...)")
     a.add_argument("--prompt", help="a question for the LLM about the input (adds a text answer)")
     a.add_argument("--text", action="store_true", help="add the LLM's text answer with the bundle's own prompt")
-    a.add_argument("--output", help="write the result (GeoTIFF label raster for per-pixel results, else JSON)")
+    a.add_argument("--output", help="write the result (GeoTIFF label raster for per-pixel results; for a point cloud "
+                                    "X.las / X.laz / X.copc.laz: a classified copy of the input; else JSON)")
     a.add_argument("--options", help="reader options as JSON, e.g. '{\"tile\": 64}'")
     a.add_argument("--precision", default="auto", choices=["auto", "fp32", "int8", "fp16"])
     a.add_argument("--bundles", help="an extra folder of bundles")
@@ -323,8 +403,37 @@ def build_parser() -> argparse.ArgumentParser:
                     help="measure only these modalities (repeatable; default: all)")
     be.add_argument("--quick", action="store_true", help="fewer repetitions")
     be.add_argument("--no-service", action="store_true", help="skip the ZeroMQ service figures")
+    be.add_argument("--dense", metavar="BUNDLE", help="instead: a dense per-pixel bundle over whole rasters through "
+                                                     "the service (cost curve, memory, pipeline share)")
+    be.add_argument("--sizes", type=int, nargs="+", help="with --dense: raster sides in px (default 64 256 1024)")
+    be.add_argument("--data", help="with --dense: the shared data folder (Indian Pines cube)")
+    be.add_argument("--ray", action="store_true", help="instead: allspark batch in this process vs a local Ray of 1 "
+                                                      "and 2 workers (--bundle, default hsi-indian-pines)")
+    be.add_argument("--ray-size", type=int, default=256, help="with --ray: the generated raster's side in px")
+    be.add_argument("--ray-window", type=int, default=64, help="with --ray: the window (block) side in px")
     be.add_argument("--json", action="store_true")
     be.set_defaults(func=cmd_bench)
+
+    ba = sub.add_parser("batch", help="run a bundle over a large raster, a folder of rasters or point clouds on Ray "
+                                       "(a local Ray, or a cluster with --address)")
+    ba.add_argument("--bundle", required=True, help="bundle name or folder")
+    ba.add_argument("--input", required=True, action="append", nargs="+",
+                    help="a raster (cut into windows: one label GeoTIFF), a folder or several files (one output each)")
+    ba.add_argument("--output", required=True,
+                    help="the label GeoTIFF (.tif) for one raster; a folder for several files or a point cloud's "
+                         "classified .laz")
+    ba.add_argument("--address", help="a running Ray cluster (host:port, ray://host:port or auto); default: start "
+                                      "a local Ray on this machine")
+    ba.add_argument("--workers", type=int, help="Ray workers (actors), each holding one engine (default: 2 for a "
+                                                "local Ray, else one per CPU / GPU of the cluster)")
+    ba.add_argument("--window", type=int, help="block side in pixels (default: memory-bounded blocks; scene "
+                                               "bundles: a whole number of their tiles)")
+    ba.add_argument("--llm", help="GGUF LLM file (default: the embedded Gemma 3 270M)")
+    ba.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                    help="auto: one GPU per worker on CUDA nodes, else one CPU")
+    ba.add_argument("--bundles", help="an extra folder of bundles")
+    ba.add_argument("--json", action="store_true", help="machine-readable output")
+    ba.set_defaults(func=cmd_batch)
 
     from .service import command
 

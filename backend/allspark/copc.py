@@ -28,7 +28,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .errors import Cancelled, InputError
+from .errors import InputError
+from .progress import run_steps
 from .service.atomic import write_atomically
 
 SUFFIX = ".copc.laz"
@@ -65,17 +66,7 @@ def convert(src: str, dst: str, progress: Callable[[float, str], None] | None = 
             cancel: threading.Event | None = None, max_node_points: int = NODE_POINTS) -> dict:
     """Write `dst` (.copc.laz), the COPC copy of the LAS / LAZ file `src`; returns the summary
     {path, source, points, nodes, depth, point_format, crs}. Raises InputError naming the file."""
-    steps = convert_steps(src, dst, max_node_points=max_node_points)
-    while True:
-        if cancel is not None and cancel.is_set():
-            steps.close()
-            raise Cancelled("cancelled by the user")
-        try:
-            fraction, message = next(steps)
-        except StopIteration as stop:
-            return stop.value
-        if progress is not None:
-            progress(fraction, message)
+    return run_steps(convert_steps(src, dst, max_node_points=max_node_points), progress, cancel)
 
 
 def convert_steps(src: str, dst: str, max_node_points: int = NODE_POINTS) -> Iterator[tuple[float, str]]:

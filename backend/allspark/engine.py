@@ -39,15 +39,23 @@ class Loaded:
 
 
 def merge_results(parts: list[dict]) -> dict:
-    """Concatenate per-batch result dicts along the sample axis."""
-    if len(parts) == 1:
-        return parts[0]
+    """Concatenate per-batch head results along the sample axis: arrays (not scalars) are concatenated,
+    per-sample lists (`labels`, `samples`) joined, anything else kept from the first part; a key the
+    parts do not share, or arrays that do not line up, become the list of each part's value. The one
+    merge the engine, evaluation and the service's jobs use."""
+    if not parts:
+        return {}
     out = dict(parts[0])
+    if len(parts) == 1:
+        return out
     for key, value in parts[0].items():
-        if isinstance(value, np.ndarray):
-            out[key] = np.concatenate([p[key] for p in parts])
-        elif key == "labels":
-            out[key] = [x for p in parts for x in p[key]]
+        try:
+            if isinstance(value, np.ndarray) and value.ndim > 0:
+                out[key] = np.concatenate([np.asarray(p[key]) for p in parts])
+            elif key in ("labels", "samples"):
+                out[key] = [x for p in parts for x in p.get(key, [])]
+        except (KeyError, ValueError):
+            out[key] = [p.get(key) for p in parts]
     return out
 
 
@@ -189,7 +197,14 @@ class Engine:
     def read(self, bundle: str, path: str, **options) -> list[Sample]:
         loaded = self._get(bundle)
         options = {**loaded.bundle.manifest.get("read_options", {}), **options}
-        return loaded.modality.read(path, **options)
+        return loaded.modality.read(path, **loaded.modality.options(options))
+
+    def read_payload_file(self, bundle: str, meta: dict) -> list[Sample]:
+        """Samples of a payload that names a file (meta `path`): read with the payload's reader options,
+        the keys that only describe the layer set aside (Modality.payload_options)."""
+        loaded = self._get(bundle)
+        options = {**loaded.bundle.manifest.get("read_options", {}), **loaded.modality.payload_options(meta)}
+        return loaded.modality.read(meta["path"], **loaded.modality.options(options))
 
     def from_payload(self, bundle: str, arrays: dict, meta: dict) -> list[Sample]:
         """Samples from a plugin's payload, read the way the bundle was trained (its `read_options`, e.g. a

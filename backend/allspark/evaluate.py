@@ -25,7 +25,7 @@ def load_eval_data(bundle_path: str, data: str, labels: str | None = None, split
     bundle = resolve_bundle(bundle_path)
     m = bundle.manifest
     modality = get_modality(m["modality"])
-    opts = dict(m.get("read_options") or {})
+    opts = modality.options(m.get("read_options"))
     if labels:
         opts["labels"] = labels
     if m.get("classes") and m["task"] in ("classification", "pixel_classification") \

@@ -74,21 +74,27 @@ class TrajectoryHead(nn.Module):
 
 
 class DenseHead(nn.Module):
-    """Per-element classification: elements (B, M, d_enc) attend to the LLM's hidden states."""
+    """Per-element classification: elements (B, M, d_enc) attend to the LLM's hidden states.
+    `context=False`: each element on its own (an encoder head that reads no tokens: head
+    `encoder_head: "elements"`)."""
 
-    def __init__(self, llm_dim: int, enc_dim: int, n_classes: int, dim: int = 64, heads: int = 4):
+    def __init__(self, llm_dim: int, enc_dim: int, n_classes: int, dim: int = 64, heads: int = 4,
+                 context: bool = True):
         super().__init__()
         self.elem = nn.Sequential(nn.LayerNorm(enc_dim), nn.Linear(enc_dim, dim))
-        self.ctx = nn.Sequential(nn.LayerNorm(llm_dim), nn.Linear(llm_dim, dim))
-        self.attn = CrossAttention(dim, heads, dim // heads)  # the bridge's: no layout copies for many elements
+        if context:
+            self.ctx = nn.Sequential(nn.LayerNorm(llm_dim), nn.Linear(llm_dim, dim))
+            self.attn = CrossAttention(dim, heads, dim // heads)  # the bridge's: no layout copies for many elements
+        self.context = context
         self.out = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, n_classes))
 
     def forward(self, llm_hidden, n_bridge, elements=None):
         if elements is None:
             raise ValueError("a dense head needs the encoder's per-element features")
         e = self.elem(elements)
-        c = self.ctx(llm_hidden.to(e.dtype))
-        e = e + self.attn(e, c)
+        if self.context:
+            c = self.ctx(llm_hidden.to(e.dtype))
+            e = e + self.attn(e, c)
         return self.out(e)
 
     @staticmethod
@@ -107,6 +113,14 @@ def build_head(task: str, cfg: dict, llm_dim: int, enc_dim: int) -> nn.Module:
     if task in DENSE_TASKS:
         return DenseHead(llm_dim, enc_dim, len(cfg["classes"]), cfg.get("dim", 64))
     raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
+
+
+def build_encoder_head(task: str, cfg: dict, enc_dim: int, element_dim: int) -> nn.Module:
+    """The head that reads the encoder's own output (stage 1; kept with `encoder_skip`): the task's head,
+    or with `encoder_head: "elements"` (dense tasks) one that classifies each element on its own."""
+    if task in DENSE_TASKS and cfg.get("encoder_head") == "elements":
+        return DenseHead(enc_dim, element_dim, len(cfg["classes"]), cfg.get("dim", 64), context=False)
+    return build_head(task, cfg, enc_dim, element_dim)
 
 
 def decode(task: str, output, manifest: dict) -> dict:

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from .bridge import build_bridge
-from .heads import build_head
+from .heads import build_encoder_head, build_head
 from .modalities import get as get_modality
 
 
@@ -36,7 +36,7 @@ class AllSparkModel(nn.Module):
         self.n_bridge = int(self.bridge.queries.shape[0])
         self.encoder_head = None
         if manifest.get("head", {}).get("encoder_skip"):
-            self.encoder_head = build_head(self.task, head_config(manifest), enc_dim, element_dim)
+            self.encoder_head = build_encoder_head(self.task, head_config(manifest), enc_dim, element_dim)
             last = [m for m in self.head.modules() if isinstance(m, nn.Linear)][-1]
             nn.init.zeros_(last.weight)
             nn.init.zeros_(last.bias)

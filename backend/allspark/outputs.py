@@ -4,13 +4,12 @@ Files are written to a temporary name beside the target and moved into place whe
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_path, default_mode
 from .engine import summarise
 
 
@@ -50,6 +49,8 @@ UNIT_WORDS = {"pixel": ("pixel", "pixels", "px"), "tile": ("tile", "tiles", "til
 
 def sample_unit(samples) -> str:
     m = samples[0].meta if samples else {}
+    if "tile" in m and "window" in m and "row" in m:  # a dense bundle's tiles of pixels
+        return "tile"
     if "row" in m and "col" in m:
         return "pixel"
     if "window" in m or "raster_size" in m:
@@ -215,7 +216,12 @@ def summary_stats(result: dict, samples) -> dict:
         idx = labels[keep].astype(np.int64)
         conf = np.asarray(probs, np.float64)[keep] if probs is not None else np.full(len(idx), np.nan)
         st["elements"] = int(keep.sum())
-        st["classes"] = _class_rows(result["classes"], idx, conf, None, len(result["classes"])) if len(idx) else []
+        areas = None
+        if task == "pixel_classification":  # every element a pixel: its area from the grid (projected CRSs)
+            _, how = sample_areas(samples, unit)
+            areas = np.full(len(idx), how["pixel_m2"] / 1e4) if "pixel_m2" in how else None
+            st["area"] = {"total_ha": float(areas.sum()), **how} if areas is not None else how
+        st["classes"] = _class_rows(result["classes"], idx, conf, areas, len(result["classes"])) if len(idx) else []
         st["mean_confidence"] = float(np.nanmean(conf)) if len(idx) and probs is not None else None
         st["all_classes"] = list(result["classes"])
     return st
@@ -322,7 +328,9 @@ def summary_text(st: dict, top: int = 5) -> str:
                 f"{'on average ' if n > 1 else ''}{d['mean']:.2f} m from the last observed position{spread}{tail}.")
     if task in ("point_classification", "pixel_classification"):
         kind = "points" if task == "point_classification" else "pixels"
-        items = [f"{r['name']} {_pct(r['share'])} ({r['count']:,} {kind})" for r in st["classes"][:top]]
+        items = [f"{r['name']} {_pct(r['share'])} ({r['count']:,} {kind}" + (f", {_ha(r['area_ha'])}" if "area_ha" in r
+                                                                             else "") + ")"
+                 for r in st["classes"][:top]]
         if len(st["classes"]) > top:
             items.append(f"{len(st['classes']) - top} more classes {_pct(sum(r['share'] for r in st['classes'][top:]))}")
         conf = f"; mean confidence {st['mean_confidence']:.0%}" if st.get("mean_confidence") is not None else ""
@@ -344,19 +352,11 @@ def raster_grid(samples):
     return None
 
 
-def _atomic_target(path: Path) -> Path:
+def _atomic(path: Path):
+    """atomic.atomic_path for a result file: beside it (its folder made when missing), with the
+    permissions a new file would have had."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    return Path(tmp)
-
-
-def finish(tmp: Path, path: Path) -> None:
-    """Move a complete temporary file into place, with the permissions a new file would have had."""
-    mask = os.umask(0)
-    os.umask(mask)
-    tmp.chmod(0o666 & ~mask)
-    os.replace(tmp, path)
+    return atomic_path(path, prefix=f".{path.name}.", suffix=path.suffix, chmod=default_mode())
 
 
 def write_label_raster(result: dict, samples, path: Path) -> Path:
@@ -365,7 +365,13 @@ def write_label_raster(result: dict, samples, path: Path) -> Path:
 
     height, width, transform, crs = raster_grid(samples)
     labels = np.full((height, width), 255, dtype=np.uint8)  # 255 = no prediction (nodata)
-    ids = np.asarray(result["probabilities"]).argmax(1)
+    if result.get("task") == "pixel_classification":  # dense tiles: a class per pixel of each tile, -1 = none
+        for s, el in zip(samples, np.asarray(result["element_labels"])):
+            t, (r, c), (w, h) = int(s.meta["tile"]), (int(s.meta["row"]), int(s.meta["col"])), s.meta["window"][2:]
+            lab = el.reshape(t, t)[:int(h), :int(w)]
+            view = labels[r:r + int(h), c:c + int(w)]
+            view[lab >= 0] = lab[lab >= 0]
+    ids = [] if result.get("task") == "pixel_classification" else np.asarray(result["probabilities"]).argmax(1)
     for s, k in zip(samples, ids):
         m = s.meta
         if "row" in m and "col" in m:
@@ -373,20 +379,19 @@ def write_label_raster(result: dict, samples, path: Path) -> Path:
         else:
             c, r, w, h = (int(v) for v in m["window"])
             labels[r:r + h, c:c + w] = k
-    tmp = _atomic_target(path)
     profile = {"driver": "GTiff", "height": height, "width": width, "count": 1, "dtype": "uint8", "nodata": 255,
                "compress": "deflate"}
     if transform is not None:
         profile["transform"] = Affine.from_gdal(*transform)
     if crs:
         profile["crs"] = crs
-    with rasterio.open(tmp, "w", **profile) as dst:
+    with _atomic(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
         dst.write(labels, 1)
         dst.update_tags(1, classes=json.dumps(result["classes"]))
         dst.write_colormap(1, palette(len(result["classes"])))
         dst.set_band_description(1, "class")
-    finish(tmp, path)
-    path.with_suffix(".classes.json").write_text(json.dumps(result["classes"], ensure_ascii=False))
+    with _atomic(path.with_suffix(".classes.json")) as tmp:
+        Path(tmp).write_text(json.dumps(result["classes"], ensure_ascii=False))
     return path
 
 
@@ -401,11 +406,12 @@ def write_result(result: dict, samples, path: str) -> Path:
     from .jsonable import jsonable as _jsonable
 
     path = Path(path)
-    if path.suffix.lower() in (".tif", ".tiff") and result.get("task") == "classification" and raster_grid(samples):
+    per_pixel = result.get("task") == "classification" or (
+        result.get("task") == "pixel_classification" and samples and "tile" in samples[0].meta)
+    if path.suffix.lower() in (".tif", ".tiff") and per_pixel and raster_grid(samples):
         return write_label_raster(result, samples, path)
-    tmp = _atomic_target(path)
-    tmp.write_text(json.dumps(_jsonable(result), ensure_ascii=False))
-    finish(tmp, path)
+    with _atomic(path) as tmp:
+        Path(tmp).write_text(json.dumps(_jsonable(result), ensure_ascii=False))
     return path
 
 
@@ -515,3 +521,116 @@ def ground_answer(text: str, stats) -> tuple[str, list[dict]]:
         else:
             dropped.append({"text": sentence, "why": why})
     return " ".join(kept).strip(), dropped
+
+
+# ---- a label raster written block by block (allspark batch: a mosaic larger than memory) ----------
+class LabelRasterWriter:
+    """The label GeoTIFF of `write_label_raster` (uint8 class indices, 255 = nodata, DEFLATE, the class
+    names as the band's `classes` tag, a palette, band description "class", `<name>.classes.json`
+    beside it), written block by block as results arrive: memory is one block, whatever the raster.
+
+    Blocks go into a tiled GeoTIFF beside the target (`.<name>.part.tif`); `close()` makes it a Cloud
+    Optimized GeoTIFF at `path` (GDAL's COG driver: tiled, DEFLATE, overviews by nearest neighbour; a
+    plain tiled GeoTIFF where GDAL has no COG driver), atomically. `abort()` removes the part file and
+    leaves `path` untouched."""
+
+    NODATA = 255
+    BLOCK = 256
+
+    def __init__(self, path, width: int, height: int, transform, crs, classes):
+        import rasterio
+        from rasterio.transform import Affine
+
+        from .errors import InputError
+
+        self.path = Path(path)
+        self.classes = [str(c) for c in classes]
+        if len(self.classes) >= self.NODATA:
+            raise InputError(f"{self.path}: a label raster holds at most {self.NODATA - 1} classes, "
+                             f"not {len(self.classes)}")
+        self.width, self.height = int(width), int(height)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.part = self.path.with_name(f".{self.path.name}.part.tif")
+        tiled = self.width >= 16 and self.height >= 16
+        profile = {"driver": "GTiff", "height": self.height, "width": self.width, "count": 1, "dtype": "uint8",
+                   "nodata": self.NODATA, "compress": "deflate", "BIGTIFF": "IF_SAFER"}
+        if tiled:
+            bx = min(self.BLOCK, max(16, self.width // 16 * 16))
+            by = min(self.BLOCK, max(16, self.height // 16 * 16))
+            profile.update(tiled=True, blockxsize=bx, blockysize=by)
+        if transform is not None:
+            profile["transform"] = Affine.from_gdal(*[float(v) for v in transform])
+        if crs:
+            profile["crs"] = crs
+        self.dst = rasterio.open(self.part, "w", **profile)
+        self.dst.write_colormap(1, palette(len(self.classes)))
+        self.dst.update_tags(1, classes=json.dumps(self.classes))
+        self.dst.set_band_description(1, "class")
+        self.written = 0  # pixels written (blocks may be written again: a retried window)
+
+    def write(self, labels: np.ndarray, xoff: int, yoff: int) -> None:
+        """Class indices (h, w) of the block whose top-left pixel is (xoff, yoff); anything outside
+        0..classes-1 (-1, 255) is nodata."""
+        from rasterio.windows import Window
+
+        labels = np.asarray(labels)
+        if labels.ndim != 2:
+            raise ValueError(f"a label block must be 2-D, got shape {labels.shape}")
+        h, w = labels.shape
+        if xoff < 0 or yoff < 0 or xoff + w > self.width or yoff + h > self.height:
+            raise ValueError(f"block {w} x {h} at ({xoff}, {yoff}) lies outside the {self.width} x {self.height} raster")
+        ok = (labels >= 0) & (labels < len(self.classes))
+        self.dst.write(np.where(ok, labels, self.NODATA).astype(np.uint8), 1, window=Window(int(xoff), int(yoff), w, h))
+        self.written += int(w) * int(h)
+
+    def close(self, cog: bool = True) -> Path:
+        """Finish the file: a COG at `path` (and `<name>.classes.json`); returns `path`."""
+        import rasterio
+        import rasterio.shutil
+
+        self.dst.close()
+        try:
+            with _atomic(self.path) as tmp:
+                done = False
+                if cog:
+                    try:
+                        rasterio.shutil.copy(self.part, tmp, driver="COG", compress="DEFLATE", resampling="NEAREST",
+                                             overviews="AUTO", BIGTIFF="IF_SAFER")
+                        done = True
+                    except Exception:  # noqa: BLE001 - a GDAL without the COG driver: the tiled GeoTIFF
+                        done = False
+                if done:
+                    with rasterio.open(tmp) as out:  # the COG driver carries the legend over; check it did
+                        done = out.tags(1).get("classes") == json.dumps(self.classes) and out.colormap(1)
+                if not done:
+                    import shutil
+
+                    shutil.copyfile(self.part, tmp)
+            with _atomic(self.path.with_suffix(".classes.json")) as tmp:
+                Path(tmp).write_text(json.dumps(self.classes, ensure_ascii=False))
+        finally:
+            self._remove_part()
+        return self.path
+
+    def abort(self) -> None:
+        try:
+            self.dst.close()
+        finally:
+            self._remove_part()
+
+    def _remove_part(self) -> None:
+        for p in (self.part, Path(str(self.part) + ".aux.xml")):
+            try:
+                p.unlink()
+            except FileNotFoundError:
+                pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+        return False

@@ -31,9 +31,10 @@ from typing import Callable
 import numpy as np
 
 from . import metrics, prompts
+from .atomic import atomic_path
 from .bundle import Bundle, save_bundle
 from .errors import AllSparkError, Cancelled, InputError
-from .modalities import LabelledSet
+from .modalities import LabelledSet, fit_mean_std
 from .modalities import get as get_modality
 
 DENSE = ("point_classification", "pixel_classification")
@@ -96,6 +97,8 @@ class TrainConfig:
         values = {}
         for key, value in config.items():
             values[key] = _setting(key, str(known[key].type), value)
+        # the reader options are checked against the modality's (an InputError naming the option)
+        get_modality(values["modality"]).options(values.get("read_options"))
         return cls(**values)
 
 
@@ -159,10 +162,19 @@ def capped(idx: np.ndarray, n: int | None, seed: int = 0) -> np.ndarray:
     return idx
 
 
+def split_sizes(data: "LabelledSet") -> np.ndarray:
+    """What each sample counts for in a split: 1, or (info split_weight = elements, dense tiles of sparse
+    labels) its labelled elements, so a dense reader's split holds out the same pixels as a per-pixel one."""
+    if data.info.get("split_weight") == "elements":
+        return (np.asarray(data.targets).reshape(len(data.samples), -1) >= 0).sum(1)
+    return np.ones(len(data.samples), np.int64)
+
+
 def split_indices(data: "LabelledSet", fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Validation split by group (scene, tile, month) when the data has groups, else by sample.
     Time-ordered groups (info['split'] == 'time') put the latest groups in validation."""
     n = len(data.samples)
+    sizes = split_sizes(data)
     rng = np.random.default_rng(seed)
     if data.groups is None or len(np.unique(data.groups)) < 2:
         order = rng.permutation(n)
@@ -173,10 +185,10 @@ def split_indices(data: "LabelledSet", fraction: float, seed: int) -> tuple[np.n
     uniq = uniq[::-1] if data.info.get("split") == "time" else rng.permutation(uniq)
     val_groups, count = [], 0
     for g in uniq:
-        if count >= fraction * n:
+        if count >= fraction * sizes.sum():
             break
         val_groups.append(g)
-        count += int((groups == g).sum())
+        count += int(sizes[groups == g].sum())
     val = np.isin(groups, val_groups)
     if val.all():
         raise InputError("cannot make a validation split: all samples fall in one group")
@@ -190,7 +202,8 @@ def three_way_split(data: "LabelledSet", val_fraction: float, select_fraction: f
     selection from the rest, by group as well."""
     rest, val = split_indices(data, val_fraction, seed)
     sub = data.subset(rest)
-    fraction = select_fraction * len(data.samples) / max(1, len(rest))
+    sizes = split_sizes(data)
+    fraction = select_fraction * sizes.sum() / max(1, sizes[rest].sum())
     tr, sel = split_indices(sub, min(0.5, fraction), seed + 1)
     return rest[tr], rest[sel], val
 
@@ -207,8 +220,8 @@ def class_weights(task: str, targets: np.ndarray, n_classes: int | None, enabled
 
 def target_normalisation(task: str, targets: np.ndarray) -> dict:
     if task == "regression":
-        t = targets.reshape(len(targets), -1).astype(np.float64)
-        return {"mean": t.mean(0).tolist(), "std": np.maximum(t.std(0), 1e-6).tolist()}
+        mean, std = fit_mean_std(targets.reshape(len(targets), -1), floor=1e-6, fallback=None)
+        return {"mean": mean.tolist(), "std": std.tolist()}
     if task == "trajectory":
         steps = np.diff(np.concatenate([np.zeros_like(targets[:, :1]), targets], 1), axis=1)
         return {"scale": float(max(np.sqrt((steps ** 2).mean()) * 4, 1e-6))}
@@ -348,7 +361,7 @@ def train(cfg: TrainConfig, progress: Callable[[float, str], None] | None = None
     import torch
 
     from .device import pick_device
-    from .heads import build_head
+    from .heads import build_encoder_head, build_head
     from .llm.default import gguf_info, resolve_llm_path
     from .model import AllSparkModel, head_config, to_tensors
 
@@ -362,16 +375,22 @@ def train(cfg: TrainConfig, progress: Callable[[float, str], None] | None = None
     if cfg.bf16 is None:  # emulated bf16 (AVX2) is several times slower than fp32
         cfg.bf16 = device == "cpu" and cpu_has_native_bf16()
     modality = get_modality(cfg.modality)
-    task = cfg.task or modality.tasks[0]
+    task = cfg.task or modality.task_for(cfg.read_options)
     if task not in modality.tasks:
         raise InputError(f"modality {modality.name} offers tasks {', '.join(modality.tasks)}, not {task!r}")
 
-    read_opts = dict(cfg.read_options)
+    read_opts = modality.options(cfg.read_options)
     if cfg.labels:
         read_opts["labels"] = cfg.labels
     data = modality.read_labelled(cfg.data, **read_opts)
     if len(data.samples) == 0:
         raise InputError(f"no labelled samples in {cfg.data}")
+    if task in DENSE and np.asarray(data.targets).ndim != 2:
+        raise InputError(f"task {task} needs a label per element: read the data as tiles (e.g. --options "
+                         "'{\"tile\": 16}' for hyperspectral rasters)")
+    if task not in DENSE and task != "trajectory" and np.asarray(data.targets).ndim == 2 \
+            and data.info.get("split_weight") == "elements":
+        raise InputError(f"the data was read as tiles (a label per pixel): train it with --task pixel_classification")
     data = sample_subset(data, cfg.max_samples, cfg.seed)
     train_idx, sel_idx, val_idx = three_way_split(data, cfg.val_fraction, cfg.select_fraction, cfg.seed)
     train_samples = [data.samples[i] for i in train_idx]
@@ -432,7 +451,7 @@ def train(cfg: TrainConfig, progress: Callable[[float, str], None] | None = None
         enc_dim = int(manifest["encoder"]["dim"])
         element_dim = getattr(model.encoder, "element_dim", None) or enc_dim
         # the encoder's own head: kept in the bundle with `head.encoder_skip`, else a temporary one
-        probe = model.encoder_head or build_head(task, head_config(manifest), enc_dim, element_dim).to(device)
+        probe = model.encoder_head or build_encoder_head(task, head_config(manifest), enc_dim, element_dim).to(device)
         params = list(model.encoder.parameters()) + list(probe.parameters())
         bs = max(1, cfg.pretrain_batch_size)
         per_epoch = max(1, math.ceil(len(train_idx) / bs))
@@ -441,6 +460,7 @@ def train(cfg: TrainConfig, progress: Callable[[float, str], None] | None = None
         rng1 = np.random.default_rng(cfg.seed)
         best1, best1_state, best1_epoch, hist1 = None, None, 0, []
         every = max(1, cfg.pretrain_epochs // 20)
+        bar = _bar(cfg.pretrain_epochs * per_epoch, "stage 1 (encoder)", progress is None)
 
         def probe_out(inputs):
             out = model.encoder(**inputs)
@@ -464,6 +484,9 @@ def train(cfg: TrainConfig, progress: Callable[[float, str], None] | None = None
                 loss = weighted_loss(head_loss, probe_out(inputs), y, weight_t)
                 sched.step(loss, params)
                 losses.append(loss.item())
+                bar.update()
+            bar.set_postfix_str(f"epoch {epoch + 1}/{cfg.pretrain_epochs} loss "
+                                f"{np.mean(losses) if losses else float('nan'):.4f}")
             if (epoch + 1) % every and epoch + 1 != cfg.pretrain_epochs:
                 continue
             model.encoder.eval()
@@ -481,6 +504,7 @@ def train(cfg: TrainConfig, progress: Callable[[float, str], None] | None = None
             say(stage1_share * (epoch + 1) / cfg.pretrain_epochs,
                 f"stage 1 (encoder) epoch {epoch + 1}/{cfg.pretrain_epochs}: loss {hist1[-1]['loss']:.4f}, "
                 f"model-selection {key} {sel[key]:.4f} (best {best1[key]:.4f})")
+        bar.close()
         model.encoder.load_state_dict(best1_state[0])
         probe.load_state_dict(best1_state[1])
         stages["encoder"] = {"epochs": cfg.pretrain_epochs, "best_selection": _plain(best1),
@@ -534,6 +558,7 @@ def train(cfg: TrainConfig, progress: Callable[[float, str], None] | None = None
         best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         history.append({"epoch": 0, "loss": None, "selection": _plain(best), "seconds": 0.0})
     rng = np.random.default_rng(cfg.seed + start_epoch)
+    bar = _bar((cfg.epochs - start_epoch) * steps_per_epoch, "stage 2 (LLM)", progress is None)
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         for part in (model.encoder, model.encoder_head):
@@ -551,8 +576,11 @@ def train(cfg: TrainConfig, progress: Callable[[float, str], None] | None = None
             loss = weighted_loss(head_loss, out, targets_of(idx), weight_t)
             sched.step(loss, trainable)
             losses.append(loss.item())
+            recent = np.mean(losses[-20:])
+            bar.update()
+            bar.set_postfix_str(f"epoch {epoch + 1}/{cfg.epochs} loss {recent:.4f}", refresh=False)
             say(stage1_share + (1 - stage1_share) * (epoch + (i + 1) / steps_per_epoch) / cfg.epochs,
-                f"epoch {epoch + 1}/{cfg.epochs} step {i + 1}/{steps_per_epoch} loss {np.mean(losses[-20:]):.4f}")
+                f"epoch {epoch + 1}/{cfg.epochs} step {i + 1}/{steps_per_epoch} loss {recent:.4f}")
         sel = run_split(model, stage2_out, sel_idx2, data.targets[sel_idx2], task, manifest, cfg.batch_size * 2)
         entry = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "selection": _plain(sel),
                  "seconds": time.time() - t_epoch}
@@ -565,10 +593,11 @@ def train(cfg: TrainConfig, progress: Callable[[float, str], None] | None = None
             f"epoch {epoch + 1}: loss {entry['loss']:.4f}, model-selection {key} {sel[key]:.4f} "
             f"(best {best[key]:.4f}), {entry['seconds']:.0f} s")
         ckpt_dir.mkdir(parents=True, exist_ok=True)
-        torch.save({"model": model.state_dict(), "opt": sched.opt.state_dict(), "epoch": epoch + 1, "best": best,
-                    "best_state": best_state, "history": history, "stages": stages,
-                    "rng": torch.get_rng_state()}, ckpt.with_suffix(".tmp"))
-        ckpt.with_suffix(".tmp").replace(ckpt)
+        with atomic_path(ckpt, prefix=".last.", suffix=".pt.tmp", sync=False) as tmp:
+            torch.save({"model": model.state_dict(), "opt": sched.opt.state_dict(), "epoch": epoch + 1, "best": best,
+                        "best_state": best_state, "history": history, "stages": stages,
+                        "rng": torch.get_rng_state()}, tmp)
+    bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
     kept = next((h["epoch"] for h in history if h["selection"] == _plain(best)), None)  # 0: the encoder's answer
@@ -649,22 +678,27 @@ def _plain(m: dict | None) -> dict:
 
 
 def _reporter(progress):
-    """Progress to the caller's callback, else a one-line progress bar on stderr."""
+    """Progress to the caller's callback (the service forwards it to the plugin), else to stderr: the
+    steps as tqdm bars (`_bar`, shown on a terminal only), every other message as a line of its own."""
     if progress is not None:
         return progress
-    last = [0.0]
 
     def say(fraction: float, message: str):
-        now = time.time()
-        if message.startswith("epoch") and " step " in message and now - last[0] < 2 and fraction < 1:
-            return
-        last[0] = now
-        bar = "#" * int(fraction * 30)
-        end = "\n" if " step " not in message else "\r"
-        sys.stderr.write(f"[{bar:<30}] {fraction:6.1%} {message}\033[K{end}")
-        sys.stderr.flush()
+        if " step " not in message:
+            from tqdm import tqdm
+
+            tqdm.write(message, file=sys.stderr)
 
     return say
+
+
+def _bar(total: int, stage: str, shown: bool):
+    """A tqdm bar on stderr for a training stage's steps; `shown` False (a caller's callback reports
+    progress) or stderr not a terminal: a bar that counts silently."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=stage, unit="step", file=sys.stderr, leave=False, dynamic_ncols=True,
+                disable=None if shown else True)
 
 
 __all__ = ["TrainConfig", "train", "AllSparkError"]

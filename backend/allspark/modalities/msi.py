@@ -20,9 +20,11 @@ import os
 import numpy as np
 
 from ..errors import InputError
+from ..tiling import Grid
 from .base import register
+from .options import MsiOptions
 from .raster import (ImageModality, RASTER_TYPES, band_name_from_filename, check_raster, raster_info,
-                     read_band_files, read_raster, read_tiles, split_tiles, tile_windows)
+                     read_band_files, split_tiles)
 
 # EuroSAT's band order (B8A last), the default for a new bundle
 S2_BANDS = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B09", "B10", "B11", "B12", "B8A"]
@@ -41,6 +43,7 @@ class MSI(ImageModality):
     input_defaults = {"bands": 13, "band_names": list(S2_BANDS), "size": 64, "mode": "resize"}
     encoder_defaults = {"type": "vit", "dim": 192, "depth": 4, "heads": 4, "patch": 8, "mlp_ratio": 4.0, "dropout": 0.0}
     file_types = list(RASTER_TYPES)
+    options_class = MsiOptions
 
     # reading
     def read_file(self, path, bands=None, window=None, tile=None, stride=None, nodata=None, order=None, **_):
@@ -55,9 +58,7 @@ class MSI(ImageModality):
             if not files:
                 raise InputError(f"cannot read {path}: no raster files in the folder")
             return self._read_band_set(files, bands, window, tile, stride, nodata, order)
-        if tile:
-            return read_tiles(path, tile, stride, bands=bands, nodata=nodata, window=window)
-        return [read_raster(path, bands=bands, window=window, nodata=nodata)]
+        return super().read_file(path, bands, window, tile, stride, nodata)
 
     def _read_band_set(self, files, bands, window, tile, stride, nodata, order):
         named = {}
@@ -90,7 +91,7 @@ class MSI(ImageModality):
         if W * H * len(paths) <= 200_000_000:  # fits in memory: read once, cut
             return split_tiles(fix(read_band_files(paths, names, nodata=nodata)), tile, stride)
         out = []
-        for i, w in enumerate(tile_windows(W, H, tile, stride)):
+        for i, w in enumerate(Grid.of(W, H, tile, stride)):
             s = fix(read_band_files(paths, names, window=w, nodata=nodata))
             if s.mask.any():
                 s.meta["tile"] = i

@@ -28,7 +28,9 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ..errors import InputError
-from .base import LabelledSet, Modality, Sample, merged, need_samples, required_array, section
+from ..tiling import Grid
+from .base import LabelledSet, Modality, Sample, fit_mean_std, need_samples, required_array, section
+from .options import ImageOptions
 
 RASTER_TYPES = [".tif", ".tiff", ".jp2", ".png", ".jpg", ".jpeg", ".vrt", ".img", ".bmp", ".gif"]
 
@@ -238,40 +240,16 @@ def raster_info(path) -> dict:
 # ---- tiles ------------------------------------------------------------------------------------
 
 
-def tile_windows(width: int, height: int, tile: int | Sequence[int], stride: int | Sequence[int] | None = None):
-    """[xoff, yoff, w, h] windows of `tile` px every `stride` px covering the raster; the last row / column
-    is moved back to end at the edge, so every window is full-size when the raster is at least a tile."""
-    tw, th = (int(tile), int(tile)) if np.isscalar(tile) else (int(tile[0]), int(tile[1]))
-    if stride is None:
-        sx, sy = tw, th
-    else:
-        sx, sy = (int(stride), int(stride)) if np.isscalar(stride) else (int(stride[0]), int(stride[1]))
-    if tw <= 0 or th <= 0 or sx <= 0 or sy <= 0:
-        raise InputError(f"tile and stride must be positive; got tile={tile}, stride={stride}")
-
-    def offsets(n, t, s):
-        if n <= t:
-            return [0], n
-        offs = list(range(0, n - t + 1, s))
-        if offs[-1] + t < n:
-            offs.append(n - t)
-        return offs, t
-
-    xs, w = offsets(int(width), tw, sx)
-    ys, h = offsets(int(height), th, sy)
-    return [[x, y, w, h] for y in ys for x in xs]
-
-
 def read_tiles(path, tile, stride=None, bands=None, nodata=None, skip_empty=True, window=None) -> list[Sample]:
     """Tiles of a raster file (of `window` [xoff, yoff, w, h] only, when given: a block of a large raster,
     read with bounded memory), each its own Sample with the tile's window (source grid) and transform."""
     out = []
     with open_raster(path) as src:
         region = _window(src, window) if window is not None else None
-        x0, y0 = (int(region.col_off), int(region.row_off)) if region is not None else (0, 0)
-        width, height = (int(region.width), int(region.height)) if region is not None else (src.width, src.height)
-        for i, (x, y, w, h) in enumerate(tile_windows(width, height, tile, stride)):
-            s = _read_src(src, bands, [x0 + x, y0 + y, w, h], None, nodata)
+        if region is not None:
+            region = [int(region.col_off), int(region.row_off), int(region.width), int(region.height)]
+        for i, win in enumerate(Grid.of(src.width, src.height, tile, stride, region=region)):
+            s = _read_src(src, bands, win, None, nodata)
             if skip_empty and not s.mask.any():
                 continue
             s.meta["tile"] = i
@@ -288,7 +266,7 @@ def split_tiles(sample: Sample, tile, stride=None, skip_empty=True) -> list[Samp
     gt = sample.meta.get("transform")
     base = sample.meta.get("window") or [0, 0, W, H]
     out = []
-    for i, (x, y, w, h) in enumerate(tile_windows(W, H, tile, stride)):
+    for i, (x, y, w, h) in enumerate(Grid.of(W, H, tile, stride)):
         m = sample.mask[y : y + h, x : x + w]
         if skip_empty and not m.any():
             continue
@@ -775,9 +753,7 @@ def valid_pixels(samples: Iterable[Sample], max_pixels: int = 200_000, seed: int
 
 def band_stats(samples, max_pixels: int = 200_000, transform=None) -> dict:
     px = valid_pixels(samples, max_pixels, transform=transform)
-    mean = np.nanmean(px, axis=0)
-    std = np.nanstd(px, axis=0)
-    std = np.where(np.isfinite(std) & (std > 1e-6), std, 1.0)
+    mean, std = fit_mean_std(px, floor=1e-6)
     return {"mean": [float(v) for v in mean], "std": [float(v) for v in std]}
 
 
@@ -939,6 +915,7 @@ class ImageModality(Modality):
     file_types = list(RASTER_TYPES)
     input_defaults: dict = {"bands": 3, "size": 128, "mode": "resize"}
     encoder_defaults: dict = {}
+    options_class = ImageOptions
 
     # hooks
     def prepare(self, sample: Sample) -> Sample:
@@ -963,12 +940,6 @@ class ImageModality(Modality):
     def read(self, path, region=None, **options) -> list[Sample]:
         """`region` (see limit_to_region): pixels outside the selected polygons become nodata."""
         return limit_to_region([self.prepare(s) for s in self.read_file(path, **options)], region)
-
-    def input_spec(self, spec: dict | None) -> dict:
-        return merged(self.input_defaults, section(spec, "input"))
-
-    def encoder_spec(self, spec: dict | None) -> dict:
-        return merged(self.encoder_defaults, section(spec, "encoder"))
 
     def default_spec(self, samples=None) -> dict:
         inp = dict(self.input_defaults)

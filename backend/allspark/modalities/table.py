@@ -21,7 +21,6 @@ per column for missing values, a column embedding, one transformer layer over th
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import os
 import sqlite3
@@ -30,8 +29,9 @@ from collections import Counter
 import numpy as np
 
 from ..errors import InputError
-from .base import (LabelledSet, Modality, Sample, merged, need_samples, read_text_file, register, section,
+from .base import (LabelledSet, Modality, Sample, fit_mean_std, need_samples, read_text_file, register,
                    target_stats)
+from .options import TableOptions
 
 NA_TOKENS = {"", "na", "n/a", "nan", "null", "none", "-", "?"}
 # PRSA Beijing: the paper's features (time, station, SO2, NO2, CO, O3 and the six weather variables)
@@ -246,23 +246,19 @@ def _py(v):
 class Table(Modality):
     name = "table"
     title = "Table"
+    # what it reads (a vector layer's attribute table, or a text table), then what it answers
+    file_types = [".csv", ".tsv", ".txt", ".gpkg", ".shp", ".geojson", ".sqlite", ".dbf"]
     layer_kind = "vector"
     tasks = ["regression", "classification"]
-    file_types = [".csv", ".tsv", ".txt", ".gpkg", ".shp", ".geojson", ".sqlite", ".dbf"]
     prompts = [
         "Please utilize the provided air quality indicators to accurately predict the concentrations of "
         "PM2.5 in the atmosphere",
         "Given the air quality indicators, please provide a prediction for the PM2.5 levels at this "
         "particular moment",
     ]
+    options_class = TableOptions
     input_defaults = {"numeric": None, "categorical": None, "max_vocab": 256}
     encoder_defaults = {"type": "tabformer", "dim": 128, "depth": 1, "heads": 4, "mlp_ratio": 2.0, "dropout": 0.0}
-
-    def input_spec(self, spec):
-        return merged(self.input_defaults, section(spec, "input"))
-
-    def encoder_spec(self, spec):
-        return merged(self.encoder_defaults, section(spec, "encoder"))
 
     # reading
     def read(self, path, layer=None, features=None, categorical=(), max_rows=None, **_) -> list[Sample]:
@@ -457,11 +453,8 @@ class Table(Modality):
         X, Cm = self._matrices(samples, num, cat)
         st = {"numeric": {}, "categorical": {}}
         for j, n in enumerate(num):
-            col = X[:, j]
-            ok = np.isfinite(col)
-            m = float(col[ok].mean()) if ok.any() else 0.0
-            s = float(col[ok].std()) if ok.any() else 1.0
-            st["numeric"][n] = {"mean": m, "std": s if s > 1e-8 else 1.0}
+            m, s = fit_mean_std(X[:, j], floor=1e-8)
+            st["numeric"][n] = {"mean": float(m), "std": float(s)}
         maxv = int(self.input_spec(spec).get("max_vocab") or 256)
         for j, c in enumerate(cat):
             cnt = Counter(v for v in Cm[:, j] if v is not None)
@@ -488,7 +481,9 @@ class Table(Modality):
         inp, enc = self.input_spec(spec), self.encoder_spec(spec)
         if inp.get("numeric") is None or inp.get("categorical") is None:
             raise InputError("table encoder needs input.numeric and input.categorical (see default_spec)")
-        return _encoder_class()(
+        from .table_encoder import TabEncoder
+
+        return TabEncoder(
             n_num=len(inp["numeric"]), n_cat=len(inp["categorical"]), vocab=int(inp.get("max_vocab") or 256) + 2,
             dim=int(enc["dim"]), depth=int(enc["depth"]), heads=int(enc["heads"]),
             mlp_ratio=float(enc["mlp_ratio"]), dropout=float(enc["dropout"]),
@@ -519,41 +514,3 @@ def _concat(tabs: list[Columns], source) -> Columns:
                                         for p in parts])
     fids = np.concatenate([t.fids for t in tabs])
     return Columns(names, values, fids=fids, source=os.fspath(source))
-
-
-@functools.lru_cache(maxsize=None)
-def _encoder_class():
-    import torch
-    from torch import nn
-
-    from .encoders import TransformerStack
-
-    class TabEncoder(nn.Module):
-        """num (B,Fn), num_mask (B,Fn), cat (B,Fc) codes -> tokens (B, 1 + Fn + Fc, dim)."""
-
-        def __init__(self, n_num, n_cat, vocab=258, dim=128, depth=1, heads=4, mlp_ratio=2.0, dropout=0.0):
-            super().__init__()
-            self.n_num, self.n_cat, self.vocab = n_num, n_cat, vocab
-            self.w = nn.Parameter(torch.randn(n_num, dim) * 0.02)       # a linear map per continuous column
-            self.b = nn.Parameter(torch.zeros(n_num, dim))
-            self.missing = nn.Parameter(torch.randn(n_num, dim) * 0.02)  # mask token per continuous column
-            self.emb = nn.Embedding(max(1, n_cat) * vocab, dim)         # per column: 0 missing, 1 unseen, 2.. values
-            self.col = nn.Parameter(torch.randn(n_num + n_cat, dim) * 0.02)
-            self.cls = nn.Parameter(torch.zeros(1, 1, dim))
-            self.blocks = TransformerStack(dim, depth, heads, mlp_ratio, dropout)
-            self.register_buffer("offsets", torch.arange(max(1, n_cat)) * vocab, persistent=False)
-
-        def forward(self, num, num_mask, cat):
-            B = num.shape[0] if self.n_num else cat.shape[0]
-            toks = []
-            if self.n_num:
-                m = num_mask.unsqueeze(-1)
-                toks.append(m * (num.unsqueeze(-1) * self.w + self.b) + (1 - m) * self.missing)
-            if self.n_cat:
-                codes = cat.long().clamp(0, self.vocab - 1) + self.offsets[: self.n_cat]
-                toks.append(self.emb(codes))
-            x = torch.cat(toks, dim=1) + self.col
-            x = torch.cat([self.cls.expand(B, -1, -1), x], dim=1)
-            return self.blocks(x)
-
-    return TabEncoder

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
-import functools
 import io
 import os
 import re
@@ -51,7 +50,9 @@ from defusedxml import DefusedXmlException
 import numpy as np
 
 from ..errors import InputError
-from .base import LabelledSet, Modality, Sample, merged, need_samples, read_text_file, register, required_array, section
+from .base import (LabelledSet, Modality, Sample, need_samples, read_text_file, register, required_array,
+                   rms_scale)
+from .options import TrajectoryOptions
 
 TIME_COLS = ["frame", "frame_id", "time", "t", "timestamp", "datetime", "sec", "seconds"]
 ID_COLS = ["id", "ped_id", "track", "track_id", "agent_id", "agent", "object_id", "trackid"]
@@ -401,13 +402,8 @@ class Trajectory(Modality):
         "of their trajectory.",
     ]
     input_defaults = {"obs": 8, "pred": 12, "dt": 0.4, "max_gap": 1.0}
+    options_class = TrajectoryOptions
     encoder_defaults = {"type": "tutr", "dim": 128, "depth": 2, "heads": 4, "mlp_ratio": 2.0, "dropout": 0.0}
-
-    def input_spec(self, spec):
-        return merged(self.input_defaults, section(spec, "input"))
-
-    def encoder_spec(self, spec):
-        return merged(self.encoder_defaults, section(spec, "encoder"))
 
     def _pieces(self, tr: Tracks, dt, max_gap):
         for tid, (t, xy) in tr.tracks.items():
@@ -590,12 +586,10 @@ class Trajectory(Modality):
         need_samples(samples, self.name)
         inp = self.input_spec(spec)
         rel, vel = self._features(samples[:: max(1, len(samples) // 20000)], int(inp["obs"]))
-        scale = float(np.sqrt(np.mean(rel ** 2))) or 1.0
-        vscale = float(np.sqrt(np.mean(vel[:, 1:] ** 2))) or 1.0
+        scale, vscale = rms_scale(rel), rms_scale(vel[:, 1:])
         st = {"scale": scale, "vscale": vscale, "obs": int(inp["obs"]), "pred": int(inp["pred"]), "dt": float(inp["dt"])}
         if targets is not None:
-            tg = np.asarray(targets, np.float64)
-            st["target_scale"] = float(np.sqrt(np.mean(tg ** 2))) or 1.0
+            st["target_scale"] = rms_scale(targets)
         return st
 
     def to_inputs(self, samples, spec, stats) -> dict[str, np.ndarray]:
@@ -633,9 +627,11 @@ class Trajectory(Modality):
 
     def build_encoder(self, spec: dict):
         inp, enc = self.input_spec(spec), self.encoder_spec(spec)
-        return _encoder_class()(obs=int(inp["obs"]), dim=int(enc["dim"]), depth=int(enc["depth"]),
-                                heads=int(enc["heads"]), mlp_ratio=float(enc["mlp_ratio"]),
-                                dropout=float(enc["dropout"]))
+        from .trajectory_encoder import TrajectoryEncoder
+
+        return TrajectoryEncoder(obs=int(inp["obs"]), dim=int(enc["dim"]), depth=int(enc["depth"]),
+                                 heads=int(enc["heads"]), mlp_ratio=float(enc["mlp_ratio"]),
+                                 dropout=float(enc["dropout"]))
 
 
 def _geographic(crs) -> bool:
@@ -647,29 +643,3 @@ def _geographic(crs) -> bool:
         return CRS.from_user_input(crs).is_geographic
     except Exception:
         return False
-
-
-@functools.lru_cache(maxsize=None)
-def _encoder_class():
-    import torch
-    from torch import nn
-
-    from .encoders import TransformerStack
-
-    class TrajectoryEncoder(nn.Module):
-        """obs (B, T, 4) [rel x, rel y, vx, vy] -> tokens (B, T, dim)."""
-
-        def __init__(self, obs=8, dim=128, depth=2, heads=4, mlp_ratio=2.0, dropout=0.0):
-            super().__init__()
-            self.obs = obs
-            self.lift = nn.Linear(4, dim)
-            self.pos = nn.Parameter(torch.zeros(1, obs, dim))
-            nn.init.trunc_normal_(self.pos, std=0.02)
-            self.blocks = TransformerStack(dim, depth, heads, mlp_ratio, dropout)
-
-        def forward(self, obs):
-            if obs.shape[1] != self.obs or obs.shape[2] != 4:
-                raise ValueError(f"trajectory encoder expects (B, {self.obs}, 4); got {tuple(obs.shape)}")
-            return self.blocks(self.lift(obs) + self.pos)
-
-    return TrajectoryEncoder

@@ -8,7 +8,7 @@ import logging
 import signal
 import sys
 
-from allspark_qgis import wire
+from allspark_protocol.connection_file import default_connection_file, endpoint
 
 from ..errors import AllSparkError
 from . import auth
@@ -20,7 +20,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `allspark serve`."""
     g = parser.add_argument_group("listening")
     g.add_argument("--connection-file", help="where to write the connection file (default: "
-                   f"{wire.default_connection_file()})")
+                   f"{default_connection_file()})")
     g.add_argument("--ip", default="127.0.0.1", help="address to bind (default 127.0.0.1; anything else "
                    "needs --curve-secret-key)")
     g.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
@@ -56,7 +56,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 def add_ping_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `allspark ping`."""
     parser.add_argument("--connection-file", help=f"the backend's connection file (default: "
-                        f"{wire.default_connection_file()})")
+                        f"{default_connection_file()})")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the answer")
     parser.add_argument("--json", action="store_true", help="print the backend's health as JSON")
     parser.add_argument("--curve-secret-key", help="this client's CURVE certificate, for a backend that uses "
@@ -131,7 +131,7 @@ def ping_main(args) -> int:
     """`allspark ping`: 0 when the backend answers a signed ping within --timeout."""
     import json
 
-    from allspark_qgis.client import BackendError, BackendUnavailable, Client
+    from allspark_protocol.client import BackendError, BackendUnavailable, Client
 
     try:
         with Client(args.connection_file, timeout_s=args.timeout, retries=0,
@@ -140,7 +140,7 @@ def ping_main(args) -> int:
             if getattr(args, "json", False):
                 print(json.dumps(client.health(), default=str, indent=1))
             else:
-                print(f"backend pid {client.info['pid']} at {wire.endpoint(client.info)} answered in "
+                print(f"backend pid {client.info['pid']} at {endpoint(client.info)} answered in "
                       f"{rtt * 1000:.2f} ms")
         return 0
     except (BackendUnavailable, BackendError) as exc:

@@ -8,6 +8,12 @@ from __future__ import annotations
 import sys
 
 _libc = None
+# buffers at least this large are mmapped, and so go back to the OS when freed: request-sized ones
+# (payload frames and parts, raster blocks, 1 MB messages: tests/test_service_fuzz.py) are, while an
+# encoder's per-tile working tensors (~100-400 KB) come from the heap, where taking them again costs no
+# page faults (at 128 KiB the dense HSI encoder took ~20% longer on a 256 x 256 raster, `allspark bench
+# --dense`)
+MMAP_THRESHOLD = 512 << 10
 
 
 def _glibc():
@@ -31,12 +37,12 @@ def release_freed_memory() -> bool:
 
     glibc raises its mmap threshold each time it frees an mmapped block (up to 32 MiB), after which
     request-sized buffers (payload frames, tiles, results) come from the heap and a long-lived server's
-    RSS keeps the high-water mark of every burst. A fixed threshold of 128 KiB keeps such buffers
+    RSS keeps the high-water mark of every burst. A fixed threshold (MMAP_THRESHOLD) keeps such buffers
     mmapped, so memory goes back when a request is done. (trim_heap does the same for the smaller
     blocks that the server's threads leave in their heaps.)"""
     libc = _glibc()
     m_mmap_threshold = -3
-    return bool(libc and libc.mallopt(m_mmap_threshold, 128 * 1024))
+    return bool(libc and libc.mallopt(m_mmap_threshold, MMAP_THRESHOLD))
 
 
 def trim_heap() -> bool:

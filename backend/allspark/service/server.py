@@ -1,10 +1,10 @@
 """`allspark serve`: the long-lived ZeroMQ service the QGIS plugin talks to.
 
 Threads:
-- the main loop owns the ROUTER socket: it checks every message (allspark_qgis.wire: signature,
+- the main loop owns the ROUTER socket: it checks every message (allspark_protocol.wire: signature,
   version, sizes), answers ping / cancel / job status at once, and forwards what other threads send
   (they hand frames over an inproc PUSH socket), so a long job never blocks ping, health or cancel;
-- one model worker (jobs.Worker) runs everything that uses the engine's one LLM: ask, load / unload,
+- one model worker (worker.Worker) runs everything that uses the engine's one LLM: ask, load / unload,
   and batch / train jobs in submission order, interactive tasks going between a job's steps;
 - one control thread answers health and list_bundles (no LLM needed);
 - one ingest thread checks the signature of large messages off the main loop.
@@ -22,6 +22,8 @@ submitter (and to clients that `attach`): kinds progress, partial, result, error
     train           {config}
     convert_copc    {path, output}                      a LAS / LAZ file -> COPC (.copc.laz), the format QGIS
                                                         without PDAL opens; result {path, points, nodes, crs, ...}
+    cluster_batch   {bundle, inputs, output, address, workers, window, device}   a bundle over a large raster / a
+                                                        folder on Ray (allspark.cluster); result {output, counts, ...}
     cancel          {job_id}                            {job_id, state}   (also an ask's request id)
     job_status      {job_id}                            job snapshot
     jobs            {}                                  {jobs: [snapshots]}
@@ -31,8 +33,10 @@ submitter (and to clients that `attach`): kinds progress, partial, result, error
 Errors are "error" messages {code, message}. While a request or job is waiting or running the
 server sends "heartbeat" messages every --heartbeat-s seconds, so clients can tell slow from dead.
 
-The command line (`allspark serve`, `allspark ping`) is service/command.py; jobs and their worker
-are service/jobs.py, connection files service/connection.py, signing and CURVE service/auth.py.
+The command line (`allspark serve`, `allspark ping`) is service/command.py; jobs and their table
+service/jobs.py, what each kind of job does service/steps.py, the model worker service/worker.py,
+result files service/result_files.py, connection files service/connection.py, signing and CURVE
+service/auth.py.
 In-process use (tests, `allspark bench`): `Server(engine=..., connection_file=...).start_thread()`.
 """
 
@@ -46,12 +50,13 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from allspark_qgis import wire
+from allspark_protocol import wire
 
 from ..errors import AllSparkError
-from . import auth, connection, jobs
+from . import auth, connection, jobs, steps
 from .memory import trim_heap
-from .jobs import FINAL_STATES, Job, JobTable, Worker, accepts, error_code, error_message
+from .jobs import FINAL_STATES, Job, JobTable, accepts, error_code, error_message
+from .worker import Worker
 
 log = logging.getLogger("allspark.service")
 
@@ -110,7 +115,7 @@ class Server:
                  curve: auth.CurveKeys | None = None, write_connection_file: bool = True):
         auth.check_bind(ip, curve)
         if write_connection_file:
-            connection.check_free(os.path.abspath(connection_file or wire.default_connection_file()))
+            connection.check_free(os.path.abspath(connection_file or connection.default_connection_file()))
         self.ip, self.port = ip, int(port or 0)
         self.advertise = advertise
         self.connection_file = connection_file
@@ -150,7 +155,8 @@ class Server:
         self._handlers = {
             "ping": self._on_ping, "health": self._on_health, "list_bundles": self._on_list_bundles,
             "load_bundle": self._on_load_bundle, "unload_bundle": self._on_unload_bundle, "ask": self._on_ask,
-            "batch": self._on_job, "train": self._on_job, "convert_copc": self._on_job, "cancel": self._on_cancel,
+            "batch": self._on_job, "train": self._on_job, "convert_copc": self._on_job,
+            "cluster_batch": self._on_job, "cancel": self._on_cancel,
             "job_status": self._on_job_status, "jobs": self._on_jobs, "attach": self._on_attach,
             "echo": self._on_echo, "shutdown": self._on_shutdown,
         }
@@ -585,7 +591,7 @@ class Server:
 
         def fn(entry):
             engine = self._engine()
-            samples = jobs.samples_from_payload(engine, bundle, arrays, meta)
+            samples = steps.samples_from_payload(engine, bundle, arrays, meta)
             kwargs = {"prompt": prompt, "text": bool(body.get("text"))}
             if body.get("stream"):
                 count = [0]
@@ -613,7 +619,7 @@ class Server:
             existing.subscribers.add(identity)
             self._reply(identity, msg, {"job_id": existing.id, "state": existing.state})
             return
-        jobs.check_job_body(msg.type, msg.body)
+        steps.check_job_body(msg.type, msg.body)
         active = self.jobs.active()
         if len(active) >= self.max_jobs:
             raise AllSparkError(f"the backend already has {len(active)} jobs waiting or running (--max-jobs)")

@@ -1,7 +1,8 @@
 """The AllSpark wire protocol, shared by the QGIS plugin (client) and the backend (server).
 
 Pure Python + NumPy (json, hmac, hashlib): no ZeroMQ import here, so framing, signing and the checks
-that refuse bad input are testable anywhere and identical on both sides.
+that refuse bad input are testable anywhere and identical on both sides. The connection file (how a
+client finds the server and its key) is connection_file.py; the pyzmq client is client.py.
 
 A message is a list of frames (a ZeroMQ multipart message; the server's ROUTER socket adds the peer's
 identity in front, which this module never sees):
@@ -586,65 +587,3 @@ __all__ = [
     "StreamStore", "PART", "STREAM_MIN_BYTES", "STREAM_PART_BYTES",
     "MALFORMED", "BAD_SIGNATURE", "REPLAYED", "VERSION_MISMATCH", "TOO_LARGE",
 ]
-
-
-# ---- the connection file ----------------------------------------------------------------------
-CONNECTION_FILE_ENV = "ALLSPARK_CONNECTION_FILE"
-CONNECTION_FILE_NAME = "backend.json"
-
-
-def default_connection_dir() -> str:
-    """The user's runtime folder ($XDG_RUNTIME_DIR/allspark) or else config folder for allspark."""
-    import sys
-
-    if sys.platform == "win32":
-        base = os.environ.get("APPDATA") or os.path.join(os.path.expanduser("~"), "AppData", "Roaming")
-        return os.path.join(base, "allspark")
-    if sys.platform == "darwin":
-        return os.path.join(os.path.expanduser("~"), "Library", "Application Support", "allspark")
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime and os.path.isdir(runtime) and os.access(runtime, os.W_OK):
-        return os.path.join(runtime, "allspark")
-    config = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return os.path.join(config, "allspark")
-
-
-def default_connection_file() -> str:
-    """$ALLSPARK_CONNECTION_FILE, else backend.json in `default_connection_dir()`."""
-    return os.environ.get(CONNECTION_FILE_ENV) or os.path.join(default_connection_dir(), CONNECTION_FILE_NAME)
-
-
-CONNECTION_FIELDS = ("transport", "ip", "port", "key", "signature_scheme", "pid", "protocol_version")
-
-
-def read_connection_file(path: str | None = None) -> dict:
-    """The connection file's fields; raises FileNotFoundError / ValueError naming the problem."""
-    path = os.fspath(path) if path else default_connection_file()
-    with open(path, encoding="utf-8") as f:
-        text = f.read(1 << 20)
-    try:
-        info = json.loads(text)
-    except ValueError:
-        raise ValueError(f"{path}: not a valid AllSpark connection file (not JSON)") from None
-    if not isinstance(info, dict):
-        raise ValueError(f"{path}: not a valid AllSpark connection file")
-    missing = [k for k in CONNECTION_FIELDS if k not in info]
-    if missing:
-        raise ValueError(f"{path}: connection file lacks {', '.join(missing)}")
-    if info["signature_scheme"] != SIGNATURE_SCHEME:
-        raise ValueError(f"{path}: signature scheme {info['signature_scheme']!r} is not {SIGNATURE_SCHEME}")
-    if info["protocol_version"] != PROTOCOL_VERSION:
-        raise ValueError(f"{path}: the backend speaks protocol {info['protocol_version']}, this plugin "
-                         f"{PROTOCOL_VERSION}: update the plugin and the backend together")
-    info["path"] = path
-    return info
-
-
-def endpoint(info: dict) -> str:
-    ip = str(info["ip"])
-    host = f"[{ip}]" if ":" in ip else ip
-    return f"{info['transport']}://{host}:{int(info['port'])}"
-
-
-__all__ += ["default_connection_dir", "default_connection_file", "read_connection_file", "endpoint",
-            "CONNECTION_FILE_ENV", "CONNECTION_FIELDS"]

@@ -1,0 +1,132 @@
+"""What every modality family does on the QGIS side, in the same few functions.
+
+A family (raster, table, trajectory, point cloud; the new modalities add theirs) answers, for a layer
+and a bundle of one of its modalities:
+- `fit_problem`: why the layer does not fit the bundle (a sentence), or None;
+- `question`: the payload of a written question about the layer (the dock and Processing's "ask" call
+  the same function, so they send the same samples);
+- `prepare`: what a run over the layer does in a background task (`Run.predict`), read on the main
+  thread where QGIS requires it (vector features), through a cloned provider otherwise (rasters);
+- `add_layers`: the run's result as styled layers;
+- `training_problem` / `training_config` / `training_parameters`: what "Train a bundle" needs.
+
+The GUI and the Processing algorithms look the family up (`families.of(modality)`) and call these;
+they never branch on modality names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..i18n import tr
+
+
+@dataclass
+class Selection:
+    """The part of a layer a run or a question covers, as the user chose it.
+
+    extent: in the layer's CRS (None: all); feature_ids: the selected features of a vector layer (None:
+    all); region: the selected polygons of another layer (layers.Region, read on the main thread);
+    time_field / id_field: a trajectory layer's fields (None: detected); source: the feature source to
+    read (Processing's parameterAsSource; None: the layer); provider: a cloned raster provider for
+    reading outside the main thread."""
+
+    extent: Any = None
+    feature_ids: list | None = None
+    region: Any = None
+    time_field: str | None = None
+    id_field: str | None = None
+    source: Any = None
+    provider: Any = None
+
+
+@dataclass
+class Run:
+    """A run prepared on the main thread: `predict(client, feedback)` and `question()` are safe to call
+    in a QgsTask; `total` counts the run's units (pixels, tiles, rows, tracks) for the progress words;
+    `made()` is the map the run made (for the written answer's summary), or None."""
+
+    predict: Callable
+    question: Callable
+    total: int | None = None
+    made: Callable = field(default=lambda: None)
+
+
+@dataclass
+class TrainingInputs:
+    """What "Train a bundle" was given, resolved from its parameters (the Processing algorithm reads them)."""
+
+    labels: Any = None          # raster: a point / polygon layer of labels
+    label_field: str = ""
+    target_field: str = ""      # table
+    time_field: str = ""        # trajectory
+    id_field: str = ""
+    time_units: tuple = ("auto", None)  # trajectory: (units, frame rate)
+    patch: int = 64             # scene rasters: patch side in pixels
+    source: Any = None          # the feature source (selected features only, ...)
+    transform_context: Any = None
+    work: str = ""              # a temporary folder for the files the backend trains on
+    feedback: Any = None        # a runner.Feedback for the preparation (writing patches)
+    info: Callable = field(default=lambda text: None)  # tells the user what was found
+
+
+class Family:
+    name = ""
+    modalities: tuple = ()
+    layer_kind = ""           # the QGIS layer kind its layers are: raster | vector | pointcloud
+    uses_region = False       # a run may be limited to the selected polygons of another layer
+    uses_track_fields = False  # a time field and a track id field are chosen
+
+    def fit_problem(self, manifest: dict, facts) -> str | None:
+        return None
+
+    def question(self, layer, modality: str, manifest: dict, sel: Selection):
+        """A callable that returns (arrays, meta) for a written question about the layer."""
+        raise NotImplementedError
+
+    def prepare(self, layer, modality: str, manifest: dict, sel: Selection, out_dir: str) -> Run:
+        raise NotImplementedError
+
+    def add_layers(self, result, layer, manifest: dict) -> list:
+        raise NotImplementedError
+
+    def training_problem(self, layer, modality: str, inputs: TrainingInputs) -> str | None:
+        """Why "Train a bundle" cannot train on `layer` with these inputs (a sentence), or None."""
+        raise NotImplementedError
+
+    def is_own_kind(self, layer) -> bool:
+        """Whether the layer is of this family's QGIS kind (raster, vector, point cloud)."""
+        from ..modality import layer_kind
+
+        return layer_kind(layer) == self.layer_kind
+
+    def training_config(self, layer, modality: str, inputs: TrainingInputs, out_dir: str, name: str,
+                        epochs: int) -> dict:
+        raise NotImplementedError
+
+    def training_parameters(self, layer) -> dict:
+        """Parameters of "Train a bundle" this family can fill in for `layer` (the dock's Train button)."""
+        return {}
+
+
+def result_name(layer, manifest: dict) -> str:
+    """The name of a result layer: "<layer> - <bundle>"."""
+    return tr("{layer} - {bundle}").format(layer=layer.name(), bundle=manifest["name"])
+
+
+def safe_name(name: str) -> str:
+    """A name fit for a file or a bundle: letters, digits, - and _ only."""
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)[:60] or "layer"
+
+
+def unique_path(path: str) -> str:
+    """`path`, or `path` with _2, _3, ... before the extension when a file has the name already."""
+    import os
+
+    base, ext = os.path.splitext(path)
+    k, out = 1, path
+    while os.path.exists(out):
+        k += 1
+        out = f"{base}_{k}{ext}"
+    return out
