@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support.qgis_window import DOCK, END, XVFB, run_on_a_copy
+from support.qgis_window import ASK_AND_RECORD, DOCK, END, XVFB, run_on_a_copy
 
 REPO = Path(__file__).resolve().parents[1]
 SHOT = REPO / "docs" / "img" / "dense_scene.png"
@@ -21,17 +21,9 @@ QUESTION = "Which crops grow in this scene, and where?"
 
 pytestmark = pytest.mark.integration
 
-SCRIPT = DOCK + r"""
-from allspark_qgis.results import legend_labels
+SCRIPT = DOCK + ASK_AND_RECORD + r"""
 from osgeo import gdal
-dock = open_dock(field_path, "Indian Pines", "hsi-indian-pines-dense", project_crs=True)
-out["bundle"] = dock.bundle_combo.currentData()
-out["entry"] = ask(dock, question, 900)
-out["answered"] = out["entry"] is not None
-out["answer"] = dock.answer.toPlainText()
-added = [l for l in QgsProject.instance().mapLayers().values() if l is not field]
-out["added"] = [l.name() for l in added]
-out["legend"] = legend_labels(added[0]) if added else []
+added = ask_and_record(field_path, "Indian Pines", "hsi-indian-pines-dense", question, 900)
 if added:
     ds = gdal.Open(added[0].source())
     a = ds.GetRasterBand(1).ReadAsArray()

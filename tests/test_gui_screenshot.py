@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from support.qgis_window import DEMO, DOCK, END, XVFB, run_on_a_copy
+from support.qgis_window import ASK_AND_RECORD, DEMO, DOCK, END, XVFB, run_on_a_copy
 
 REPO = Path(__file__).resolve().parents[1]
 SHOT = REPO / "docs" / "img" / "prompt_dock.png"
@@ -24,17 +24,8 @@ QUESTION = "Which crops grow in this field?"
 
 pytestmark = pytest.mark.integration
 
-SCRIPT = DOCK + r"""
-from allspark_qgis.results import legend_labels
-dock = open_dock(field_path, "Indian Pines field", "hsi-indian-pines", project_crs=True)
-out["bundle"] = dock.bundle_combo.currentData()
-out["entry"] = ask(dock, question, 1200)
-out["answered"] = out["entry"] is not None
-out["answer"] = dock.answer.toPlainText()
-out["done_label"] = dock.progress_label.text()
-added = [l for l in QgsProject.instance().mapLayers().values() if l is not field]
-out["added"] = [l.name() for l in added]
-out["legend"] = legend_labels(added[0]) if added else []
+SCRIPT = DOCK + ASK_AND_RECORD + r"""
+ask_and_record(field_path, "Indian Pines field", "hsi-indian-pines", question, 1200)
 out["tree"] = [l.name() for l in root.findLayers()]
 out["crs"] = field.crs().description()
 tree.expandAll()

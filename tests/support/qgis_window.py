@@ -7,6 +7,8 @@
   out_dir, question;
 - `DOCK`: WINDOW, then the plugin loaded (`out["ready"]`) and the two steps every real-window dock test
   takes: `open_dock(path, name, bundle)` (as "Ask AllSpark..." does) and `ask(dock, question, timeout)`;
+- `ASK_AND_RECORD`: `ask_and_record(path, name, bundle, question, timeout)`, the two steps and what a
+  user then sees noted in `out`;
 - `END`: the script's end (the plugin unloaded, `out` printed as RESULT, QGIS closed);
 - `run_in_qgis_window(script, ...)`: run such a script, return what it printed as RESULT;
   `run_on_a_copy(...)`: the same on a copy of the layer's file (QGIS writes statistics beside it).
@@ -123,6 +125,25 @@ def ask(d, question, timeout):
     d.run()
     pump(lambda: bool(answered), timeout)
     return answered[0] if answered else None
+"""
+
+ASK_AND_RECORD = r"""
+from allspark_qgis.results import legend_labels
+
+
+def ask_and_record(path, name, bundle, question, timeout):
+    # open the dock on the raster with the bundle, ask, and note what a user sees: the bundle chosen, the
+    # history entry, the dock's text, the layers added and the first one's legend; returns those layers
+    d = open_dock(path, name, bundle, project_crs=True)
+    out["bundle"] = d.bundle_combo.currentData()
+    out["entry"] = ask(d, question, timeout)
+    out["answered"] = out["entry"] is not None
+    out["answer"] = d.answer.toPlainText()
+    out["done_label"] = d.progress_label.text()
+    added = [l for l in QgsProject.instance().mapLayers().values() if l is not field]
+    out["added"] = [l.name() for l in added]
+    out["legend"] = legend_labels(added[0]) if added else []
+    return added
 """
 
 END = r"""plugin.unload()
