@@ -16,6 +16,7 @@ they never branch on modality names.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -71,39 +72,43 @@ class TrainingInputs:
     info: Callable = field(default=lambda text: None)  # tells the user what was found
 
 
-class Family:
+class Family(ABC):
     name = ""
     modalities: tuple = ()
     layer_kind = ""           # the QGIS layer kind its layers are: raster | vector | pointcloud
     uses_region = False       # a run may be limited to the selected polygons of another layer
     uses_track_fields = False  # a time field and a track id field are chosen
 
+    @abstractmethod
     def fit_problem(self, manifest: dict, facts) -> str | None:
-        return None
+        """Why the layer (modality.LayerFacts) does not fit the bundle (a sentence), or None."""
 
+    @abstractmethod
     def question(self, layer, modality: str, manifest: dict, sel: Selection):
         """A callable that returns (arrays, meta) for a written question about the layer."""
-        raise NotImplementedError
 
+    @abstractmethod
     def prepare(self, layer, modality: str, manifest: dict, sel: Selection, out_dir: str) -> Run:
-        raise NotImplementedError
+        """What a run over the layer does in a background task (files it writes go to `out_dir`)."""
 
+    @abstractmethod
     def add_layers(self, result, layer, manifest: dict) -> list:
-        raise NotImplementedError
+        """The run's result as styled layers (not yet added to the project)."""
 
+    @abstractmethod
     def training_problem(self, layer, modality: str, inputs: TrainingInputs) -> str | None:
         """Why "Train a bundle" cannot train on `layer` with these inputs (a sentence), or None."""
-        raise NotImplementedError
+
+    @abstractmethod
+    def training_config(self, layer, modality: str, inputs: TrainingInputs, out_dir: str, name: str,
+                        epochs: int) -> dict:
+        """The backend's training configuration, the training files written under inputs.work."""
 
     def is_own_kind(self, layer) -> bool:
         """Whether the layer is of this family's QGIS kind (raster, vector, point cloud)."""
         from ..modality import layer_kind
 
         return layer_kind(layer) == self.layer_kind
-
-    def training_config(self, layer, modality: str, inputs: TrainingInputs, out_dir: str, name: str,
-                        epochs: int) -> dict:
-        raise NotImplementedError
 
     def training_parameters(self, layer) -> dict:
         """Parameters of "Train a bundle" this family can fill in for `layer` (the dock's Train button)."""
