@@ -160,8 +160,9 @@ class HSI(Modality):
         """Dense samples: the block (the cube less its `halo`) cut into tiles of `tile` px from its own
         origin (the last ones partial), each with `margin` px of context (`cube` (C, tile + 2 margin,
         tile + 2 margin): a view into one padded copy of the image: the halo where the client sent one,
-        mirrored at the image's edges, NaN beyond); its `mask` (tile, tile) marks the pixels to answer
-        (valid, inside the block and `where`). Tiles with nothing to answer are left out."""
+        mirrored at the image's edges; a partial tile's own copy, NaN beyond the image); its `mask`
+        (tile, tile) marks the pixels to answer (valid, inside the block and `where`). Tiles with nothing
+        to answer are left out."""
         img, valid = cube.data["image"], cube.mask
         C, H, W = img.shape
         if img.size == 0:
@@ -172,11 +173,12 @@ class HSI(Modality):
         answer = valid & core_mask((H, W), halo)
         if where is not None:
             answer &= where
-        # mirror what the client could not send (beyond the raster's edges), then NaN for partial tiles
+        # mirror what the client could not send (beyond the raster's edges): one copy of the block; the
+        # few partial tiles at its right / bottom edge get their own NaN-filled cube
         pl, pt, pr, pb = (max(0, margin - s) for s in (left, top, right, bottom))
         mode = "reflect" if min(H, W) > margin else "edge"
         padded = np.pad(img, ((0, 0), (pt, pb), (pl, pr)), mode=mode)
-        padded = np.pad(padded, ((0, 0), (0, tile), (0, tile)), constant_values=np.nan)
+        side = tile + 2 * margin
         x0, y0, w, h = left, top, W - left - right, H - top - bottom
         base = {k: cube.meta.get(k) for k in ("source", "crs", "transform", "band_names")}
         win = cube.meta.get("window") or [0, 0, W, H]
@@ -190,7 +192,11 @@ class HSI(Modality):
                     continue
                 # image pixel (y0 + ty - margin) is padded row (y0 + ty - margin + pt)
                 py, px = y0 + ty - margin + pt, x0 + tx - margin + pl
-                view = padded[:, py:py + tile + 2 * margin, px:px + tile + 2 * margin]
+                view = padded[:, py:py + side, px:px + side]
+                if view.shape[1:] != (side, side):
+                    whole = np.full((C, side, side), np.nan, padded.dtype)
+                    whole[:, :view.shape[1], :view.shape[2]] = view
+                    view = whole
                 samples.append(Sample(
                     data={"cube": view}, mask=mask,
                     meta={**base, "tile": tile, "margin": margin, "row": y0 + ty, "col": x0 + tx,
