@@ -598,12 +598,15 @@ class RayFeedback(Feedback):
 
 
 def cluster_batch(client, bundle: str, inputs, output: str, feedback: Feedback, address: str | None = None,
-                  workers: int | None = None, window: int | None = None) -> dict:
+                  workers: int | None = None, window: int | None = None, area=None, region=None) -> dict:
     """The backend runs `bundle` over `inputs` (raster files it reads itself: one is cut into windows, a
     folder or several give one output each) on Ray and writes `output` (a label GeoTIFF on the input's
     grid, or a folder); `address` None or "local": a local Ray on the backend's machine, else a cluster
-    address (host:port). Progress comes from the cluster. Returns the backend's summary (output, counts
-    per class, workers, windows run again after a lost worker, ...)."""
+    address (host:port). With one raster, `area` (a native window [x, y, w, h]) runs that part only and
+    the label GeoTIFF is its grid, as classify_pixels writes it; `region` (layers.selected_region) limits
+    the run to the pixels whose centre its polygons hold, the windows they miss not run (as in
+    classify_pixels / classify_tiles). Progress comes from the cluster. Returns the backend's summary
+    (output, counts per class, workers, windows run again after a lost worker, ...)."""
     feedback.check()
     inputs = [os.fspath(inputs)] if isinstance(inputs, (str, os.PathLike)) else [os.fspath(p) for p in inputs]
     body: dict = {"bundle": bundle, "inputs": inputs, "output": os.fspath(output)}
@@ -614,6 +617,10 @@ def cluster_batch(client, bundle: str, inputs, output: str, feedback: Feedback, 
         body["workers"] = int(workers)
     if window:
         body["window"] = int(window)
+    if area is not None:
+        body["area"] = [int(v) for v in area]
+    if region is not None:
+        body["region"] = region.meta(optional=True)
     job = client._submit("cluster_batch", body)
     return wait(client, job, RayFeedback(feedback))
 

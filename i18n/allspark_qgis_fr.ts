@@ -100,6 +100,102 @@
             <translation>Le serveur AllSpark ({path}) ne répond pas : {error}</translation>
         </message>
         <message>
+            <source>{layer} - {bundle}</source>
+            <translation>{layer} - {bundle}</translation>
+        </message>
+        <message>
+            <source>A point-cloud bundle trains on a point-cloud layer.</source>
+            <translation>Un paquet de nuage de points s'entraîne sur une couche de nuage de points.</translation>
+        </message>
+        <message>
+            <source>The point cloud must be a LAS, LAZ or COPC file.</source>
+            <translation>Le nuage de points doit être un fichier LAS, LAZ ou COPC.</translation>
+        </message>
+        <message>
+            <source>the backend sent no point coordinates</source>
+            <translation>le serveur n'a pas envoyé les coordonnées des points</translation>
+        </message>
+        <message>
+            <source>{layer} - classes</source>
+            <translation>{layer} - classes</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' needs a point-cloud layer.</source>
+            <translation>Le paquet « {name} » demande une couche de nuage de points.</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' reads LAS, LAZ or COPC files; this layer's source ({source}) is not one of them.</source>
+            <translation>Le paquet « {name} » lit des fichiers LAS, LAZ ou COPC ; la source de cette couche ({source}) n'en est pas un.</translation>
+        </message>
+        <message>
+            <source>Training on a raster needs a labelled point or polygon layer (Labels).</source>
+            <translation>L'entraînement sur un raster demande une couche de points ou de polygones étiquetés (Étiquettes).</translation>
+        </message>
+        <message>
+            <source>Choose the labels' class field.</source>
+            <translation>Choisissez le champ de classe des étiquettes.</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' needs a raster layer.</source>
+            <translation>Le paquet « {name} » demande une couche raster.</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' needs {bands} band(s); this raster has {count}.</source>
+            <translation>Le paquet « {name} » demande {bands} bande(s) ; ce raster en a {count}.</translation>
+        </message>
+        <message>
+            <source>A {modality} bundle trains on a raster layer.</source>
+            <translation>Un paquet {modality} s'entraîne sur une couche raster.</translation>
+        </message>
+        <message>
+            <source>Patches per class: {counts}</source>
+            <translation>Imagettes par classe : {counts}</translation>
+        </message>
+        <message>
+            <source>The extent does not overlap the raster layer '{name}'.</source>
+            <translation>L'emprise ne recouvre pas la couche raster « {name} ».</translation>
+        </message>
+        <message>
+            <source>Classes from the field '{field}': {names}</source>
+            <translation>Classes du champ « {field} » : {names}</translation>
+        </message>
+        <message>
+            <source>A table bundle trains on a vector layer or table with a target field.</source>
+            <translation>Un paquet de table s'entraîne sur une couche vecteur ou une table avec un champ cible.</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' needs a vector layer or table.</source>
+            <translation>Le paquet « {name} » demande une couche vecteur ou une table.</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' needs the field(s) {fields}, which this layer lacks.</source>
+            <translation>Le paquet « {name} » demande le(s) champ(s) {fields}, absents de cette couche.</translation>
+        </message>
+        <message>
+            <source>The layer has no field '{field}'.</source>
+            <translation>La couche n'a pas de champ « {field} ».</translation>
+        </message>
+        <message>
+            <source>A trajectory bundle trains on a point or line layer.</source>
+            <translation>Un paquet de trajectoires s'entraîne sur une couche de points ou de lignes.</translation>
+        </message>
+        <message>
+            <source>{layer} - predicted paths</source>
+            <translation>{layer} - trajectoires prédites</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' needs a point or line layer with a time field and an id field.</source>
+            <translation>Le paquet « {name} » demande une couche de points ou de lignes avec un champ de temps et un champ d'identifiant.</translation>
+        </message>
+        <message>
+            <source>The layer '{name}' needs a time field and a track id field.</source>
+            <translation>La couche « {name} » a besoin d'un champ de temps et d'un champ d'identifiant de trace.</translation>
+        </message>
+        <message>
+            <source>The layer '{name}' needs a time field and an id field to be read as trajectories.</source>
+            <translation>La couche « {name} » doit avoir un champ de temps et un champ d'identifiant pour être lue comme des trajectoires.</translation>
+        </message>
+        <message>
             <source>not detected</source>
             <translation>non détectée</translation>
         </message>
@@ -272,32 +368,12 @@
             <translation>Rédaction de la réponse...</translation>
         </message>
         <message>
-            <source>{layer} - {bundle}</source>
-            <translation>{layer} - {bundle}</translation>
-        </message>
-        <message>
-            <source>The extent does not overlap the raster layer '{name}'.</source>
-            <translation>L'emprise ne recouvre pas la couche raster « {name} ».</translation>
-        </message>
-        <message>
             <source>The results could not be added as layers: {error}</source>
             <translation>Les résultats n'ont pas pu être ajoutés comme couches : {error}</translation>
         </message>
         <message>
-            <source>the backend sent no point coordinates</source>
-            <translation>le serveur n'a pas envoyé les coordonnées des points</translation>
-        </message>
-        <message>
             <source>Added layers: {names}</source>
             <translation>Couches ajoutées : {names}</translation>
-        </message>
-        <message>
-            <source>{layer} - predicted paths</source>
-            <translation>{layer} - trajectoires prédites</translation>
-        </message>
-        <message>
-            <source>{layer} - classes</source>
-            <translation>{layer} - classes</translation>
         </message>
         <message>
             <source>AllSpark Settings</source>
@@ -440,10 +516,6 @@
             <translation>images à {rate} par seconde</translation>
         </message>
         <message>
-            <source>AllSpark has no modality '{modality}'.</source>
-            <translation>AllSpark n'a pas de modalité « {modality} ».</translation>
-        </message>
-        <message>
             <source>The raster layer '{name}' has no pixels.</source>
             <translation>La couche raster « {name} » n'a aucun pixel.</translation>
         </message>
@@ -522,10 +594,6 @@
         <message>
             <source>frame numbers</source>
             <translation>numéros d'image</translation>
-        </message>
-        <message>
-            <source>The layer '{name}' needs a time field and an id field to be read as trajectories.</source>
-            <translation>La couche « {name} » doit avoir un champ de temps et un champ d'identifiant pour être lue comme des trajectoires.</translation>
         </message>
         <message>
             <source>RGB</source>
@@ -628,34 +696,6 @@
             <translation> ({count} bandes)</translation>
         </message>
         <message>
-            <source>Bundle '{name}' needs a raster layer.</source>
-            <translation>Le paquet « {name} » demande une couche raster.</translation>
-        </message>
-        <message>
-            <source>Bundle '{name}' needs {bands} band(s); this raster has {count}.</source>
-            <translation>Le paquet « {name} » demande {bands} bande(s) ; ce raster en a {count}.</translation>
-        </message>
-        <message>
-            <source>Bundle '{name}' needs a point-cloud layer.</source>
-            <translation>Le paquet « {name} » demande une couche de nuage de points.</translation>
-        </message>
-        <message>
-            <source>Bundle '{name}' reads LAS, LAZ or COPC files; this layer's source ({source}) is not one of them.</source>
-            <translation>Le paquet « {name} » lit des fichiers LAS, LAZ ou COPC ; la source de cette couche ({source}) n'en est pas un.</translation>
-        </message>
-        <message>
-            <source>Bundle '{name}' needs a point or line layer with a time field and an id field.</source>
-            <translation>Le paquet « {name} » demande une couche de points ou de lignes avec un champ de temps et un champ d'identifiant.</translation>
-        </message>
-        <message>
-            <source>Bundle '{name}' needs a vector layer or table.</source>
-            <translation>Le paquet « {name} » demande une couche vecteur ou une table.</translation>
-        </message>
-        <message>
-            <source>Bundle '{name}' needs the field(s) {fields}, which this layer lacks.</source>
-            <translation>Le paquet « {name} » demande le(s) champ(s) {fields}, absents de cette couche.</translation>
-        </message>
-        <message>
             <source>Ask AllSpark...</source>
             <translation>Demander à AllSpark...</translation>
         </message>
@@ -724,6 +764,18 @@
             <translation>Limiter aux entités sélectionnées de cette couche de polygones</translation>
         </message>
         <message>
+            <source>Run on a Ray cluster: empty = in the backend (default), local = a local Ray, or a cluster address</source>
+            <translation>Exécuter sur un cluster Ray : vide = dans le serveur (par défaut), local = un Ray local, ou l'adresse d'un cluster</translation>
+        </message>
+        <message>
+            <source>local starts Ray on the backend's machine; an address (host:port) joins a running Ray cluster whose nodes see the raster and the bundle at the same paths. Each Ray worker holds one model and classifies many windows; the output is a label GeoTIFF on the input's grid.</source>
+            <translation>local démarre Ray sur la machine du serveur ; une adresse (hôte:port) rejoint un cluster Ray en marche dont les nœuds voient le raster et le paquet de modèle aux mêmes chemins. Chaque worker Ray garde un modèle et classe de nombreuses fenêtres ; le résultat est un GeoTIFF de classes sur la grille de l'entrée.</translation>
+        </message>
+        <message>
+            <source>a local Ray</source>
+            <translation>un Ray local</translation>
+        </message>
+        <message>
             <source>Input raster</source>
             <translation>Raster en entrée</translation>
         </message>
@@ -738,6 +790,18 @@
         <message>
             <source>Class names</source>
             <translation>Noms des classes</translation>
+        </message>
+        <message>
+            <source>Running bundle {name} on Ray ({where}).</source>
+            <translation>Exécution du paquet de modèle {name} sur Ray ({where}).</translation>
+        </message>
+        <message>
+            <source>Ray: {workers} workers, {tasks} windows, {seconds} s.</source>
+            <translation>Ray : {workers} workers, {tasks} fenêtres, {seconds} s.</translation>
+        </message>
+        <message>
+            <source>Running on Ray needs a raster file the backend can read; the layer '{name}' is not a local file.</source>
+            <translation>L'exécution sur Ray demande un fichier raster que le serveur peut lire ; la couche « {name} » n'est pas un fichier local.</translation>
         </message>
         <message>
             <source>Ask about a layer</source>
@@ -816,20 +880,20 @@
             <translation>Aucun paquet n'est choisi et le serveur n'en a aucun pour {kinds} ; entraînez-en un sur votre couche avec AllSpark &gt; Entraîner un paquet... ou ajoutez-en un au dossier des paquets.</translation>
         </message>
         <message>
-            <source>Sends the raster block by block; the bundle classifies every valid pixel from its spectrum. The output has the input's grid, nodata where the input is nodata, and the class names in its legend.</source>
-            <translation>Envoie le raster bloc par bloc ; le paquet classe chaque pixel valide d'après son spectre. La sortie a la grille de l'entrée, sans données là où l'entrée l'est, et les noms des classes dans sa légende.</translation>
+            <source>Sends the raster block by block; the bundle classifies every valid pixel (hyperspectral bundles from its spectrum, dense bundles of any raster tile by tile). The output has the input's grid, nodata where the input is nodata, and the class names in its legend.</source>
+            <translation>Envoie le raster bloc par bloc ; le bundle classe chaque pixel valide (les bundles hyperspectraux d'après son spectre, les bundles denses de tout raster tuile par tuile). La sortie a la grille de l'entrée, nodata là où l'entrée est nodata, et les noms des classes dans sa légende.</translation>
         </message>
         <message>
-            <source>Classify pixels (hyperspectral)</source>
-            <translation>Classer les pixels (hyperspectral)</translation>
+            <source>Classify pixels (per-pixel bundles)</source>
+            <translation>Classer les pixels (bundles par pixel)</translation>
         </message>
         <message>
             <source>Bundle {name}: {w} x {h} pixels.</source>
             <translation>Paquet {name} : {w} x {h} pixels.</translation>
         </message>
         <message>
-            <source>The backend reads the layer's LAS / LAZ / COPC file and classifies every point it keeps per tile. The output is a 3D point layer with the class of each point (styled by class); when the input is an uncompressed LAS file, a classified copy of it can also be written. A LAS / LAZ file that this QGIS cannot open (no PDAL) can be given by its path: the backend converts it to COPC first (kept where the COPC copy parameter says, and loaded as a point cloud layer).</source>
-            <translation>Le serveur lit le fichier LAS / LAZ / COPC de la couche et classe chaque point qu'il garde par tuile. La sortie est une couche de points 3D avec la classe de chaque point (symbolisée par classe) ; si l'entrée est un fichier LAS non compressé, une copie classée peut aussi être écrite. Un fichier LAS / LAZ que ce QGIS ne peut pas ouvrir (sans PDAL) peut être donné par son chemin : le serveur le convertit d'abord en COPC (copie gardée là où l'indique le paramètre « Copie COPC », et chargée comme couche de nuage de points).</translation>
+            <source>The backend reads the layer's LAS / LAZ / COPC file and classifies every point it keeps per tile. The output is a 3D point layer with the class of each point (styled by class). The backend can also write a classified copy of the point cloud (.las, .laz or .copc.laz): every point of the file with the ASPRS code of its class (ground 2, building 6, ...; a point not kept in its tile takes the class of the nearest kept point), its other attributes, the header and the CRS as they were. A LAS / LAZ file that this QGIS cannot open (no PDAL) can be given by its path: the backend converts it to COPC first (kept where the COPC copy parameter says, and loaded as a point cloud layer).</source>
+            <translation>Le serveur lit le fichier LAS / LAZ / COPC de la couche et classe chaque point qu'il garde par tuile. La sortie est une couche de points 3D avec la classe de chaque point (symbolisée par classe). Le serveur peut aussi écrire une copie classée du nuage de points (.las, .laz ou .copc.laz) : chaque point du fichier avec le code ASPRS de sa classe (sol 2, bâtiment 6, ... ; un point non gardé dans sa tuile prend la classe du point gardé le plus proche), ses autres attributs, l'en-tête et le SCR tels quels. Un fichier LAS / LAZ que ce QGIS ne peut pas ouvrir (sans PDAL) peut être donné par son chemin : le serveur le convertit d'abord en COPC (copie gardée là où l'indique le paramètre « Copie COPC », et chargée comme couche de nuage de points).</translation>
         </message>
         <message>
             <source>Classify point cloud</source>
@@ -844,20 +908,24 @@
             <translation>Une couche de nuage de points, ou le chemin d'un fichier LAS / LAZ ; ce QGIS n'ouvre que les nuages de points COPC (il n'a pas de fournisseur PDAL), donc le serveur convertit d'abord un fichier LAS / LAZ en COPC.</translation>
         </message>
         <message>
+            <source>Classified point cloud (LAS / LAZ copy of the input)</source>
+            <translation>Nuage de points classé (copie LAS / LAZ de l'entrée)</translation>
+        </message>
+        <message>
+            <source>LAZ files (*.laz);;LAS files (*.las);;COPC files (*.copc.laz)</source>
+            <translation>Fichiers LAZ (*.laz);;Fichiers LAS (*.las);;Fichiers COPC (*.copc.laz)</translation>
+        </message>
+        <message>
+            <source>A copy of the input point cloud, written by the backend, with the class of every point: .laz (compressed), .las, or .copc.laz (a COPC file this QGIS opens). Never the input itself.</source>
+            <translation>Une copie du nuage de points d'entrée, écrite par le serveur, avec la classe de chaque point : .laz (compressé), .las ou .copc.laz (un fichier COPC que ce QGIS ouvre). Jamais l'entrée elle-même.</translation>
+        </message>
+        <message>
             <source>LAS / LAZ / COPC files (*.las *.laz *.LAS *.LAZ *.copc.laz)</source>
             <translation>Fichiers LAS / LAZ / COPC (*.las *.laz *.LAS *.LAZ *.copc.laz)</translation>
         </message>
         <message>
             <source>Classified points</source>
             <translation>Points classés</translation>
-        </message>
-        <message>
-            <source>Classified LAS copy (uncompressed LAS input only)</source>
-            <translation>Copie LAS classée (entrée LAS non compressée uniquement)</translation>
-        </message>
-        <message>
-            <source>LAS files (*.las)</source>
-            <translation>Fichiers LAS (*.las)</translation>
         </message>
         <message>
             <source>COPC copy of a LAS / LAZ input (viewable in this QGIS)</source>
@@ -876,8 +944,16 @@
             <translation>La copie COPC {copc} de {path} ne s'ouvre pas dans QGIS : {error}</translation>
         </message>
         <message>
-            <source>The backend sent no point coordinates, and the plugin cannot read those of {path} itself (a compressed file of several octree nodes); update the backend.</source>
-            <translation>Le serveur n'a pas envoyé les coordonnées des points, et l'extension ne peut pas lire elle-même celles de {path} (un fichier compressé de plusieurs nœuds d'octree) ; mettez le serveur à jour.</translation>
+            <source>The backend writes the classified point cloud to {path}.</source>
+            <translation>Le serveur écrit le nuage de points classé dans {path}.</translation>
+        </message>
+        <message>
+            <source>The backend did not write the classified point cloud {path}; update the backend.</source>
+            <translation>Le serveur n'a pas écrit le nuage de points classé {path} ; mettez le serveur à jour.</translation>
+        </message>
+        <message>
+            <source>Classified point cloud written: {path} ({classified} of {points} points classified).</source>
+            <translation>Nuage de points classé écrit : {path} ({classified} points classés sur {points}).</translation>
         </message>
         <message>
             <source>Cuts the raster into tiles of the bundle's input size (or the given size), asks the bundle for the class of each tile, and writes a classified raster on the tile grid with the class names in its legend. Tiles that are all nodata stay nodata.</source>
@@ -1044,8 +1120,8 @@
             <translation>Entraîner un paquet</translation>
         </message>
         <message>
-            <source>Trains encoder, bridge and head against the backend's frozen LLM from your layers: a raster with a labelled point or polygon layer (RGB, multispectral and SAR learn one class per patch, hyperspectral one class per pixel), a trajectory layer (time and track id fields), a table with a target field (numbers: regression; text: classification), or a point cloud with a classification attribute (ground = 2). The bundle is written to the bundles folder and is listed right away.</source>
-            <translation>Entraîne l'encodeur, le pont et la tête face au LLM figé du serveur à partir de vos couches : un raster avec une couche de points ou de polygones étiquetés (RVB, multispectral et RSO apprennent une classe par imagette, l'hyperspectral une classe par pixel), une couche de trajectoires (champs de temps et d'identifiant), une table avec un champ cible (nombres : régression ; texte : classification) ou un nuage de points avec un attribut de classification (sol = 2). Le paquet est écrit dans le dossier des paquets et apparaît aussitôt dans les listes.</translation>
+            <source>Trains encoder, bridge and head against the backend's frozen LLM from your layers: a raster with a labelled point or polygon layer (RGB, multispectral and SAR learn one class per patch, hyperspectral one class per pixel; with "Classify every pixel" any raster learns a class per pixel, read in 16 x 16 px tiles, one LLM pass each), a trajectory layer (time and track id fields), a table with a target field (numbers: regression; text: classification), or a point cloud with a classification attribute (ground = 2). The bundle is written to the bundles folder and is listed right away.</source>
+            <translation>Entraîne l'encodeur, le pont et la tête face au LLM figé du backend à partir de vos couches : un raster avec une couche de points ou de polygones étiquetés (RVB, multispectral et SAR apprennent une classe par vignette, l'hyperspectral une classe par pixel ; avec « Classer chaque pixel », tout raster apprend une classe par pixel, lu en tuiles de 16 x 16 px, un passage du LLM chacune), une couche de trajectoires (champs de temps et d'identifiant de trace), une table avec un champ cible (nombres : régression ; texte : classification), ou un nuage de points avec un attribut de classification (sol = 2). Le bundle est écrit dans le dossier des bundles et apparaît aussitôt dans les listes.</translation>
         </message>
         <message>
             <source>Training options (JSON)</source>
@@ -1092,6 +1168,10 @@
             <translation>Taille des imagettes en pixels (RVB, multispectral, RSO)</translation>
         </message>
         <message>
+            <source>Classify every pixel (raster: dense tiles, one LLM pass per 16 x 16 px tile)</source>
+            <translation>Classer chaque pixel (raster : tuiles denses, un passage du LLM par tuile de 16 x 16 px)</translation>
+        </message>
+        <message>
             <source>Bundles folder (default: the backend's)</source>
             <translation>Dossier des paquets (par défaut : celui du serveur)</translation>
         </message>
@@ -1116,14 +1196,6 @@
             <translation>Les options d'entraînement doivent être un objet JSON.</translation>
         </message>
         <message>
-            <source>Training on a raster needs a labelled point or polygon layer (Labels).</source>
-            <translation>L'entraînement sur un raster demande une couche de points ou de polygones étiquetés (Étiquettes).</translation>
-        </message>
-        <message>
-            <source>Choose the labels' class field.</source>
-            <translation>Choisissez le champ de classe des étiquettes.</translation>
-        </message>
-        <message>
             <source>Training {name} ({modality}) on {data}</source>
             <translation>Entraînement de {name} ({modality}) sur {data}</translation>
         </message>
@@ -1132,56 +1204,20 @@
             <translation>Nouveau paquet {name} dans {path}</translation>
         </message>
         <message>
-            <source>A table bundle trains on a vector layer or table with a target field.</source>
-            <translation>Un paquet de table s'entraîne sur une couche vecteur ou une table avec un champ cible.</translation>
-        </message>
-        <message>
             <source>Unknown training option(s): {names}; known: {known}</source>
             <translation>Option(s) d'entraînement inconnue(s) : {names} ; options connues : {known}</translation>
-        </message>
-        <message>
-            <source>A {modality} bundle trains on a raster layer.</source>
-            <translation>Un paquet {modality} s'entraîne sur une couche raster.</translation>
-        </message>
-        <message>
-            <source>A trajectory bundle trains on a point or line layer.</source>
-            <translation>Un paquet de trajectoires s'entraîne sur une couche de points ou de lignes.</translation>
         </message>
         <message>
             <source>Training options are not valid JSON: {error}</source>
             <translation>Les options d'entraînement ne sont pas du JSON valide : {error}</translation>
         </message>
         <message>
-            <source>Patches per class: {counts}</source>
-            <translation>Imagettes par classe : {counts}</translation>
-        </message>
-        <message>
-            <source>The layer has no field '{field}'.</source>
-            <translation>La couche n'a pas de champ « {field} ».</translation>
-        </message>
-        <message>
-            <source>A point-cloud bundle trains on a point-cloud layer.</source>
-            <translation>Un paquet de nuage de points s'entraîne sur une couche de nuage de points.</translation>
-        </message>
-        <message>
-            <source>The point cloud must be a LAS, LAZ or COPC file.</source>
-            <translation>Le nuage de points doit être un fichier LAS, LAZ ou COPC.</translation>
-        </message>
-        <message>
-            <source>Classes from the field '{field}': {names}</source>
-            <translation>Classes du champ « {field} » : {names}</translation>
-        </message>
-        <message>
-            <source>The layer '{name}' needs a time field and a track id field.</source>
-            <translation>La couche « {name} » a besoin d'un champ de temps et d'un champ d'identifiant de trace.</translation>
+            <source>The backend sent no point coordinates with the classes (element_xyz); update the backend.</source>
+            <translation>Le serveur n'a pas envoyé les coordonnées des points avec les classes (element_xyz) ; mettez le serveur à jour.</translation>
         </message>
         <message>
             <source>The backend sent paths relative to each track's last fix without the fixes; update the backend.</source>
             <translation>Le serveur a envoyé des chemins relatifs à la dernière position de chaque trace sans ces positions ; mettez le serveur à jour.</translation>
-        </message>
-        <message>
-            <source>Cannot write {path}.</source>
-            <translation>Impossible d'écrire {path}.</translation>
         </message>
         <message>
             <source>Cannot open {path}.</source>
@@ -1192,20 +1228,12 @@
             <translation>{name} (AllSpark)</translation>
         </message>
         <message>
-            <source>{path} is not a LAS file.</source>
-            <translation>{path} n'est pas un fichier LAS.</translation>
-        </message>
-        <message>
-            <source>{path} is compressed (LAZ); the plugin reads only uncompressed LAS.</source>
-            <translation>{path} est compressé (LAZ) ; l'extension ne lit que le LAS non compressé.</translation>
-        </message>
-        <message>
-            <source>{path} is compressed (LAZ); the plugin writes only uncompressed LAS.</source>
-            <translation>{path} est compressé (LAZ) ; l'extension n'écrit que du LAS non compressé.</translation>
-        </message>
-        <message>
             <source>Cannot write {path}: {error}</source>
             <translation>Impossible d'écrire {path} : {error}</translation>
+        </message>
+        <message>
+            <source>Cannot write {path}.</source>
+            <translation>Impossible d'écrire {path}.</translation>
         </message>
         <message>
             <source>Reading {name}...</source>
@@ -1218,6 +1246,14 @@
         <message>
             <source>COPC file written.</source>
             <translation>Fichier COPC écrit.</translation>
+        </message>
+        <message>
+            <source>Starting a local Ray...</source>
+            <translation>Démarrage d'un Ray local...</translation>
+        </message>
+        <message>
+            <source>Writing the output...</source>
+            <translation>Écriture du résultat...</translation>
         </message>
         <message>
             <source>Encoding the training examples once...</source>
@@ -1240,8 +1276,24 @@
             <translation>ADE du meilleur des 20 (m)</translation>
         </message>
         <message>
+            <source>{done} of {total} windows done on Ray</source>
+            <translation>{done} fenêtres sur {total} traitées sur Ray</translation>
+        </message>
+        <message>
+            <source>{done} of {total} files done on Ray</source>
+            <translation>{done} fichiers sur {total} traités sur Ray</translation>
+        </message>
+        <message>
             <source>Writing octree node {done} of {total}</source>
             <translation>Écriture du nœud d'octree {done} sur {total}</translation>
+        </message>
+        <message>
+            <source>Joining the Ray cluster at {address}...</source>
+            <translation>Connexion au cluster Ray à {address}...</translation>
+        </message>
+        <message>
+            <source>{n} Ray workers are loading bundle {name}...</source>
+            <translation>{n} workers Ray chargent le paquet de modèle {name}...</translation>
         </message>
         <message>
             <source>Training on {train} examples; {select} choose the epochs, {val} are kept to report the result ({params} million weights).</source>
@@ -1318,90 +1370,6 @@
         <message>
             <source>The features of the layer '{name}' cannot be placed in the raster's coordinate reference system: {error}</source>
             <translation>Les entités de la couche « {name} » ne peuvent pas être placées dans le système de coordonnées du raster : {error}</translation>
-        </message>
-        <message>
-            <source>Classified point cloud (LAS / LAZ copy of the input)</source>
-            <translation>Nuage de points classé (copie LAS / LAZ de l'entrée)</translation>
-        </message>
-        <message>
-            <source>LAZ files (*.laz);;LAS files (*.las);;COPC files (*.copc.laz)</source>
-            <translation>Fichiers LAZ (*.laz);;Fichiers LAS (*.las);;Fichiers COPC (*.copc.laz)</translation>
-        </message>
-        <message>
-            <source>A copy of the input point cloud, written by the backend, with the class of every point: .laz (compressed), .las, or .copc.laz (a COPC file this QGIS opens). Never the input itself.</source>
-            <translation>Une copie du nuage de points d'entrée, écrite par le serveur, avec la classe de chaque point : .laz (compressé), .las ou .copc.laz (un fichier COPC que ce QGIS ouvre). Jamais l'entrée elle-même.</translation>
-        </message>
-        <message>
-            <source>The backend writes the classified point cloud to {path}.</source>
-            <translation>Le serveur écrit le nuage de points classé dans {path}.</translation>
-        </message>
-        <message>
-            <source>The backend did not write the classified point cloud {path}; update the backend.</source>
-            <translation>Le serveur n'a pas écrit le nuage de points classé {path} ; mettez le serveur à jour.</translation>
-        </message>
-        <message>
-            <source>Classified point cloud written: {path} ({classified} of {points} points classified).</source>
-            <translation>Nuage de points classé écrit : {path} ({classified} points classés sur {points}).</translation>
-        </message>
-        <message>
-            <source>The backend sent no point coordinates with the classes (element_xyz); update the backend.</source>
-            <translation>Le serveur n'a pas envoyé les coordonnées des points avec les classes (element_xyz) ; mettez le serveur à jour.</translation>
-        </message>
-        <message>
-            <source>The backend reads the layer's LAS / LAZ / COPC file and classifies every point it keeps per tile. The output is a 3D point layer with the class of each point (styled by class). The backend can also write a classified copy of the point cloud (.las, .laz or .copc.laz): every point of the file with the ASPRS code of its class (ground 2, building 6, ...; a point not kept in its tile takes the class of the nearest kept point), its other attributes, the header and the CRS as they were. A LAS / LAZ file that this QGIS cannot open (no PDAL) can be given by its path: the backend converts it to COPC first (kept where the COPC copy parameter says, and loaded as a point cloud layer).</source>
-            <translation>Le serveur lit le fichier LAS / LAZ / COPC de la couche et classe chaque point qu'il garde par tuile. La sortie est une couche de points 3D avec la classe de chaque point (symbolisée par classe). Le serveur peut aussi écrire une copie classée du nuage de points (.las, .laz ou .copc.laz) : chaque point du fichier avec le code ASPRS de sa classe (sol 2, bâtiment 6, ... ; un point non gardé dans sa tuile prend la classe du point gardé le plus proche), ses autres attributs, l'en-tête et le SCR tels quels. Un fichier LAS / LAZ que ce QGIS ne peut pas ouvrir (sans PDAL) peut être donné par son chemin : le serveur le convertit d'abord en COPC (copie gardée là où l'indique le paramètre « Copie COPC », et chargée comme couche de nuage de points).</translation>
-        </message>
-        <message>
-            <source>Run on a Ray cluster: empty = in the backend (default), local = a local Ray, or a cluster address</source>
-            <translation>Exécuter sur un cluster Ray : vide = dans le serveur (par défaut), local = un Ray local, ou l'adresse d'un cluster</translation>
-        </message>
-        <message>
-            <source>local starts Ray on the backend's machine; an address (host:port) joins a running Ray cluster whose nodes see the raster and the bundle at the same paths. Each Ray worker holds one model and classifies many windows; the output is a label GeoTIFF on the input's grid.</source>
-            <translation>local démarre Ray sur la machine du serveur ; une adresse (hôte:port) rejoint un cluster Ray en marche dont les nœuds voient le raster et le paquet de modèle aux mêmes chemins. Chaque worker Ray garde un modèle et classe de nombreuses fenêtres ; le résultat est un GeoTIFF de classes sur la grille de l'entrée.</translation>
-        </message>
-        <message>
-            <source>a local Ray</source>
-            <translation>un Ray local</translation>
-        </message>
-        <message>
-            <source>Ray runs the whole raster: leave the extent and the region empty.</source>
-            <translation>Ray traite tout le raster : laissez l'emprise et la région vides.</translation>
-        </message>
-        <message>
-            <source>Running bundle {name} on Ray ({where}).</source>
-            <translation>Exécution du paquet de modèle {name} sur Ray ({where}).</translation>
-        </message>
-        <message>
-            <source>Ray: {workers} workers, {tasks} windows, {seconds} s.</source>
-            <translation>Ray : {workers} workers, {tasks} fenêtres, {seconds} s.</translation>
-        </message>
-        <message>
-            <source>Running on Ray needs a raster file the backend can read; the layer '{name}' is not a local file.</source>
-            <translation>L'exécution sur Ray demande un fichier raster que le serveur peut lire ; la couche « {name} » n'est pas un fichier local.</translation>
-        </message>
-        <message>
-            <source>Starting a local Ray...</source>
-            <translation>Démarrage d'un Ray local...</translation>
-        </message>
-        <message>
-            <source>Writing the output...</source>
-            <translation>Écriture du résultat...</translation>
-        </message>
-        <message>
-            <source>{done} of {total} windows done on Ray</source>
-            <translation>{done} fenêtres sur {total} traitées sur Ray</translation>
-        </message>
-        <message>
-            <source>{done} of {total} files done on Ray</source>
-            <translation>{done} fichiers sur {total} traités sur Ray</translation>
-        </message>
-        <message>
-            <source>Joining the Ray cluster at {address}...</source>
-            <translation>Connexion au cluster Ray à {address}...</translation>
-        </message>
-        <message>
-            <source>{n} Ray workers are loading bundle {name}...</source>
-            <translation>{n} workers Ray chargent le paquet de modèle {name}...</translation>
         </message>
     </context>
 </TS>

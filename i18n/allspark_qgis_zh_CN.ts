@@ -100,6 +100,102 @@
             <translation>AllSpark 后端（{path}）没有响应：{error}</translation>
         </message>
         <message>
+            <source>{layer} - {bundle}</source>
+            <translation>{layer} - {bundle}</translation>
+        </message>
+        <message>
+            <source>A point-cloud bundle trains on a point-cloud layer.</source>
+            <translation>点云模型包需要在点云图层上训练。</translation>
+        </message>
+        <message>
+            <source>The point cloud must be a LAS, LAZ or COPC file.</source>
+            <translation>点云必须是 LAS、LAZ 或 COPC 文件。</translation>
+        </message>
+        <message>
+            <source>the backend sent no point coordinates</source>
+            <translation>后端未发送点坐标</translation>
+        </message>
+        <message>
+            <source>{layer} - classes</source>
+            <translation>{layer} - 类别</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' needs a point-cloud layer.</source>
+            <translation>模型包“{name}”需要点云图层。</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' reads LAS, LAZ or COPC files; this layer's source ({source}) is not one of them.</source>
+            <translation>模型包“{name}”读取 LAS、LAZ 或 COPC 文件；此图层的数据源（{source}）不属于这些格式。</translation>
+        </message>
+        <message>
+            <source>Training on a raster needs a labelled point or polygon layer (Labels).</source>
+            <translation>在栅格上训练需要一个已标注的点或面图层（标注）。</translation>
+        </message>
+        <message>
+            <source>Choose the labels' class field.</source>
+            <translation>请选择标注的类别字段。</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' needs a raster layer.</source>
+            <translation>模型包“{name}”需要栅格图层。</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' needs {bands} band(s); this raster has {count}.</source>
+            <translation>模型包“{name}”需要 {bands} 个波段；此栅格有 {count} 个。</translation>
+        </message>
+        <message>
+            <source>A {modality} bundle trains on a raster layer.</source>
+            <translation>{modality} 模型包需要在栅格图层上训练。</translation>
+        </message>
+        <message>
+            <source>Patches per class: {counts}</source>
+            <translation>每个类别的图块数：{counts}</translation>
+        </message>
+        <message>
+            <source>The extent does not overlap the raster layer '{name}'.</source>
+            <translation>范围与栅格图层“{name}”不重叠。</translation>
+        </message>
+        <message>
+            <source>Classes from the field '{field}': {names}</source>
+            <translation>来自字段“{field}”的类别：{names}</translation>
+        </message>
+        <message>
+            <source>A table bundle trains on a vector layer or table with a target field.</source>
+            <translation>表格模型包需要在带有目标字段的矢量图层或表格上训练。</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' needs a vector layer or table.</source>
+            <translation>模型包“{name}”需要矢量图层或表格。</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' needs the field(s) {fields}, which this layer lacks.</source>
+            <translation>模型包“{name}”需要字段 {fields}，而此图层缺少这些字段。</translation>
+        </message>
+        <message>
+            <source>The layer has no field '{field}'.</source>
+            <translation>图层没有字段“{field}”。</translation>
+        </message>
+        <message>
+            <source>A trajectory bundle trains on a point or line layer.</source>
+            <translation>轨迹模型包需要在点或线图层上训练。</translation>
+        </message>
+        <message>
+            <source>{layer} - predicted paths</source>
+            <translation>{layer} - 预测路径</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' needs a point or line layer with a time field and an id field.</source>
+            <translation>模型包“{name}”需要带有时间字段和 ID 字段的点或线图层。</translation>
+        </message>
+        <message>
+            <source>The layer '{name}' needs a time field and a track id field.</source>
+            <translation>图层“{name}”需要一个时间字段和一个轨迹编号字段。</translation>
+        </message>
+        <message>
+            <source>The layer '{name}' needs a time field and an id field to be read as trajectories.</source>
+            <translation>图层“{name}”需要一个时间字段和一个 ID 字段才能作为轨迹读取。</translation>
+        </message>
+        <message>
             <source>not detected</source>
             <translation>未识别</translation>
         </message>
@@ -272,32 +368,12 @@
             <translation>正在撰写回答...</translation>
         </message>
         <message>
-            <source>{layer} - {bundle}</source>
-            <translation>{layer} - {bundle}</translation>
-        </message>
-        <message>
-            <source>The extent does not overlap the raster layer '{name}'.</source>
-            <translation>范围与栅格图层“{name}”不重叠。</translation>
-        </message>
-        <message>
             <source>The results could not be added as layers: {error}</source>
             <translation>无法将结果添加为图层：{error}</translation>
         </message>
         <message>
-            <source>the backend sent no point coordinates</source>
-            <translation>后端未发送点坐标</translation>
-        </message>
-        <message>
             <source>Added layers: {names}</source>
             <translation>已添加图层：{names}</translation>
-        </message>
-        <message>
-            <source>{layer} - predicted paths</source>
-            <translation>{layer} - 预测路径</translation>
-        </message>
-        <message>
-            <source>{layer} - classes</source>
-            <translation>{layer} - 类别</translation>
         </message>
         <message>
             <source>AllSpark Settings</source>
@@ -440,10 +516,6 @@
             <translation>帧（每秒 {rate} 帧）</translation>
         </message>
         <message>
-            <source>AllSpark has no modality '{modality}'.</source>
-            <translation>AllSpark 没有模态“{modality}”。</translation>
-        </message>
-        <message>
             <source>The raster layer '{name}' has no pixels.</source>
             <translation>栅格图层“{name}”没有像元。</translation>
         </message>
@@ -522,10 +594,6 @@
         <message>
             <source>frame numbers</source>
             <translation>帧号</translation>
-        </message>
-        <message>
-            <source>The layer '{name}' needs a time field and an id field to be read as trajectories.</source>
-            <translation>图层“{name}”需要一个时间字段和一个 ID 字段才能作为轨迹读取。</translation>
         </message>
         <message>
             <source>RGB</source>
@@ -628,34 +696,6 @@
             <translation>（{count} 个波段）</translation>
         </message>
         <message>
-            <source>Bundle '{name}' needs a raster layer.</source>
-            <translation>模型包“{name}”需要栅格图层。</translation>
-        </message>
-        <message>
-            <source>Bundle '{name}' needs {bands} band(s); this raster has {count}.</source>
-            <translation>模型包“{name}”需要 {bands} 个波段；此栅格有 {count} 个。</translation>
-        </message>
-        <message>
-            <source>Bundle '{name}' needs a point-cloud layer.</source>
-            <translation>模型包“{name}”需要点云图层。</translation>
-        </message>
-        <message>
-            <source>Bundle '{name}' reads LAS, LAZ or COPC files; this layer's source ({source}) is not one of them.</source>
-            <translation>模型包“{name}”读取 LAS、LAZ 或 COPC 文件；此图层的数据源（{source}）不属于这些格式。</translation>
-        </message>
-        <message>
-            <source>Bundle '{name}' needs a point or line layer with a time field and an id field.</source>
-            <translation>模型包“{name}”需要带有时间字段和 ID 字段的点或线图层。</translation>
-        </message>
-        <message>
-            <source>Bundle '{name}' needs a vector layer or table.</source>
-            <translation>模型包“{name}”需要矢量图层或表格。</translation>
-        </message>
-        <message>
-            <source>Bundle '{name}' needs the field(s) {fields}, which this layer lacks.</source>
-            <translation>模型包“{name}”需要字段 {fields}，而此图层缺少这些字段。</translation>
-        </message>
-        <message>
             <source>Ask AllSpark...</source>
             <translation>询问 AllSpark...</translation>
         </message>
@@ -724,6 +764,18 @@
             <translation>限制在此多边形图层的所选要素内</translation>
         </message>
         <message>
+            <source>Run on a Ray cluster: empty = in the backend (default), local = a local Ray, or a cluster address</source>
+            <translation>在 Ray 集群上运行：留空 = 在后端运行（默认），local = 本机 Ray，或填写集群地址</translation>
+        </message>
+        <message>
+            <source>local starts Ray on the backend's machine; an address (host:port) joins a running Ray cluster whose nodes see the raster and the bundle at the same paths. Each Ray worker holds one model and classifies many windows; the output is a label GeoTIFF on the input's grid.</source>
+            <translation>local 在后端所在机器上启动 Ray；地址（主机:端口）则加入正在运行的 Ray 集群，其各节点须能以相同路径访问栅格和模型包。每个 Ray 工作进程持有一个模型并分类许多窗口；输出为与输入同网格的类别 GeoTIFF。</translation>
+        </message>
+        <message>
+            <source>a local Ray</source>
+            <translation>本机 Ray</translation>
+        </message>
+        <message>
             <source>Input raster</source>
             <translation>输入栅格</translation>
         </message>
@@ -738,6 +790,18 @@
         <message>
             <source>Class names</source>
             <translation>类别名称</translation>
+        </message>
+        <message>
+            <source>Running bundle {name} on Ray ({where}).</source>
+            <translation>正在 Ray（{where}）上运行模型包 {name}。</translation>
+        </message>
+        <message>
+            <source>Ray: {workers} workers, {tasks} windows, {seconds} s.</source>
+            <translation>Ray：{workers} 个工作进程，{tasks} 个窗口，{seconds} 秒。</translation>
+        </message>
+        <message>
+            <source>Running on Ray needs a raster file the backend can read; the layer '{name}' is not a local file.</source>
+            <translation>在 Ray 上运行需要后端可读取的栅格文件；图层“{name}”不是本地文件。</translation>
         </message>
         <message>
             <source>Ask about a layer</source>
@@ -816,20 +880,20 @@
             <translation>未选择模型包，且后端没有适用于{kinds}的模型包；请用 AllSpark &gt; 训练模型包... 在您的图层上训练一个，或将模型包加入模型包文件夹。</translation>
         </message>
         <message>
-            <source>Sends the raster block by block; the bundle classifies every valid pixel from its spectrum. The output has the input's grid, nodata where the input is nodata, and the class names in its legend.</source>
-            <translation>按块发送栅格；模型包根据光谱对每个有效像元进行分类。输出与输入网格一致，输入为无数据处输出也为无数据，图例中显示类别名称。</translation>
+            <source>Sends the raster block by block; the bundle classifies every valid pixel (hyperspectral bundles from its spectrum, dense bundles of any raster tile by tile). The output has the input's grid, nodata where the input is nodata, and the class names in its legend.</source>
+            <translation>逐块发送栅格；模型包对每个有效像元分类（高光谱模型包依据其光谱，任意栅格的密集模型包逐瓦片处理）。输出与输入网格一致，输入为 nodata 处输出也为 nodata，图例中列出类别名称。</translation>
         </message>
         <message>
-            <source>Classify pixels (hyperspectral)</source>
-            <translation>像元分类（高光谱）</translation>
+            <source>Classify pixels (per-pixel bundles)</source>
+            <translation>像元分类（逐像元模型包）</translation>
         </message>
         <message>
             <source>Bundle {name}: {w} x {h} pixels.</source>
             <translation>模型包 {name}：{w} x {h} 个像元。</translation>
         </message>
         <message>
-            <source>The backend reads the layer's LAS / LAZ / COPC file and classifies every point it keeps per tile. The output is a 3D point layer with the class of each point (styled by class); when the input is an uncompressed LAS file, a classified copy of it can also be written. A LAS / LAZ file that this QGIS cannot open (no PDAL) can be given by its path: the backend converts it to COPC first (kept where the COPC copy parameter says, and loaded as a point cloud layer).</source>
-            <translation>后端读取图层的 LAS / LAZ / COPC 文件，并对每个瓦片中保留的每个点进行分类。输出为按类别设置样式的三维点图层，包含每个点的类别；若输入为未压缩的 LAS 文件，还可写出其分类副本。此 QGIS 无法打开的 LAS / LAZ 文件（没有 PDAL）可以通过路径给出：后端会先将其转换为 COPC（保存在“COPC 副本”参数指定的位置，并作为点云图层加载）。</translation>
+            <source>The backend reads the layer's LAS / LAZ / COPC file and classifies every point it keeps per tile. The output is a 3D point layer with the class of each point (styled by class). The backend can also write a classified copy of the point cloud (.las, .laz or .copc.laz): every point of the file with the ASPRS code of its class (ground 2, building 6, ...; a point not kept in its tile takes the class of the nearest kept point), its other attributes, the header and the CRS as they were. A LAS / LAZ file that this QGIS cannot open (no PDAL) can be given by its path: the backend converts it to COPC first (kept where the COPC copy parameter says, and loaded as a point cloud layer).</source>
+            <translation>后端读取图层的 LAS / LAZ / COPC 文件，并对每个瓦片中保留的每个点进行分类。输出为按类别设置样式的三维点图层，包含每个点的类别。后端还可以写出点云的分类副本（.las、.laz 或 .copc.laz）：文件中的每个点都带有其类别的 ASPRS 代码（地面 2、建筑 6 等；瓦片中未保留的点取最近的保留点的类别），其他属性、文件头和坐标参考系保持不变。此 QGIS 无法打开的 LAS / LAZ 文件（没有 PDAL）可以通过路径给出：后端会先将其转换为 COPC（保存在“COPC 副本”参数指定的位置，并作为点云图层加载）。</translation>
         </message>
         <message>
             <source>Classify point cloud</source>
@@ -844,20 +908,24 @@
             <translation>点云图层，或 LAS / LAZ 文件的路径；此 QGIS 只能打开 COPC 点云（没有 PDAL 数据提供程序），因此后端会先将 LAS / LAZ 文件转换为 COPC。</translation>
         </message>
         <message>
+            <source>Classified point cloud (LAS / LAZ copy of the input)</source>
+            <translation>分类后的点云（输入的 LAS / LAZ 副本）</translation>
+        </message>
+        <message>
+            <source>LAZ files (*.laz);;LAS files (*.las);;COPC files (*.copc.laz)</source>
+            <translation>LAZ 文件 (*.laz);;LAS 文件 (*.las);;COPC 文件 (*.copc.laz)</translation>
+        </message>
+        <message>
+            <source>A copy of the input point cloud, written by the backend, with the class of every point: .laz (compressed), .las, or .copc.laz (a COPC file this QGIS opens). Never the input itself.</source>
+            <translation>由后端写出的输入点云副本，包含每个点的类别：.laz（压缩）、.las 或 .copc.laz（此 QGIS 可以打开的 COPC 文件）。绝不会覆盖输入本身。</translation>
+        </message>
+        <message>
             <source>LAS / LAZ / COPC files (*.las *.laz *.LAS *.LAZ *.copc.laz)</source>
             <translation>LAS / LAZ / COPC 文件 (*.las *.laz *.LAS *.LAZ *.copc.laz)</translation>
         </message>
         <message>
             <source>Classified points</source>
             <translation>已分类的点</translation>
-        </message>
-        <message>
-            <source>Classified LAS copy (uncompressed LAS input only)</source>
-            <translation>分类后的 LAS 副本（仅限未压缩的 LAS 输入）</translation>
-        </message>
-        <message>
-            <source>LAS files (*.las)</source>
-            <translation>LAS 文件 (*.las)</translation>
         </message>
         <message>
             <source>COPC copy of a LAS / LAZ input (viewable in this QGIS)</source>
@@ -876,8 +944,16 @@
             <translation>{path} 的 COPC 副本 {copc} 无法在 QGIS 中打开：{error}</translation>
         </message>
         <message>
-            <source>The backend sent no point coordinates, and the plugin cannot read those of {path} itself (a compressed file of several octree nodes); update the backend.</source>
-            <translation>后端未发送点坐标，而插件无法自行读取 {path} 的点坐标（包含多个八叉树节点的压缩文件）；请更新后端。</translation>
+            <source>The backend writes the classified point cloud to {path}.</source>
+            <translation>后端将分类后的点云写入 {path}。</translation>
+        </message>
+        <message>
+            <source>The backend did not write the classified point cloud {path}; update the backend.</source>
+            <translation>后端没有写出分类后的点云 {path}；请更新后端。</translation>
+        </message>
+        <message>
+            <source>Classified point cloud written: {path} ({classified} of {points} points classified).</source>
+            <translation>分类后的点云已写出：{path}（{points} 个点中已分类 {classified} 个）。</translation>
         </message>
         <message>
             <source>Cuts the raster into tiles of the bundle's input size (or the given size), asks the bundle for the class of each tile, and writes a classified raster on the tile grid with the class names in its legend. Tiles that are all nodata stay nodata.</source>
@@ -1044,8 +1120,8 @@
             <translation>训练模型包</translation>
         </message>
         <message>
-            <source>Trains encoder, bridge and head against the backend's frozen LLM from your layers: a raster with a labelled point or polygon layer (RGB, multispectral and SAR learn one class per patch, hyperspectral one class per pixel), a trajectory layer (time and track id fields), a table with a target field (numbers: regression; text: classification), or a point cloud with a classification attribute (ground = 2). The bundle is written to the bundles folder and is listed right away.</source>
-            <translation>使用你的图层，针对后端冻结的 LLM 训练编码器、桥接器和预测头：带有已标注点或面图层的栅格（RGB、多光谱和 SAR 按图块学习类别，高光谱按像元学习类别）、轨迹图层（时间和轨迹 ID 字段）、带目标字段的表格（数值：回归；文本：分类），或带分类属性的点云（地面 = 2）。模型包写入模型包文件夹，并立即出现在列表中。</translation>
+            <source>Trains encoder, bridge and head against the backend's frozen LLM from your layers: a raster with a labelled point or polygon layer (RGB, multispectral and SAR learn one class per patch, hyperspectral one class per pixel; with "Classify every pixel" any raster learns a class per pixel, read in 16 x 16 px tiles, one LLM pass each), a trajectory layer (time and track id fields), a table with a target field (numbers: regression; text: classification), or a point cloud with a classification attribute (ground = 2). The bundle is written to the bundles folder and is listed right away.</source>
+            <translation>基于您的图层，针对后端冻结的 LLM 训练编码器、桥接层和任务头：带有已标注点或面图层的栅格（RGB、多光谱和 SAR 每个图块学习一个类别，高光谱每个像元一个类别；勾选“对每个像元分类”后，任何栅格都按像元学习类别，以 16 x 16 像素瓦片读取，每个瓦片一次 LLM 推理），轨迹图层（时间字段和轨迹 ID 字段），带目标字段的表格（数值：回归；文本：分类），或带分类属性的点云（地面 = 2）。模型包写入模型包文件夹，并立即出现在列表中。</translation>
         </message>
         <message>
             <source>Training options (JSON)</source>
@@ -1092,6 +1168,10 @@
             <translation>图块大小（像元；RGB、多光谱、SAR）</translation>
         </message>
         <message>
+            <source>Classify every pixel (raster: dense tiles, one LLM pass per 16 x 16 px tile)</source>
+            <translation>对每个像元分类（栅格：密集瓦片，每个 16 x 16 像素瓦片一次 LLM 推理）</translation>
+        </message>
+        <message>
             <source>Bundles folder (default: the backend's)</source>
             <translation>模型包文件夹（默认：后端的文件夹）</translation>
         </message>
@@ -1116,14 +1196,6 @@
             <translation>训练选项必须是一个 JSON 对象。</translation>
         </message>
         <message>
-            <source>Training on a raster needs a labelled point or polygon layer (Labels).</source>
-            <translation>在栅格上训练需要一个已标注的点或面图层（标注）。</translation>
-        </message>
-        <message>
-            <source>Choose the labels' class field.</source>
-            <translation>请选择标注的类别字段。</translation>
-        </message>
-        <message>
             <source>Training {name} ({modality}) on {data}</source>
             <translation>正在用 {data} 训练 {name}（{modality}）</translation>
         </message>
@@ -1132,56 +1204,20 @@
             <translation>新模型包 {name} 位于 {path}</translation>
         </message>
         <message>
-            <source>A table bundle trains on a vector layer or table with a target field.</source>
-            <translation>表格模型包需要在带有目标字段的矢量图层或表格上训练。</translation>
-        </message>
-        <message>
             <source>Unknown training option(s): {names}; known: {known}</source>
             <translation>未知的训练选项：{names}；可用选项：{known}</translation>
-        </message>
-        <message>
-            <source>A {modality} bundle trains on a raster layer.</source>
-            <translation>{modality} 模型包需要在栅格图层上训练。</translation>
-        </message>
-        <message>
-            <source>A trajectory bundle trains on a point or line layer.</source>
-            <translation>轨迹模型包需要在点或线图层上训练。</translation>
         </message>
         <message>
             <source>Training options are not valid JSON: {error}</source>
             <translation>训练选项不是有效的 JSON：{error}</translation>
         </message>
         <message>
-            <source>Patches per class: {counts}</source>
-            <translation>每个类别的图块数：{counts}</translation>
-        </message>
-        <message>
-            <source>The layer has no field '{field}'.</source>
-            <translation>图层没有字段“{field}”。</translation>
-        </message>
-        <message>
-            <source>A point-cloud bundle trains on a point-cloud layer.</source>
-            <translation>点云模型包需要在点云图层上训练。</translation>
-        </message>
-        <message>
-            <source>The point cloud must be a LAS, LAZ or COPC file.</source>
-            <translation>点云必须是 LAS、LAZ 或 COPC 文件。</translation>
-        </message>
-        <message>
-            <source>Classes from the field '{field}': {names}</source>
-            <translation>来自字段“{field}”的类别：{names}</translation>
-        </message>
-        <message>
-            <source>The layer '{name}' needs a time field and a track id field.</source>
-            <translation>图层“{name}”需要一个时间字段和一个轨迹编号字段。</translation>
+            <source>The backend sent no point coordinates with the classes (element_xyz); update the backend.</source>
+            <translation>后端没有随类别发送点坐标（element_xyz）；请更新后端。</translation>
         </message>
         <message>
             <source>The backend sent paths relative to each track's last fix without the fixes; update the backend.</source>
             <translation>后端发送了相对于每条轨迹最后定位点的路径，却没有发送这些定位点；请更新后端。</translation>
-        </message>
-        <message>
-            <source>Cannot write {path}.</source>
-            <translation>无法写入 {path}。</translation>
         </message>
         <message>
             <source>Cannot open {path}.</source>
@@ -1192,20 +1228,12 @@
             <translation>{name}（AllSpark）</translation>
         </message>
         <message>
-            <source>{path} is not a LAS file.</source>
-            <translation>{path} 不是 LAS 文件。</translation>
-        </message>
-        <message>
-            <source>{path} is compressed (LAZ); the plugin reads only uncompressed LAS.</source>
-            <translation>{path} 已压缩（LAZ）；插件只读取未压缩的 LAS。</translation>
-        </message>
-        <message>
-            <source>{path} is compressed (LAZ); the plugin writes only uncompressed LAS.</source>
-            <translation>{path} 已压缩（LAZ）；插件只写入未压缩的 LAS。</translation>
-        </message>
-        <message>
             <source>Cannot write {path}: {error}</source>
             <translation>无法写入 {path}：{error}</translation>
+        </message>
+        <message>
+            <source>Cannot write {path}.</source>
+            <translation>无法写入 {path}。</translation>
         </message>
         <message>
             <source>Reading {name}...</source>
@@ -1218,6 +1246,14 @@
         <message>
             <source>COPC file written.</source>
             <translation>COPC 文件已写出。</translation>
+        </message>
+        <message>
+            <source>Starting a local Ray...</source>
+            <translation>正在启动本机 Ray...</translation>
+        </message>
+        <message>
+            <source>Writing the output...</source>
+            <translation>正在写入输出...</translation>
         </message>
         <message>
             <source>Encoding the training examples once...</source>
@@ -1240,8 +1276,24 @@
             <translation>20 条中最佳 ADE（米）</translation>
         </message>
         <message>
+            <source>{done} of {total} windows done on Ray</source>
+            <translation>Ray 已完成 {done}/{total} 个窗口</translation>
+        </message>
+        <message>
+            <source>{done} of {total} files done on Ray</source>
+            <translation>Ray 已完成 {done}/{total} 个文件</translation>
+        </message>
+        <message>
             <source>Writing octree node {done} of {total}</source>
             <translation>正在写入八叉树节点 {done} / {total}</translation>
+        </message>
+        <message>
+            <source>Joining the Ray cluster at {address}...</source>
+            <translation>正在加入位于 {address} 的 Ray 集群...</translation>
+        </message>
+        <message>
+            <source>{n} Ray workers are loading bundle {name}...</source>
+            <translation>{n} 个 Ray 工作进程正在加载模型包 {name}...</translation>
         </message>
         <message>
             <source>Training on {train} examples; {select} choose the epochs, {val} are kept to report the result ({params} million weights).</source>
@@ -1318,90 +1370,6 @@
         <message>
             <source>The features of the layer '{name}' cannot be placed in the raster's coordinate reference system: {error}</source>
             <translation>无法将图层“{name}”的要素转换到栅格的坐标参考系：{error}</translation>
-        </message>
-        <message>
-            <source>Classified point cloud (LAS / LAZ copy of the input)</source>
-            <translation>分类后的点云（输入的 LAS / LAZ 副本）</translation>
-        </message>
-        <message>
-            <source>LAZ files (*.laz);;LAS files (*.las);;COPC files (*.copc.laz)</source>
-            <translation>LAZ 文件 (*.laz);;LAS 文件 (*.las);;COPC 文件 (*.copc.laz)</translation>
-        </message>
-        <message>
-            <source>A copy of the input point cloud, written by the backend, with the class of every point: .laz (compressed), .las, or .copc.laz (a COPC file this QGIS opens). Never the input itself.</source>
-            <translation>由后端写出的输入点云副本，包含每个点的类别：.laz（压缩）、.las 或 .copc.laz（此 QGIS 可以打开的 COPC 文件）。绝不会覆盖输入本身。</translation>
-        </message>
-        <message>
-            <source>The backend writes the classified point cloud to {path}.</source>
-            <translation>后端将分类后的点云写入 {path}。</translation>
-        </message>
-        <message>
-            <source>The backend did not write the classified point cloud {path}; update the backend.</source>
-            <translation>后端没有写出分类后的点云 {path}；请更新后端。</translation>
-        </message>
-        <message>
-            <source>Classified point cloud written: {path} ({classified} of {points} points classified).</source>
-            <translation>分类后的点云已写出：{path}（{points} 个点中已分类 {classified} 个）。</translation>
-        </message>
-        <message>
-            <source>The backend sent no point coordinates with the classes (element_xyz); update the backend.</source>
-            <translation>后端没有随类别发送点坐标（element_xyz）；请更新后端。</translation>
-        </message>
-        <message>
-            <source>The backend reads the layer's LAS / LAZ / COPC file and classifies every point it keeps per tile. The output is a 3D point layer with the class of each point (styled by class). The backend can also write a classified copy of the point cloud (.las, .laz or .copc.laz): every point of the file with the ASPRS code of its class (ground 2, building 6, ...; a point not kept in its tile takes the class of the nearest kept point), its other attributes, the header and the CRS as they were. A LAS / LAZ file that this QGIS cannot open (no PDAL) can be given by its path: the backend converts it to COPC first (kept where the COPC copy parameter says, and loaded as a point cloud layer).</source>
-            <translation>后端读取图层的 LAS / LAZ / COPC 文件，并对每个瓦片中保留的每个点进行分类。输出为按类别设置样式的三维点图层，包含每个点的类别。后端还可以写出点云的分类副本（.las、.laz 或 .copc.laz）：文件中的每个点都带有其类别的 ASPRS 代码（地面 2、建筑 6 等；瓦片中未保留的点取最近的保留点的类别），其他属性、文件头和坐标参考系保持不变。此 QGIS 无法打开的 LAS / LAZ 文件（没有 PDAL）可以通过路径给出：后端会先将其转换为 COPC（保存在“COPC 副本”参数指定的位置，并作为点云图层加载）。</translation>
-        </message>
-        <message>
-            <source>Run on a Ray cluster: empty = in the backend (default), local = a local Ray, or a cluster address</source>
-            <translation>在 Ray 集群上运行：留空 = 在后端运行（默认），local = 本机 Ray，或填写集群地址</translation>
-        </message>
-        <message>
-            <source>local starts Ray on the backend's machine; an address (host:port) joins a running Ray cluster whose nodes see the raster and the bundle at the same paths. Each Ray worker holds one model and classifies many windows; the output is a label GeoTIFF on the input's grid.</source>
-            <translation>local 在后端所在机器上启动 Ray；地址（主机:端口）则加入正在运行的 Ray 集群，其各节点须能以相同路径访问栅格和模型包。每个 Ray 工作进程持有一个模型并分类许多窗口；输出为与输入同网格的类别 GeoTIFF。</translation>
-        </message>
-        <message>
-            <source>a local Ray</source>
-            <translation>本机 Ray</translation>
-        </message>
-        <message>
-            <source>Ray runs the whole raster: leave the extent and the region empty.</source>
-            <translation>Ray 处理整个栅格：请将范围和区域留空。</translation>
-        </message>
-        <message>
-            <source>Running bundle {name} on Ray ({where}).</source>
-            <translation>正在 Ray（{where}）上运行模型包 {name}。</translation>
-        </message>
-        <message>
-            <source>Ray: {workers} workers, {tasks} windows, {seconds} s.</source>
-            <translation>Ray：{workers} 个工作进程，{tasks} 个窗口，{seconds} 秒。</translation>
-        </message>
-        <message>
-            <source>Running on Ray needs a raster file the backend can read; the layer '{name}' is not a local file.</source>
-            <translation>在 Ray 上运行需要后端可读取的栅格文件；图层“{name}”不是本地文件。</translation>
-        </message>
-        <message>
-            <source>Starting a local Ray...</source>
-            <translation>正在启动本机 Ray...</translation>
-        </message>
-        <message>
-            <source>Writing the output...</source>
-            <translation>正在写入输出...</translation>
-        </message>
-        <message>
-            <source>{done} of {total} windows done on Ray</source>
-            <translation>Ray 已完成 {done}/{total} 个窗口</translation>
-        </message>
-        <message>
-            <source>{done} of {total} files done on Ray</source>
-            <translation>Ray 已完成 {done}/{total} 个文件</translation>
-        </message>
-        <message>
-            <source>Joining the Ray cluster at {address}...</source>
-            <translation>正在加入位于 {address} 的 Ray 集群...</translation>
-        </message>
-        <message>
-            <source>{n} Ray workers are loading bundle {name}...</source>
-            <translation>{n} 个 Ray 工作进程正在加载模型包 {name}...</translation>
         </message>
     </context>
 </TS>

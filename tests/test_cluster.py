@@ -167,6 +167,99 @@ def test_scene_bundle_tiles_line_up_with_the_single_process_tiles(tiny, tmp_path
     assert any(m == "6 of 6 windows done" for _, m in seen)
 
 
+# the polygons of the area / region tests: a triangle over columns 7-17, rows 5-15 of the 500000 / 4000000,
+# 10 m grid of support.data's rasters (no pixel centre on its edges: where a centre falls is not in doubt)
+TRIANGLE = "POLYGON((500072 3999948, 500171 3999948, 500072 3999849, 500072 3999948))"
+
+
+def region_of(wkt_text: str) -> dict:
+    """The plugin's region payload (layers.Region.meta) for one polygon in the rasters' CRS."""
+    import shapely
+
+    from support.data import wkt
+
+    return {"wkb": [shapely.to_wkb(shapely.from_wkt(wkt_text))], "crs": wkt(), "layer": "fields"}
+
+
+def area_grid(path, area) -> tuple[list[float], tuple[int, int]]:
+    """(GDAL transform, (height, width)) of the native window `area` [x, y, w, h] of a raster."""
+    from allspark.modalities.raster import shift_gt
+
+    with rasterio.open(path) as src:
+        gt = src.transform.to_gdal()
+    return shift_gt(gt, area[0], area[1]), (area[3], area[2])
+
+
+def test_an_area_and_a_region_give_the_single_process_pixels_of_that_window(tiny, tmp_path, local_ray):
+    """The plugin's extent (a native window, `area`) and region (selected polygons) on Ray: the mosaic is the
+    window's grid (size, transform, as classify_pixels writes an extent), each pixel whose centre the
+    polygons hold is the single-process whole-raster class, every other one nodata; the windows the
+    polygons miss are not run."""
+    import shapely
+    from affine import Affine
+    from allspark.cluster import run_batch
+    from allspark.modalities.raster import geometry_pixels
+
+    d, gguf = tiny
+    whole = single_process(d, gguf, "cluster-hsi", "hsi.tif", tmp_path / "single.tif")
+    area = [5, 3, 20, 18]  # 5 x 5 windows of 4 px (the last row 2 px high)
+    gt, shape = area_grid(d / "hsi.tif", area)
+    inside = geometry_pixels(shapely.from_wkt(TRIANGLE), shape, Affine.from_gdal(*gt))
+    x, y, w, h = area
+    expected = np.where(inside, whole[y:y + h, x:x + w], 255)
+    summary = run_batch(str(d / "cluster-hsi"), str(d / "hsi.tif"), str(tmp_path / "mosaic.tif"), workers=2, window=4,
+                        llm=str(gguf), area=area, region=region_of(TRIANGLE))
+    with rasterio.open(tmp_path / "mosaic.tif") as src:
+        got = src.read(1)
+        assert (src.width, src.height) == (20, 18) and src.transform.to_gdal() == tuple(gt)
+    assert np.array_equal(got, expected)
+    assert 0 < (got != 255).sum() == inside.sum() and summary["samples"] == inside.sum()
+    assert summary["tasks"] < 25 and (summary["width"], summary["height"]) == (20, 18)
+
+
+def test_scene_tiles_of_an_area_and_a_region_are_those_of_one_read_of_that_window(tiny, tmp_path, local_ray):
+    """A scene bundle's tiles over an area start at its corner (flush with its far edge) and see only the
+    pixels inside the polygons: the single-process read of that window with that region, tile for tile."""
+    from allspark.cluster import run_batch
+    from allspark.engine import Engine
+
+    d, gguf = tiny
+    area = [8, 4, 72, 56]  # 32 px windows: 3 x 2 blocks over 72 x 56 px, tiles of 16 px flush with its far edges
+    eng = Engine(llm_path=str(gguf), device="cpu")
+    name = eng.load_bundle(str(d / "cluster-rgb"))["name"]
+    samples = eng.read(name, str(d / "rgb.tif"), window=area, region=region_of(TRIANGLE))
+    ids = np.asarray(eng.predict(name, samples)["probabilities"]).argmax(1)
+    eng.close()
+    expected = np.full((area[3], area[2]), 255, np.uint8)
+    for s, k in zip(samples, ids):  # painted in reading order, as a whole read writes its tiles
+        c, r, w, h = (int(v) for v in s.meta["window"])
+        expected[r - area[1]:r - area[1] + h, c - area[0]:c - area[0] + w] = k
+    summary = run_batch(str(d / "cluster-rgb"), str(d / "rgb.tif"), str(tmp_path / "mosaic.tif"), workers=2, window=32,
+                        llm=str(gguf), area=area, region=region_of(TRIANGLE))
+    gt, _ = area_grid(d / "rgb.tif", area)
+    with rasterio.open(tmp_path / "mosaic.tif") as src:
+        assert (src.width, src.height) == (72, 56) and src.transform.to_gdal() == tuple(gt)
+        got = src.read(1)
+    assert summary["samples"] == len(samples) > 0 and np.array_equal(got, expected)
+    assert summary["tasks"] < 6  # the windows right of and below the triangle are not run
+
+
+def test_an_area_or_region_that_does_not_fit_is_refused(tiny, tmp_path):
+    from allspark.cluster import run_batch
+
+    d, gguf = tiny
+    with pytest.raises(InputError, match=r"the area \[20, 0, 20, 10\] .* leaves the raster of 30 x 24 px"):
+        run_batch(str(d / "cluster-hsi"), str(d / "hsi.tif"), str(tmp_path / "o.tif"), llm=str(gguf),
+                  area=[20, 0, 20, 10])
+    far = "POLYGON((600000 3000000, 600100 3000000, 600100 2999900, 600000 3000000))"
+    with pytest.raises(InputError, match="the selected polygons of layer 'fields' do not overlap the raster"):
+        run_batch(str(d / "cluster-hsi"), str(d / "hsi.tif"), str(tmp_path / "o.tif"), llm=str(gguf),
+                  region=region_of(far))
+    with pytest.raises(InputError, match="an area or a region limits one raster"):
+        run_batch(str(d / "cluster-hsi"), str(d), str(tmp_path / "out"), llm=str(gguf), area=[0, 0, 4, 4])
+    assert not (tmp_path / "o.tif").exists()
+
+
 def test_a_worker_killed_mid_job_loses_nothing(tiny, tmp_path, local_ray):
     """kill -9 of one actor's process once it has taken a window: Ray restarts it, its windows run again,
     and the mosaic is complete and identical."""

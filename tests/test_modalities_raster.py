@@ -58,7 +58,8 @@ def test_modalities_import_without_torch_or_rasterio():
 def test_describe_and_prompts():
     rgb = get("rgb")
     d = rgb.describe()
-    assert d["layer_kind"] == "raster" and d["tasks"] == ["classification"] and ".png" in d["file_types"]
+    assert d["layer_kind"] == "raster" and d["tasks"] == ["classification", "pixel_classification"]
+    assert ".png" in d["file_types"]
     p = rgb.prompt_for(None, ["forest", "river"])
     assert p == "This remote sensing image belongs to which of the following categories: forest, river"
     assert rgb.prompt_for(rgb.prompts[1], ["x"]) == rgb.prompts[1]

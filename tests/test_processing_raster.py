@@ -102,3 +102,61 @@ def test_a_raster_that_does_not_fit_is_refused(bundles, tmp_path):
     with pytest.raises(QgsProcessingException, match=r"needs a hyperspectral raster, but this layer looks like an RGB image \(3 bands\)\.$"):
         processing.run("allspark:classify_pixels", {"INPUT": str(data_dir() / "rgb.tif"), "BUNDLE": "tiny-hsi",
                                                     "OUTPUT": str(tmp_path / "y.tif")})
+
+
+# ---- CLUSTER=local: the same raster on Ray ----------------------------------------------------------
+OFFSET_EXTENT = "500030,500150,3999850,3999970 [EPSG:32633]"  # pixels 3-14 x 3-14 of the 18 x 18 px raster
+PARCEL = ("POLYGON((500021.3 3999973.1, 500117.4 3999961.7, 500103.2 3999871.3, 500027.6 3999883.9, "
+          "500021.3 3999973.1))")
+
+
+def _selected_polygon(wkt, name="parcels"):
+    """A memory polygon layer (EPSG:32633) of one polygon, selected."""
+    from qgis.core import QgsFeature, QgsGeometry, QgsVectorLayer
+
+    layer = QgsVectorLayer("Polygon?crs=EPSG:32633", name, "memory")
+    f = QgsFeature(layer.fields())
+    f.setGeometry(QgsGeometry.fromWkt(wkt))
+    layer.dataProvider().addFeatures([f])
+    layer.updateExtents()
+    layer.selectAll()
+    return layer
+
+
+def _in_backend_and_on_ray(tmp_path, name, **params):
+    """(the class raster of a run in the backend, the same run with CLUSTER=local): _classes_of each."""
+    from qgis import processing
+
+    runs = []
+    for cluster in ("", "local"):
+        out = str(tmp_path / f"{name}{'.ray' if cluster else ''}.tif")
+        res = processing.run("allspark:classify_pixels", {**params, "OUTPUT": out, "CLUSTER": cluster})
+        assert res["OUTPUT"] == out and res["CLASSES"] == "forest, urban, water"
+        runs.append(_classes_of(out))
+    return runs
+
+
+@pytest.mark.parametrize("bundle", ["tiny-hsi", "tiny-hsi-dense"])
+def test_classify_pixels_on_ray_over_an_extent_is_the_backend_raster(bundles, tmp_path, bundle):
+    """An extent on Ray: the window's grid (size, transform) and the classes of the run in the backend,
+    pixel for pixel (a dense bundle's tiles start at the window's corner in both)."""
+    local, ray = _in_backend_and_on_ray(tmp_path, bundle, INPUT=str(data_dir() / "hsi.tif"), BUNDLE=bundle,
+                                        EXTENT=OFFSET_EXTENT)
+    labels, gt, w, h = ray
+    assert (w, h) == (12, 12) and gt == (500030.0, 10.0, 0.0, 3999970.0, 0.0, -10.0)
+    assert (w, h, gt) == (local[2], local[3], local[1])
+    assert np.array_equal(labels, local[0]) and (labels != 255).sum() == 12 * 12
+
+
+def test_classify_pixels_on_ray_in_a_region_is_the_backend_raster(bundles, tmp_path):
+    """The selected polygons on Ray (alone, then within an extent): the window holding them, the classes of
+    the run in the backend inside them, nodata outside, pixel for pixel."""
+    parcels = _selected_polygon(PARCEL)
+    hsi = str(data_dir() / "hsi.tif")
+    for name, extent in (("region", None), ("region-extent", OFFSET_EXTENT)):
+        params = dict(INPUT=hsi, BUNDLE="tiny-hsi", REGION=parcels, **({"EXTENT": extent} if extent else {}))
+        (labels, gt, w, h), (ray_labels, ray_gt, ray_w, ray_h) = _in_backend_and_on_ray(tmp_path, name, **params)
+        assert (ray_w, ray_h, ray_gt) == (w, h, gt), name
+        assert np.array_equal(ray_labels, labels), name
+        assert 0 < (labels != 255).sum() < w * h, name  # some pixels inside the polygon, some outside
+    assert (w, h) == (9, 10) and gt[:4] == (500030.0, 10.0, 0.0, 3999970.0)  # the extent's part of the polygon's window

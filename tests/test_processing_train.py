@@ -75,3 +75,38 @@ def test_cancel_stops_the_train_job(bundles):
     assert fb.isCanceled() and "BUNDLE_NAME" not in out
     assert "cancelled" not in {b["name"] for b in connection.bundles(refresh=True)}
     reload_provider()
+
+
+def test_a_per_pixel_rgb_bundle_classifies_every_pixel(bundles, tmp_path):
+    """"Classify every pixel" on an RGB raster trains a dense bundle (one LLM pass per 16 x 16 px tile) from
+    labelled points; allspark:classify_pixels offers it (classify_raster does not) and writes a class for
+    every valid pixel on the input's grid."""
+    import numpy as np
+    import rasterio
+    from qgis import processing
+    from qgis.core import QgsApplication
+    from support.data import scene
+
+    from allspark_qgis import connection
+
+    trained_bundles(("tiny-rgb-dense",))
+    listed = {b["name"]: b for b in connection.bundles(refresh=True)}
+    dense = listed["tiny-rgb-dense"]
+    assert (dense["modality"], dense["task"]) == ("rgb", "pixel_classification")
+    assert dense["input"]["tile"] == 16 and dense["input"]["margin"] == 4
+    reg = QgsApplication.processingRegistry()
+    assert "tiny-rgb-dense" in reg.algorithmById("allspark:classify_pixels").parameterDefinition("BUNDLE").options()
+    assert "tiny-rgb-dense" not in reg.algorithmById("allspark:classify_raster").parameterDefinition("BUNDLE").options()
+    out = str(tmp_path / "classes.tif")
+    processing.run("allspark:classify_pixels", {"INPUT": str(data_dir() / "rgb.tif"), "BUNDLE": "tiny-rgb-dense",
+                                                "OUTPUT": out})
+    with rasterio.open(out) as src:
+        got, nodata = src.read(1), src.nodata
+        assert (src.width, src.height) == (96, 96)
+    valid = np.ones((96, 96), bool)
+    valid[:8, :8] = False  # the input's nodata corner
+    assert (got[~valid] == nodata).all() and (got[valid] != nodata).all()
+    names = dense["classes"]
+    truth = np.array([names.index(c) for c in ("water", "forest", "urban")])[scene()]
+    acc = float((got[valid] == truth[valid]).mean())
+    assert acc >= 0.8, f"pixel accuracy {acc:.3f} from 36 labelled points"

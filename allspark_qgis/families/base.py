@@ -65,6 +65,7 @@ class TrainingInputs:
     id_field: str = ""
     time_units: tuple = ("auto", None)  # trajectory: (units, frame rate)
     patch: int = 64             # scene rasters: patch side in pixels
+    per_pixel: bool = False     # rasters: a class for every pixel (dense tiles), not one per patch
     source: Any = None          # the feature source (selected features only, ...)
     transform_context: Any = None
     work: str = ""              # a temporary folder for the files the backend trains on

@@ -14,6 +14,9 @@ MODALITIES = ("rgb", "msi", "hsi", "sar")
 # trained from a label raster (every pixel inside a drawn polygon, the pixel of each point), not from
 # image patches around points
 PIXEL_LABEL_MODALITIES = ("hsi",)
+# a per-pixel bundle of any raster modality: dense tiles of DENSE_TILE px, each read with DENSE_MARGIN px
+# of context, one LLM sequence per tile
+DENSE_TILE, DENSE_MARGIN = 16, 4
 
 
 def per_pixel(manifest: dict) -> bool:
@@ -105,14 +108,20 @@ class RasterFamily(Family):
     def training_config(self, layer, modality, inputs, out_dir, name, epochs):
         from .. import training
 
-        if modality in PIXEL_LABEL_MODALITIES:  # every pixel inside the polygons, the pixel of each point
+        if modality in PIXEL_LABEL_MODALITIES or inputs.per_pixel:  # every pixel inside the polygons, the
+            # pixel of each point
             lab = os.path.join(inputs.work, "labels.tif")
             classes = training.rasterize_labels(layer, inputs.labels, inputs.label_field, lab, inputs.transform_context)
             inputs.info(tr("Classes from the field '{field}': {names}").format(
                 field=inputs.label_field, names=", ".join(classes)))
             data = layer.source() if runner.is_file_raster(layer) else training.write_raster_file(
                 layer, os.path.join(inputs.work, "image.tif"))
-            return training.config(modality, data, out_dir, name, epochs, labels=lab, read_options={"classes": classes})
+            if not inputs.per_pixel:
+                return training.config(modality, data, out_dir, name, epochs, labels=lab,
+                                       read_options={"classes": classes})
+            dense = {"classes": classes, "tile": DENSE_TILE, "margin": DENSE_MARGIN, "block": DENSE_TILE}
+            return training.config(modality, data, out_dir, name, epochs, task="pixel_classification", labels=lab,
+                                   read_options=dense, head={"encoder_skip": True, "encoder_head": "elements"})
         grid = layers.raster_grid(layer)
         pts = training.label_points(inputs.labels, inputs.label_field, layer.crs(), inputs.transform_context,
                                     spacing=inputs.patch * grid.xres)

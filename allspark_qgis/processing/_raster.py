@@ -68,20 +68,23 @@ class RasterAlgorithm(base.AllSparkAlgorithm):
         return text or None
 
     def run_on_cluster(self, parameters, context, feedback, layer, manifest, window, region, cluster: str):
-        """The whole raster on Ray (runner.cluster_batch): the backend reads the file itself, windows become
-        Ray tasks, the label GeoTIFF (the input's grid) is written at OUTPUT, then styled."""
+        """The raster's native `window` (the extent; the whole raster without one) on Ray
+        (runner.cluster_batch): the backend reads the file itself, windows become Ray tasks, each read with
+        the `region`'s polygons when given (pixels outside them nodata, windows they miss not run); the
+        label GeoTIFF (the input's grid over the window, as classify_pixels writes it) is written at
+        OUTPUT, then styled."""
         from .. import runner
 
         if not runner.is_file_raster(layer):
             raise QgsProcessingException(tr("Running on Ray needs a raster file the backend can read; the layer "
                                             "'{name}' is not a local file.").format(name=layer.name()))
-        if region is not None or list(window) != [0, 0, layer.width(), layer.height()]:
-            raise QgsProcessingException(tr("Ray runs the whole raster: leave the extent and the region empty."))
+        area = None if list(window) == [0, 0, layer.width(), layer.height()] else [int(v) for v in window]
         out = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         where = tr("a local Ray") if cluster.lower() == runner.LOCAL_RAY else cluster
         feedback.pushInfo(tr("Running bundle {name} on Ray ({where}).").format(name=manifest["name"], where=where))
         res = self.call_backend(lambda client: runner.cluster_batch(
-            client, manifest["name"], [layer.source()], out, self.feedback(feedback, 0, 95), address=cluster))
+            client, manifest["name"], [layer.source()], out, self.feedback(feedback, 0, 95), address=cluster,
+            area=area, region=region))
         if res is None or feedback.isCanceled():
             return {}
         feedback.pushInfo(tr("Ray: {workers} workers, {tasks} windows, {seconds} s.").format(
@@ -136,7 +139,7 @@ def add_region_parameter(alg) -> None:
 
 
 def add_cluster_parameter(alg) -> None:
-    """CLUSTER (advanced): run the whole raster on Ray instead of in the backend."""
+    """CLUSTER (advanced): run the raster (its extent, its region) on Ray instead of in the backend."""
     p = QgsProcessingParameterString(
         alg.CLUSTER, tr("Run on a Ray cluster: empty = in the backend (default), local = a local Ray, or a "
                         "cluster address"), optional=True)

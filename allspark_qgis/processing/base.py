@@ -61,8 +61,14 @@ class AllSparkAlgorithm(QgsProcessingAlgorithm):
                 continue
             if self.TASKS and b.get("task") not in self.TASKS:
                 continue
+            if not self.offers(b):
+                continue
             out.append(b)
         return out
+
+    def offers(self, manifest: dict) -> bool:
+        """Whether this algorithm runs the bundle (beyond its MODALITIES and TASKS)."""
+        return True
 
     def add_bundle_parameter(self, optional: bool = False) -> None:
         names = [b["name"] for b in self.bundle_manifests()]

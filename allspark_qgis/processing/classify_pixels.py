@@ -1,5 +1,6 @@
-"""allspark:classify_pixels - per-pixel classification of a hyperspectral raster: every pixel's
-spectrum gets a class; written block by block as a paletted Cloud Optimized GeoTIFF on the input's grid."""
+"""allspark:classify_pixels - per-pixel classification of a raster: every pixel gets a class (a
+hyperspectral pixel from its spectrum and neighbourhood, any raster modality's dense bundle tile by tile,
+one LLM pass per tile); written block by block as a paletted Cloud Optimized GeoTIFF on the input's grid."""
 
 from __future__ import annotations
 
@@ -8,14 +9,20 @@ from ._raster import RasterAlgorithm
 
 
 class ClassifyPixelsAlgorithm(RasterAlgorithm):
-    MODALITIES = ("hsi",)
+    MODALITIES = ("rgb", "msi", "hsi", "sar")
     TASKS = ()
 
-    NAME, DISPLAY_NAME = "classify_pixels", N_("Classify pixels (hyperspectral)")
+    NAME, DISPLAY_NAME = "classify_pixels", N_("Classify pixels (per-pixel bundles)")
     HELP = N_(
-        "Sends the raster block by block; the bundle classifies every valid pixel from its spectrum. "
-        "The output has the input's grid, nodata where the input is nodata, and the class names in its legend."
+        "Sends the raster block by block; the bundle classifies every valid pixel (hyperspectral bundles from "
+        "its spectrum, dense bundles of any raster tile by tile). The output has the input's grid, nodata "
+        "where the input is nodata, and the class names in its legend."
     )
+
+    def offers(self, manifest):
+        from ..families.raster import per_pixel
+
+        return per_pixel(manifest)
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.add_raster_parameters()

@@ -14,6 +14,11 @@ class ClassifyRasterAlgorithm(RasterAlgorithm):
     MODALITIES = ("rgb", "msi", "sar")
     TASKS = ("classification",)
 
+    def offers(self, manifest):
+        from ..families.raster import per_pixel
+
+        return not per_pixel(manifest)  # scene bundles: one class per tile
+
     NAME, DISPLAY_NAME = "classify_raster", N_("Classify raster (tiled)")
     HELP = N_(
         "Cuts the raster into tiles of the bundle's input size (or the given size), asks the bundle for "

@@ -11,6 +11,7 @@ from qgis.core import (
     QgsProcessingOutputFolder,
     QgsProcessingParameterDefinition,
     QgsProcessingOutputString,
+    QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
     QgsProcessingParameterField,
     QgsProcessingParameterFile,
@@ -29,6 +30,7 @@ class TrainBundleAlgorithm(base.AllSparkAlgorithm):
     INPUT, MODALITY, LABELS, LABEL_FIELD = "INPUT", "MODALITY", "LABELS", "LABEL_FIELD"
     TARGET_FIELD, TIME_FIELD, ID_FIELD = "TARGET_FIELD", "TIME_FIELD", "ID_FIELD"
     NAME, EPOCHS, PATCH, FOLDER, OPTIONS = "NAME", "EPOCHS", "PATCH", "FOLDER", "OPTIONS"
+    PER_PIXEL = "PER_PIXEL"
     # the backend's training settings (allspark.train.TrainConfig) a user may set in OPTIONS; the backend
     # checks each value and names a bad one
     OPTION_KEYS = ("bridge", "encoder", "head", "batch_size", "lr", "weight_decay", "warmup_epochs", "max_samples",
@@ -53,7 +55,8 @@ class TrainBundleAlgorithm(base.AllSparkAlgorithm):
         return tr(
             "Trains encoder, bridge and head against the backend's frozen LLM from your layers: a raster with a "
             "labelled point or polygon layer (RGB, multispectral and SAR learn one class per patch, hyperspectral "
-            "one class per pixel), a trajectory layer (time and track id fields), a table with a target field "
+            "one class per pixel; with \"Classify every pixel\" any raster learns a class per pixel, read in "
+            "16 x 16 px tiles, one LLM pass each), a trajectory layer (time and track id fields), a table with a target field "
             "(numbers: regression; text: classification), or a point cloud with a classification attribute "
             "(ground = 2). The bundle is written to the bundles folder and is listed right away."
         )
@@ -82,6 +85,9 @@ class TrainBundleAlgorithm(base.AllSparkAlgorithm):
                                                        10, minValue=1, maxValue=1000))
         self.addParameter(QgsProcessingParameterNumber(self.PATCH, tr("Patch size in pixels (RGB, multispectral, SAR)"),
                                                        QgsProcessingParameterNumber.Integer, 64, minValue=4, maxValue=1024))
+        self.addParameter(QgsProcessingParameterBoolean(
+            self.PER_PIXEL, tr("Classify every pixel (raster: dense tiles, one LLM pass per 16 x 16 px tile)"),
+            defaultValue=False))
         self.addParameter(QgsProcessingParameterFile(self.FOLDER, tr("Bundles folder (default: the backend's)"),
                                                      behavior=QgsProcessingParameterFile.Folder, optional=True))
         opts = QgsProcessingParameterString(self.OPTIONS, tr("Training options (JSON)"), optional=True)
@@ -114,6 +120,7 @@ class TrainBundleAlgorithm(base.AllSparkAlgorithm):
             id_field=self.parameterAsString(parameters, self.ID_FIELD, context),
             time_units=time_units(self, parameters, context),
             patch=self.parameterAsInt(parameters, self.PATCH, context),
+            per_pixel=self.parameterAsBoolean(parameters, self.PER_PIXEL, context),
             source=source, transform_context=context.transformContext(), work=work,
             feedback=runner.Sub(self.feedback(feedback, 0, 100), 0.0, 0.15) if feedback is not None else None,
             info=feedback.pushInfo if feedback is not None else (lambda text: None))

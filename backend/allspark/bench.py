@@ -57,8 +57,10 @@ def synthetic_payloads(tmp: Path) -> dict[str, tuple[dict, dict]]:
     return payloads
 
 
-def fresh_bundle(modality_name: str, samples, runtime, llm_path: Path, out: Path):
-    """An untrained bundle of the modality's default configuration (for speed, not answers)."""
+def fresh_bundle(modality_name: str, samples, runtime, llm_path: Path, out: Path, task: str | None = None,
+                 read_options: dict | None = None, bridge: dict | None = None, head: dict | None = None):
+    """An untrained bundle of the modality's default configuration, or of `task` with the given reader
+    options, bridge and head (for speed, not answers)."""
     import torch
 
     from .bundle import save_bundle
@@ -68,12 +70,14 @@ def fresh_bundle(modality_name: str, samples, runtime, llm_path: Path, out: Path
     from .train import make_manifest
 
     modality = get(modality_name)
-    task = modality.tasks[0]
+    task = task or modality.tasks[0]
     spec = modality.default_spec(samples)
     stats = modality.normalise_stats(samples, spec)
     tnorm = {"mean": [0.0], "std": [1.0]} if task == "regression" else {"scale": 1.0} if task == "trajectory" else {}
     manifest = make_manifest(modality, task, spec, stats, tnorm, runtime, gguf_info(llm_path),
-                             classes=["a", "b", "c", "d"], targets=[{"name": "y", "unit": ""}], name=f"bench-{modality_name}")
+                             classes=["a", "b", "c", "d"], targets=[{"name": "y", "unit": ""}],
+                             name=f"bench-{modality_name}" + ("" if task == modality.tasks[0] else f"-{task}"),
+                             bridge=bridge, head=head, read_options=read_options)
     torch.manual_seed(0)
     model = AllSparkModel(manifest)
     return save_bundle(out / manifest["name"], manifest, model.state_dict())
@@ -118,7 +122,7 @@ def parity(llama_rt, torch_rt, n_embeds: int = 32, seed: int = 0) -> dict:
 
 
 def run_bench(llm: str | None = None, quick: bool = False, bundles=None, include_service: bool = True,
-              modalities=None) -> dict:
+              modalities=None, device: str = "auto") -> dict:
     from .bundle import resolve_bundle
     from .engine import Engine
     from .llm.default import gguf_info, resolve_llm_path
@@ -128,9 +132,9 @@ def run_bench(llm: str | None = None, quick: bool = False, bundles=None, include
     repeat = 2 if quick else 5
     report: dict = {"llm": gguf_info(llm_path), "targets": TARGETS, "modalities": {}}
     tmp = Path(tempfile.mkdtemp(prefix="allspark-bench-"))
-    engine = Engine(llm_path=str(llm_path), runtime="llamacpp", batch_size=16)
-    torch_engine = Engine(llm_path=str(llm_path), runtime="torch", precision="fp32", batch_size=16)
-    single = Engine(llm_path=str(llm_path), runtime="llamacpp", batch_size=1)
+    engine = Engine(llm_path=str(llm_path), device=device, runtime="llamacpp", batch_size=16)
+    torch_engine = Engine(llm_path=str(llm_path), device=device, runtime="torch", precision="fp32", batch_size=16)
+    single = Engine(llm_path=str(llm_path), device=device, runtime="llamacpp", batch_size=1)
     single._runtime = engine.runtime  # the same loaded LLM, fed one sample at a time
     torch_rt = torch_engine.runtime
     report["device"] = engine.device

@@ -1,4 +1,4 @@
-"""`allspark bench --dense BUNDLE`: a dense per-pixel bundle over whole rasters, end to end through the
+"""`allspark bench --dense BUNDLE`: dense per-pixel bundles over whole rasters, end to end through the
 service, as the plugin runs it (blocks read with their halo, one batch job per block, the tiles' classes
 placed and written block by block into a tiled GeoTIFF).
 
@@ -6,7 +6,9 @@ Figures: pixels per second and seconds for a cost curve of generated rasters (64
 default: hyperspectral values from the Indian Pines cube, mirrored to size), the peak memory of the
 process after each size (flat when memory is bounded by the block, not the raster), the pipeline's share
 (encoder + bridge + head, tiling and writing) beside the LLM's time, and the whole Indian Pines scene when
-its cube is at hand.
+its cube is at hand. Then every other raster modality's dense mode (RGB, multispectral, SAR) on a raster
+of real values mirrored to `image_size` px: a dense bundle of the same tile, margin, bridge and head as
+BUNDLE, untrained (its speed is that of a trained one; its answers mean nothing).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 INDIAN_PINES = "hsi_indian_pines/Indian_pines_corrected.npy"
+IMAGE_MODALITIES = ("rgb", "msi", "sar")
 BLOCK_BYTES = 64 << 20  # one request's raster data, at most
 
 
@@ -36,9 +39,9 @@ def rss_mb() -> float | None:
         return None
 
 
-def write_hsi_raster(path: Path, size: int, cube: np.ndarray) -> Path:
+def write_mirrored_raster(path: Path, size: int, cube: np.ndarray) -> Path:
     """A size x size GeoTIFF of the (C, H, W) cube mirrored to size, written in strips (int16, as the
-    sensor's counts)."""
+    sensors' counts)."""
     import rasterio
     from rasterio.transform import from_origin
 
@@ -106,9 +109,10 @@ def classify_through_service(client, bundle: dict, path: Path, out: Path) -> dic
 
 
 def run_dense_bench(bundle: str, sizes=(64, 256, 1024), llm: str | None = None, data: str | None = None,
-                    log=print) -> dict:
+                    log=print, device: str = "auto", modalities=IMAGE_MODALITIES, image_size: int = 256) -> dict:
     """See the module docstring. `bundle`: a dense bundle's name or folder; `data`: the shared data
-    folder (for the Indian Pines cube)."""
+    folder (for the Indian Pines cube); `device`: auto (CUDA when present), cpu or cuda (an error without
+    a GPU)."""
     from allspark_protocol.client import Client
 
     from .engine import Engine
@@ -122,44 +126,66 @@ def run_dense_bench(bundle: str, sizes=(64, 256, 1024), llm: str | None = None, 
     if not cube_path.is_file():
         raise FileNotFoundError(f"{cube_path}: the Indian Pines cube (the generated rasters' values)")
     cube = np.load(cube_path).transpose(2, 0, 1)
-    engine = Engine(llm_path=llm)
+    engine = Engine(llm_path=llm, device=device)
     summary = engine.load_bundle(bundle)
     if summary.get("task") != "pixel_classification":
         raise ValueError(f"bundle {summary['name']} is not dense (task {summary.get('task')})")
-    report: dict = {"bundle": summary["name"], "tile": summary["input"].get("tile"),
+    report: dict = {"bundle": summary["name"], "device": engine.device, "tile": summary["input"].get("tile"),
                     "margin": summary["input"].get("margin"), "cpu_count": os.cpu_count(), "sizes": []}
     with tempfile.TemporaryDirectory(prefix="allspark-bench-dense-") as tmp:
         server = Server(engine=engine, connection_file=os.path.join(tmp, "backend.json"),
                         max_payload_bytes=1 << 30).start_thread()
         client = Client(server.connection_file, timeout_s=600, retries=0)
         try:
+            def warm_up(bundle_summary: dict, values: np.ndarray) -> None:
+                """One small raster first, not counted: what a running service has done already (the
+                convolutions' kernels chosen, the LLM's first batch)."""
+                first = write_mirrored_raster(Path(tmp) / "warm_up.tif", 48, values)
+                classify_through_service(client, bundle_summary, first, Path(tmp) / "warm_up_classes.tif")
+                first.unlink()
+
+            def measure(bundle_summary: dict, name: str, src: Path, px: int) -> dict:
+                t0 = time.perf_counter()
+                parts = classify_through_service(client, bundle_summary, src, Path(tmp) / f"{name}_classes.tif")
+                total = time.perf_counter() - t0
+                pipeline = parts["encode_s"] + parts["head_s"] + parts["read_s"] + parts["place_write_s"]
+                tile = int(bundle_summary["input"]["tile"])
+                row = {"raster": name, "modality": bundle_summary["modality"], "pixels": px,
+                       "seconds": round(total, 2), "pixels_per_s": round(px / total, 1),
+                       "tiles": math.ceil(math.sqrt(px) / tile) ** 2,
+                       "llm_s": round(parts["llm_s"], 2), "encoder_bridge_s": round(parts["encode_s"], 3),
+                       "head_s": round(parts["head_s"], 3), "read_s": round(parts["read_s"], 3),
+                       "place_write_s": round(parts["place_write_s"], 3),
+                       "pipeline_share_of_llm": round(pipeline / max(parts["llm_s"], 1e-9), 4),
+                       "peak_rss_mb": round(peak_rss_mb(), 1), "rss_after_mb": round(rss_mb() or 0.0, 1)}
+                log(f"{name}: {px} px in {total:.1f} s ({px / total:.0f} px/s); LLM {parts['llm_s']:.1f} s, "
+                    f"pipeline {100 * row['pipeline_share_of_llm']:.1f}% of it; peak RSS {row['peak_rss_mb']:.0f} MB")
+                return row
+
+            warm_up(summary, cube)
             runs = [("indian_pines", None)] + [(f"{s}x{s}", s) for s in sizes]
             for name, size in runs:
                 src = Path(tmp) / f"{name}.tif"
                 if size is None:
                     _write_cube(src, cube)
                 else:
-                    write_hsi_raster(src, size, cube)
-                t0 = time.perf_counter()
-                parts = classify_through_service(client, summary, src, Path(tmp) / f"{name}_classes.tif")
-                total = time.perf_counter() - t0
+                    write_mirrored_raster(src, size, cube)
                 px = (cube.shape[1] * cube.shape[2]) if size is None else size * size
-                pipeline = parts["encode_s"] + parts["head_s"] + parts["read_s"] + parts["place_write_s"]
-                row = {"raster": name, "pixels": px, "seconds": round(total, 2), "pixels_per_s": round(px / total, 1),
-                       "tiles": math.ceil(math.sqrt(px) / report["tile"]) ** 2,
-                       "llm_s": round(parts["llm_s"], 2), "encoder_bridge_s": round(parts["encode_s"], 3),
-                       "head_s": round(parts["head_s"], 3), "read_s": round(parts["read_s"], 3),
-                       "place_write_s": round(parts["place_write_s"], 3),
-                       "pipeline_share_of_llm": round(pipeline / max(parts["llm_s"], 1e-9), 4),
-                       "peak_rss_mb": round(peak_rss_mb(), 1), "rss_after_mb": round(rss_mb() or 0.0, 1)}
-                report["sizes"].append(row)
-                log(f"{name}: {px} px in {total:.1f} s ({px / total:.0f} px/s); LLM {parts['llm_s']:.1f} s, "
-                    f"pipeline {100 * row['pipeline_share_of_llm']:.1f}% of it; peak RSS {row['peak_rss_mb']:.0f} MB")
+                report["sizes"].append(measure(summary, name, src, px))
+                src.unlink()
+            for name in modalities:
+                src = Path(tmp) / f"{name}.tif"
+                values = image_cube(name, data)
+                write_mirrored_raster(src, image_size, values)
+                made = dense_bundle_like(engine, summary, name, src, Path(tmp) / "bundles")
+                warm_up(made, values)
+                report["sizes"].append(measure(made, f"{name} {image_size}x{image_size}", src,
+                                               image_size * image_size))
                 src.unlink()
         finally:
             client.close()
             server.stop()
-    curve = [r for r in report["sizes"] if r["raster"] != "indian_pines"]
+    curve = [r for r in report["sizes"] if r["modality"] == "hsi" and r["raster"] != "indian_pines"]
     if len(curve) >= 2:  # seconds per pixel, small to large: linear when it stays the same
         report["seconds_per_megapixel"] = [round(r["seconds"] / r["pixels"] * 1e6, 1) for r in curve]
     return report
@@ -175,3 +201,39 @@ def _write_cube(path: Path, cube: np.ndarray) -> Path:
                        transform=from_origin(600000, 4500000, 20, 20)) as dst:
         dst.write(cube.astype(np.int16))
     return path
+
+
+def image_cube(modality: str, data: Path) -> np.ndarray:
+    """Real values of a modality, (C, H, W): a UC Merced scene (RGB), the 10 m bands of the Sentinel-2
+    scene (multispectral: blue, green, red, near infrared), an MSTAR chip (SAR amplitude)."""
+    import rasterio
+
+    if modality == "rgb":
+        with rasterio.open(data / "rgb_ucmerced" / "forest" / "forest00.png") as src:
+            return src.read()[:3]
+    if modality == "msi":
+        bands = []
+        for b in ("B02", "B03", "B04", "B08"):
+            with rasterio.open(data / "msi_sentinel2" / f"s2_{b}.tif") as src:
+                bands.append(src.read(1, window=((0, 256), (0, 256))))
+        return np.stack(bands)
+    if modality == "sar":
+        chips = sorted((data / "sar_mstar10" / "train_17deg").glob("*/*.jp*g"))
+        with rasterio.open(chips[0]) as src:
+            return src.read()[:1]
+    raise ValueError(f"no bench raster for {modality!r}")
+
+
+def dense_bundle_like(engine, like: dict, modality: str, raster: Path, out: Path) -> dict:
+    """An untrained dense bundle of `modality` with the tile, margin, bridge and head of the bundle
+    `like` (for speed, not answers), loaded into the engine; its summary."""
+    from .bench import fresh_bundle
+    from .modalities import get
+
+    read_options = {"tile": int(like["input"]["tile"]), "margin": int(like["input"]["margin"])}
+    samples = get(modality).read(str(raster), **read_options)
+    loaded = engine._get(like["name"]).bundle.manifest
+    bridge = {k: v for k, v in loaded["bridge"].items() if k != "output_rms"}
+    made = fresh_bundle(modality, samples, engine.runtime, Path(engine.llm_path), out, task="pixel_classification",
+                        read_options=read_options, bridge=bridge, head=dict(loaded.get("head") or {}))
+    return engine.load_bundle(str(made.path))

@@ -247,7 +247,7 @@ def cmd_bench(args) -> int:
 
         say = (lambda *a: None) if args.json else (lambda m: print(m, file=sys.stderr))
         report = run_dense_bench(args.dense, sizes=tuple(args.sizes or (64, 256, 1024)), llm=args.llm,
-                                 data=args.data, log=say)
+                                 data=args.data, log=say, device=args.device)
         if args.json:
             _print_json(report)
         else:
@@ -259,7 +259,7 @@ def cmd_bench(args) -> int:
     from .bench import run_bench
 
     report = run_bench(llm=args.llm, quick=args.quick, bundles=args.bundle, include_service=not args.no_service,
-                       modalities=args.modality)
+                       modalities=args.modality, device=args.device)
     if args.json:
         _print_json(report)
     else:
@@ -282,7 +282,7 @@ def cmd_batch(args) -> int:
 
     summary = run_batch(args.bundle, inputs if len(inputs) > 1 else inputs[0], args.output, address=args.address,
                         workers=args.workers, window=args.window, progress=progress, llm=args.llm,
-                        bundles_dir=args.bundles, device=args.device)
+                        bundles_dir=args.bundles, device=args.device, area=args.area)
     if not args.json and sys.stderr.isatty():
         sys.stderr.write("\n")
     if args.json:
@@ -407,6 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "the service (cost curve, memory, pipeline share)")
     be.add_argument("--sizes", type=int, nargs="+", help="with --dense: raster sides in px (default 64 256 1024)")
     be.add_argument("--data", help="with --dense: the shared data folder (Indian Pines cube)")
+    be.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                    help="auto: CUDA when present, else CPU; cuda: an error when no GPU is there (not with --ray)")
     be.add_argument("--ray", action="store_true", help="instead: allspark batch in this process vs a local Ray of 1 "
                                                       "and 2 workers (--bundle, default hsi-indian-pines)")
     be.add_argument("--ray-size", type=int, default=256, help="with --ray: the generated raster's side in px")
@@ -428,6 +430,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "local Ray, else one per CPU / GPU of the cluster)")
     ba.add_argument("--window", type=int, help="block side in pixels (default: memory-bounded blocks; scene "
                                                "bundles: a whole number of their tiles)")
+    ba.add_argument("--area", type=int, nargs=4, metavar=("X", "Y", "W", "H"),
+                    help="only this part of one raster (pixels: x, y offset, width, height); the output is its "
+                         "grid (default: the whole raster)")
     ba.add_argument("--llm", help="GGUF LLM file (default: the embedded Gemma 3 270M)")
     ba.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                     help="auto: one GPU per worker on CUDA nodes, else one CPU")

@@ -2,20 +2,25 @@
 
 The driver (this process) plans the work and writes the output; Ray actors do the work:
 
-- one raster -> windows of the one tiling (`allspark.tiling`): per-pixel bundles (readers that take a
-  `halo`: each pixel with its neighbourhood) read memory-bounded blocks plus a halo of the bundle's
-  `patch` // 2 px, so every pixel sees the neighbours it sees in a whole-raster read; scene bundles
+- one raster -> windows of the one tiling (`allspark.tiling`) over the raster, or over an `area` of it
+  ([x, y, w, h] px, as the plugin's extent: the tiling starts at the area's corner, as a read of that
+  window does): per-pixel bundles (readers that take a `halo`: each pixel with its neighbourhood)
+  read memory-bounded blocks plus a halo of the bundle's `patch` // 2 px, so every pixel sees the
+  neighbours it sees in a whole-raster read; scene bundles
   (one class per tile) read blocks of a whole number of the bundle's tiles, the last block of a row /
   column taking the remainder, so the tiles are those of the single-process read
-  (`engine.read(bundle, path, tile=T)`: flush with the far edge) and paint in the same order;
+  (`engine.read(bundle, path, tile=T)`: flush with the far edge) and paint in the same order; with a
+  `region` (the selected polygons, raster.parse_region) every window's read takes it (`optional`: the
+  pixels outside stay nodata) and windows none of whose pixel centres it holds are not run;
 - several files (a folder, a list) -> one task per file and one output per file in the output folder
   (`<stem>.labels.tif` for rasters, `<stem>.classified.laz` for point clouds);
 - one point cloud -> one task, its classified LAS / LAZ / COPC copy (allspark.pointcloud_output).
 
 Each actor holds one `Engine` (LLM + bundle, loaded once) and serves many windows. The windows' label
 blocks come back as uint8 arrays and the driver writes them into ONE label GeoTIFF on the input's grid
-as they arrive (`outputs.LabelRasterWriter`: memory is a block, not the raster), a COG once complete:
-the format of `allspark ask --output labels.tif` (outputs.write_label_raster).
+(the area's part of it: its size and transform, as the plugin writes an extent) as they arrive
+(`outputs.LabelRasterWriter`: memory is a block, not the raster), a COG once complete: the format of
+`allspark ask --output labels.tif` (outputs.write_label_raster).
 
 A worker that dies (kill -9, a lost node) loses no work: actors restart (`max_restarts`) and their
 unfinished windows run again (`max_task_retries`); an actor that is gone for good is replaced by the
@@ -112,11 +117,30 @@ def _axis_blocks(n: int, side: int, tile: int) -> list[tuple[int, int]]:
     return out
 
 
+def check_area(area, width: int, height: int) -> list[int]:
+    """The `area` [x, y, w, h] (native pixels) a run covers, checked against the width x height raster;
+    the whole raster when None. InputError naming an area that is malformed or leaves the raster."""
+    if area is None:
+        return [0, 0, int(width), int(height)]
+    try:
+        x, y, w, h = (int(v) for v in area)
+    except (TypeError, ValueError):
+        raise InputError(f"the area must be [x, y, width, height] in pixels, not {area!r}") from None
+    if w <= 0 or h <= 0:
+        raise InputError(f"the area {[x, y, w, h]} is empty: its width and height must be positive")
+    if x < 0 or y < 0 or x + w > width or y + h > height:
+        raise InputError(f"the area {[x, y, w, h]} (x, y, width, height px) leaves the raster of {width} x {height} px")
+    return [x, y, w, h]
+
+
 def raster_tasks(path: str, manifest: dict, modality, width: int, height: int, bands: int,
-                 window=None, memory_bytes: int = BLOCK_MEMORY_BYTES) -> tuple[list[Task], str]:
-    """The windows of one raster for the bundle (module docstring); (tasks, unit)."""
+                 window=None, memory_bytes: int = BLOCK_MEMORY_BYTES, area=None) -> tuple[list[Task], str]:
+    """The windows of one raster for the bundle (module docstring), over `area` [x, y, w, h] of it when
+    given (the tiling starts at its corner; a halo may reach outside it, not outside the raster);
+    (tasks, unit)."""
     from .tiling import Grid, block_side
 
+    ax, ay, aw, ah = check_area(area, width, height)
     read_options = dict(manifest.get("read_options") or {})
     fields = _reader_fields(modality)
     if window is not None:
@@ -125,19 +149,21 @@ def raster_tasks(path: str, manifest: dict, modality, width: int, height: int, b
             raise InputError(f"the window must be a positive number of pixels, not {window!r}")
     else:
         side = None
-    dense = manifest.get("task") == "pixel_classification" and "halo" in fields and read_options.get("tile")
+    per_pixel = "halo" in fields and getattr(modality, "answers_per_pixel", lambda m: False)(manifest)
+    dense = per_pixel and manifest.get("task") == "pixel_classification" and read_options.get("tile")
     if manifest.get("task") != "classification" and not dense:
         raise InputError(f"allspark batch writes label rasters of classification bundles; bundle "
                          f"{manifest.get('name')!r} is a {manifest.get('task')} bundle")
-    if "halo" in fields:  # a per-pixel reader: blocks and a halo for the neighbourhoods (a dense tile's margin)
-        # blocks of whole dense tiles, so the tiles are the whole raster's whatever the window
+    if per_pixel:  # a per-pixel reader: blocks and a halo for the neighbourhoods (a dense tile's margin)
+        # blocks of whole dense tiles from the area's corner, so the tiles are those of one read of the
+        # area whatever the window
         step = int(read_options["tile"]) if dense else int(read_options.get("step") or 1)
         side = side or block_side(bands, memory_bytes, multiple=step)
         side = max(step, side // step * step)
         h = (int((manifest.get("input") or {}).get("margin") or read_options.get("margin") or 0) if dense
              else int(read_options.get("patch") or 1) // 2)
         tasks = []
-        for i, (x, y, w, hh) in enumerate(Grid.of(width, height, side, flush=False)):
+        for i, (x, y, w, hh) in enumerate(Grid.of(width, height, side, flush=False, region=[ax, ay, aw, ah])):
             rx0, ry0 = max(0, x - h), max(0, y - h)
             rx1, ry1 = min(width, x + w + h), min(height, y + hh + h)
             tasks.append(Task(i, "pixels", path, [x, y, w, hh], [rx0, ry0, rx1 - rx0, ry1 - ry0],
@@ -154,8 +180,9 @@ def raster_tasks(path: str, manifest: dict, modality, width: int, height: int, b
     side = side or block_side(bands, memory_bytes, multiple=tile)
     side = max(tile, side // tile * tile)
     tasks = []
-    for y, hh in _axis_blocks(height, side, tile):
-        for x, w in _axis_blocks(width, side, tile):
+    for y, hh in _axis_blocks(ah, side, tile):
+        for x, w in _axis_blocks(aw, side, tile):
+            x, y = ax + x, ay + y
             tasks.append(Task(len(tasks), "tiles", path, [x, y, w, hh], [x, y, w, hh], None, {"tile": tile}))
     return tasks, "tile"
 
@@ -195,10 +222,63 @@ def _file_output(src: str, out_dir: str, point_cloud: bool) -> str:
     return str(Path(out_dir) / (f"{stem}.classified.laz" if point_cloud else f"{stem}.labels.tif"))
 
 
+def region_payload(region) -> dict | None:
+    """The `region` every window's read takes: the selected polygons ({"wkb": [...], "crs": WKT, "layer":
+    name}, raster.parse_region; a list of WKB) marked `optional` (a window they miss gives no pixel
+    instead of an error); None without one."""
+    if region is None:
+        return None
+    payload = {"wkb": list(region)} if isinstance(region, (list, tuple)) else region
+    if not isinstance(payload, dict):
+        raise InputError(f"the region must be {{'wkb': [polygon WKB, ...], 'crs': WKT, 'layer': name}}, "
+                         f"not {type(region).__name__}")
+    return {**payload, "optional": True}
+
+
+def _block_grid(block, transform, crs):
+    """(affine pixel -> map transform, outline polygon) of `block` [x, y, w, h] of the raster, as the
+    readers place a window (raster.grid_transform)."""
+    from .modalities.raster import footprint, grid_transform, shift_gt
+
+    x, y, w, h = (int(v) for v in block)
+    t = grid_transform({"transform": shift_gt(transform, x, y), "crs": crs, "window": [x, y, w, h]})
+    return t, footprint(t, (h, w))
+
+
+def _block_reached(region, block, transform, crs) -> bool:
+    """Whether a pixel centre of `block` [x, y, w, h] lies in the region's polygons (as the readers burn
+    them in, raster.region_mask): the windows worth running."""
+    from .modalities.raster import geometry_pixels
+
+    t, outline = _block_grid(block, transform, crs)
+    geom = region.in_crs(crs).intersection(outline)
+    return not geom.is_empty and bool(geometry_pixels(geom, (int(block[3]), int(block[2])), t).any())
+
+
+def region_tasks(tasks: list[Task], region, path: str, transform, crs) -> list[Task]:
+    """The tasks whose block the region reaches (renumbered), each read with the region (region_payload);
+    InputError naming the polygons' layer when it reaches none."""
+    from .modalities.raster import parse_region, region_miss
+
+    payload = region_payload(region)
+    if payload is None:
+        return tasks
+    polygons = parse_region(payload)
+    kept = [t for t in tasks if _block_reached(polygons, t.block, transform, crs)]
+    if not kept:
+        x0, y0 = min(t.block[0] for t in tasks), min(t.block[1] for t in tasks)
+        x1, y1 = max(t.block[0] + t.block[2] for t in tasks), max(t.block[1] + t.block[3] for t in tasks)
+        _, outline = _block_grid([x0, y0, x1 - x0, y1 - y0], transform, crs)
+        raise region_miss(polygons, path, overlap=polygons.in_crs(crs).intersects(outline))
+    return [dataclasses.replace(t, index=i, options={**t.options, "region": payload}) for i, t in enumerate(kept)]
+
+
 def plan_batch(bundle: str, inputs, output: str, llm=None, bundles_dir=None, window=None,
-               memory_bytes: int = BLOCK_MEMORY_BYTES) -> Plan:
+               memory_bytes: int = BLOCK_MEMORY_BYTES, area=None, region=None) -> Plan:
     """Check everything that can be checked before a cluster is reached (the bundle, the LLM it needs,
-    the inputs, the output) and cut the work into tasks."""
+    the inputs, the output) and cut the work into tasks. `window`: the block side (px); `area` [x, y, w,
+    h] (px) and `region` (the selected polygons, region_payload): the part of one raster to run, the
+    mosaic then the area's grid (its size and transform) with nodata outside the polygons."""
     from .bundle import resolve_bundle
     from .llm.default import gguf_info, resolve_llm_path
     from .modalities import get as get_modality
@@ -216,10 +296,13 @@ def plan_batch(bundle: str, inputs, output: str, llm=None, bundles_dir=None, win
     classes = [str(c) for c in (m.get("classes") or [])]
     common = dict(bundle_path=str(Path(b.path).resolve()), bundle_name=b.name, llm_path=llm_path, classes=classes)
     if several or point_cloud:
+        if area is not None or region is not None:
+            raise InputError("an area or a region limits one raster: give one raster file, not several files or "
+                             "a point cloud")
         if point_cloud and m.get("task") != "point_classification":
             raise InputError(f"bundle {b.name!r} gives no per-point classes ({m.get('task')}): a classified point "
                              f"cloud needs a point_classification bundle")
-        if not point_cloud and m.get("task") != "classification":
+        if not point_cloud and m.get("task") not in ("classification", "pixel_classification"):
             raise InputError(f"allspark batch writes label rasters of classification bundles; bundle {b.name!r} "
                              f"is a {m.get('task')} bundle")
         if several:
@@ -247,16 +330,20 @@ def plan_batch(bundle: str, inputs, output: str, llm=None, bundles_dir=None, win
     (path,) = files
     if Path(output).suffix.lower() not in (".tif", ".tiff"):
         raise InputError(f"--output {output}: the mosaic of one raster is a GeoTIFF (.tif)")
-    from .modalities.raster import open_raster
+    from .modalities.raster import open_raster, shift_gt
 
     with open_raster(path) as src:
         width, height, count = int(src.width), int(src.height), int(src.count)
         transform = [float(v) for v in src.transform.to_gdal()]
         crs = src.crs.to_wkt() if src.crs is not None else None
     bands = len((m.get("read_options") or {}).get("bands") or []) or count
-    tasks, unit = raster_tasks(os.path.abspath(path), m, modality, width, height, bands, window, memory_bytes)
+    tasks, unit = raster_tasks(os.path.abspath(path), m, modality, width, height, bands, window, memory_bytes,
+                               area=area)
+    tasks = region_tasks(tasks, region, path, transform, crs)
+    x, y, w, h = check_area(area, width, height)
     return Plan(**common, mode="mosaic", tasks=tasks, output=str(output), unit=unit,
-                grid={"width": width, "height": height, "transform": transform, "crs": crs})
+                grid={"width": w, "height": h, "transform": shift_gt(transform, x, y), "crs": crs,
+                      "xoff": x, "yoff": y})
 
 
 # ---- the actor ------------------------------------------------------------------------------------
@@ -462,12 +549,12 @@ def _error_of(ray, exc: BaseException, task: Task) -> AllSparkError:
 def batch_steps(bundle: str, inputs, output: str, address: str | None = None, workers: int | None = None,
                 window=None, cancel: threading.Event | None = None, llm=None, bundles_dir=None,
                 device: str = "auto", journal: str | None = None,
-                memory_bytes: int = BLOCK_MEMORY_BYTES) -> Iterator[tuple[float, str]]:
+                memory_bytes: int = BLOCK_MEMORY_BYTES, area=None, region=None) -> Iterator[tuple[float, str]]:
     """run_batch as steps: yields (fraction, message) as results arrive (and at least every half second
     while it waits), returns the summary (StopIteration.value)."""
     t0 = time.perf_counter()
     plan = plan_batch(bundle, inputs, output, llm=llm, bundles_dir=bundles_dir, window=window,
-                      memory_bytes=memory_bytes)
+                      memory_bytes=memory_bytes, area=area, region=region)
     if address is not None:
         use_auth_token()  # before Ray is imported: it reads its authentication mode then
     ray = _ray()
@@ -581,7 +668,7 @@ def batch_steps(bundle: str, inputs, output: str, address: str | None = None, wo
                 if task.index not in done:
                     if plan.mode == "mosaic":
                         labels = out["labels"]
-                        writer.write(labels, task.block[0], task.block[1])
+                        writer.write(labels, task.block[0] - plan.grid["xoff"], task.block[1] - plan.grid["yoff"])
                         ok = labels[labels != NODATA]
                         counts += np.bincount(ok, minlength=len(counts))[:len(counts)]
                     else:
@@ -642,10 +729,12 @@ def _unit_words(plan: Plan) -> str:
 def run_batch(bundle: str, inputs, output: str, address: str | None = None, workers: int | None = None,
               window=None, progress: Progress | None = None, cancel: threading.Event | None = None, llm=None,
               bundles_dir=None, device: str = "auto", journal: str | None = None,
-              memory_bytes: int = BLOCK_MEMORY_BYTES) -> dict:
+              memory_bytes: int = BLOCK_MEMORY_BYTES, area=None, region=None) -> dict:
     """Run `bundle` over `inputs` (one raster, a folder / list of rasters, point-cloud files) on Ray and
     write `output` (one label GeoTIFF on the raster's grid, or a folder of per-file outputs); see the
-    module docstring. `window`: the block side in pixels (default: memory-bounded blocks); `progress`
+    module docstring. `window`: the block side in pixels (default: memory-bounded blocks); `area` [x, y, w,
+    h] px: only that part of one raster, the output its grid; `region` (region_payload): only the pixels
+    whose centre the selected polygons hold, the others nodata; `progress`
     (fraction, message); `cancel` a threading.Event; `journal` a folder where each actor notes the
     windows it takes (file `window-<i>-pid-<pid>`). Returns a summary (outputs, counts per class,
     workers, their process ids, windows resubmitted)."""
@@ -653,7 +742,8 @@ def run_batch(bundle: str, inputs, output: str, address: str | None = None, work
 
     return run_steps(batch_steps(bundle, inputs, output, address=address, workers=workers, window=window,
                                  cancel=cancel, llm=llm, bundles_dir=bundles_dir, device=device, journal=journal,
-                                 memory_bytes=memory_bytes), progress)
+                                 memory_bytes=memory_bytes, area=area, region=region), progress)
 
 
-__all__ = ["run_batch", "batch_steps", "plan_batch", "raster_tasks", "BatchWorker", "check_address", "Plan", "Task"]
+__all__ = ["run_batch", "batch_steps", "plan_batch", "raster_tasks", "region_tasks", "check_area", "BatchWorker",
+           "check_address", "Plan", "Task"]

@@ -99,27 +99,40 @@ class RowwiseInt8Linear(nn.Module):
 
 
 class SampleWiseConv(nn.Module):
-    """A convolution run one sample at a time. oneDNN picks its convolution algorithm (and so its
-    rounding) by batch size: batched, a pixel's features moved by ~1e-6 with its batch, which int8
-    rounding and the quantized LLM then magnify into visibly different answers. One sample at a time,
-    a sample's features are the same in any batch."""
+    """A convolution run on fixed groups of `chunk` samples (default one at a time). oneDNN picks its
+    convolution algorithm (and so its rounding) by batch size: batched, a pixel's features moved by ~1e-6
+    with its batch, which int8 rounding and the quantized LLM then magnify into visibly different
+    answers. On groups of one fixed size (the last one padded with zeros), every sample goes through the
+    same algorithm in any batch, so its features are the same bit for bit; an encoder that runs many
+    small samples (dense tiles) sets a `conv_chunk` > 1 to spend less per sample."""
 
-    def __init__(self, conv: nn.Module):
+    def __init__(self, conv: nn.Module, chunk: int = 1):
         super().__init__()
-        self.conv = conv
+        self.conv, self.chunk = conv, max(1, int(chunk))
+        # groups of 2-D maps: channels-last (oneDNN's fast layout here, a third less time), for every group
+        self.channels_last = self.chunk > 1 and conv.weight.dim() == 4
+        if self.channels_last:
+            self.conv = conv.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == self.conv.weight.dim() - 1 or x.shape[0] == 1:  # unbatched, or one sample
+        if x.dim() == self.conv.weight.dim() - 1:  # unbatched
             return self.conv(x)
-        return torch.cat([self.conv(x[i:i + 1]) for i in range(x.shape[0])])
+        k, n = self.chunk, x.shape[0]
+        if k == 1:
+            return self.conv(x) if n == 1 else torch.cat([self.conv(x[i:i + 1]) for i in range(n)])
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        if n % k:
+            x = torch.cat([x, x.new_zeros((k - n % k,) + tuple(x.shape[1:]))])
+        return torch.cat([self.conv(x[i:i + k]) for i in range(0, x.shape[0], k)])[:n]
 
 
-def sample_wise_convs(module: nn.Module) -> nn.Module:
+def sample_wise_convs(module: nn.Module, chunk: int = 1) -> nn.Module:
     for name, child in list(module.named_children()):
         if isinstance(child, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-            setattr(module, name, SampleWiseConv(child))
+            setattr(module, name, SampleWiseConv(child, chunk))
         else:
-            sample_wise_convs(child)
+            sample_wise_convs(child, chunk)
     return module
 
 
@@ -140,7 +153,7 @@ def for_inference(model, device: str, precision: str = "auto", preferred: str | 
     model = model.eval().to(device)
     fold_batch_norms(model.encoder)
     if device == "cpu":
-        sample_wise_convs(model.encoder)
+        sample_wise_convs(model.encoder, getattr(model.encoder, "conv_chunk", 1))
     if precision == "int8":
         # nn.TransformerEncoder's fused fast path reads `linear.weight` as a tensor, which an int8
         # Linear does not have: use the regular path (same maths).

@@ -59,6 +59,22 @@ def scene(h: int = 96, w: int = 96, seed: int = 0) -> np.ndarray:
     return cls
 
 
+def ucmerced_mosaic(shared_data: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """A 2 x 2 mosaic of 128 px crops of real UC Merced scenes: forest | parking lot / parking lot | forest;
+    (image (3, 256, 256) float32, each pixel's class (256, 256): 1 forest, 2 parking lot, class names)."""
+    from PIL import Image
+
+    root = shared_data / "rgb_ucmerced"
+    crops = {c: [np.asarray(Image.open(sorted((root / c).glob("*.png"))[k]).convert("RGB"))[:128, :128]
+                 for k in (0, 1)] for c in ("forest", "parkinglot")}
+    top = np.concatenate([crops["forest"][0], crops["parkinglot"][0]], 1)
+    bottom = np.concatenate([crops["parkinglot"][1], crops["forest"][1]], 1)
+    img = np.concatenate([top, bottom], 0).transpose(2, 0, 1).astype(np.float32)
+    truth = np.ones((256, 256), np.int64)
+    truth[:128, 128:] = truth[128:, :128] = 2
+    return img, truth, ["forest", "parking lot"]
+
+
 def rgb_raster(path, h=96, w=96, seed=0, nodata_corner=True) -> str:
     rng = np.random.default_rng(seed)
     cls = scene(h, w)

@@ -146,6 +146,11 @@ def train_inputs(d: Path) -> dict:
                            "LABEL_FIELD": "class", "OPTIONS": json.dumps({
                                **TRAIN_OPTIONS, "read_options": {"tile": 4, "margin": 1, "block": 4},
                                "encoder": {"components": 8, "width": 16, "dim": 32}, "val_fraction": 0.2})},
+        "tiny-rgb-dense": {"INPUT": str(d / "rgb.tif"), "LABELS": f"{d / 'labels.gpkg'}|layername=labels",
+                           "LABEL_FIELD": "class", "MODALITY": "rgb", "PER_PIXEL": True, "OPTIONS": json.dumps({
+                               **TRAIN_OPTIONS, "encoder": {"width": 16, "dim": 32}, "pretrain_epochs": 60,
+                               "pretrain_lr": 0.005, "pretrain_batch_size": 4, "max_samples": 64,
+                               "val_fraction": 0.2})},
         "tiny-table": {"INPUT": table_layer_uri(d / "table.csv", True), "TARGET_FIELD": "PM2.5", "OPTIONS": opts},
         "tiny-traj": {"INPUT": trajectory_layer_uri(d / "tracks.csv", True), "TIME_FIELD": "t", "ID_FIELD": "track_id",
                       "OPTIONS": opts},

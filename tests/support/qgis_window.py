@@ -152,14 +152,16 @@ app.exitQgis()
 """
 
 
-def run_in_qgis_window(script: str, tmp_path, gemma_gguf, field, scene: str, question: str) -> tuple[dict, Path]:
-    """A backend on Gemma 3 270M (no bundles folder but the repository's), `script` run by QGIS's Python
-    in a real window (Xvfb) on `field` (and `scene`) with `question`: (what it printed as RESULT, the
-    folder of its screenshots)."""
+def run_in_qgis_window(script: str, tmp_path, gemma_gguf, field, scene: str, question: str,
+                       bundles=None) -> tuple[dict, Path]:
+    """A backend on Gemma 3 270M (no bundles folder but the repository's and `bundles`), `script` run by
+    QGIS's Python in a real window (Xvfb) on `field` (and `scene`) with `question`: (what it printed as
+    RESULT, the folder of its screenshots)."""
     from allspark_qgis.client import BackendProcess
 
     conn = str(tmp_path / "backend.json")
-    proc = BackendProcess(str(VENV_PY), ["--llm", str(gemma_gguf), "--device", "cpu", "--bundles", str(tmp_path / "none")],
+    proc = BackendProcess(str(VENV_PY), ["--llm", str(gemma_gguf), "--device", "cpu", "--bundles",
+                                         str(bundles or tmp_path / "none")],
                           conn, str(tmp_path / "backend.log"))
     proc.start(timeout_s=300)
     try:
@@ -181,8 +183,9 @@ def run_in_qgis_window(script: str, tmp_path, gemma_gguf, field, scene: str, que
     return out, shots
 
 
-def run_on_a_copy(script: str, tmp_path, gemma_gguf, source, question: str, scene: str = "") -> tuple[dict, Path]:
+def run_on_a_copy(script: str, tmp_path, gemma_gguf, source, question: str, scene: str = "",
+                  bundles=None) -> tuple[dict, Path]:
     """run_in_qgis_window on a copy of `source` in tmp_path: QGIS writes statistics beside what it opens."""
     copy = tmp_path / Path(source).name
     shutil.copy(source, copy)
-    return run_in_qgis_window(script, tmp_path, gemma_gguf, copy, scene, question)
+    return run_in_qgis_window(script, tmp_path, gemma_gguf, copy, scene, question, bundles)

@@ -15,17 +15,9 @@ Encoder: the spectrum is cut into groups of `group` adjacent bands (group=1: one
 each group is lifted by one shared linear map, a learned position per group and a class token are
 added, then a small transformer (width 128, 2 blocks). Cheap on purpose: the LLM is the expensive part.
 
-Dense mode (task `pixel_classification`, reader option `tile`): a sample is a tile of tile x tile
-pixels with `margin` pixels of context around it (`cube`, (C, tile + 2 margin, tile + 2 margin)); the
-encoder (hsi_encoders.TileCNN) gives every pixel of the tile its features (the elements) and a few
-pooled tokens that go through the LLM once per tile; the dense head classifies every pixel from its
-features and the LLM's reading of the tile. Labels may be sparse: the loss covers labelled pixels only.
-Tiles are cut from the block's own origin in steps of `tile`, so a client that sends blocks whose
-sides are multiples of the tile gets the same answer whatever the block size.
-
-A payload may carry `halo` [left, top, right, bottom]: pixels of context around the block to answer
-(what a neighbourhood or a tile's margin reads beyond the block), read but not answered, so a pixel's
-answer does not depend on where the client cut its blocks.
+Dense mode (task `pixel_classification`, reader option `tile`): tiles of tile x tile pixels with their
+`margin` of context, one LLM sequence each (dense.DenseTiles, shared by every raster modality); the
+encoder reads the tile's 30 principal components.
 """
 
 from __future__ import annotations
@@ -38,9 +30,10 @@ import numpy as np
 from ..errors import InputError
 from ..tiling import Grid
 from .base import LabelledSet, Modality, Sample, fit_mean_std, need_samples, register, required_array
+from .dense import (DenseTiles, class_lookup, core_mask, halo_sides, in_block_frame, label_raster, load_npy,
+                    principal_components)
 from .options import HsiOptions
-from .raster import (RASTER_TYPES, parse_region, pixels_to_raster, raster_payload, read_raster, region_mask,
-                     region_miss)
+from .raster import RASTER_TYPES, parse_region, pixels_to_raster, raster_payload, read_raster, region_mask, region_miss
 
 INDIAN_PINES_CLASSES = [
     "Alfalfa", "Corn-notill", "Corn-mintill", "Corn", "Grass-pasture", "Grass-trees",
@@ -50,7 +43,7 @@ INDIAN_PINES_CLASSES = [
 
 
 @register
-class HSI(Modality):
+class HSI(DenseTiles, Modality):
     name = "hsi"
     title = "Hyperspectral image"
     layer_kind = "raster"
@@ -70,9 +63,7 @@ class HSI(Modality):
     # a pixel read with its k x k neighbourhood: principal components of the spectrum, then a small CNN
     patch_encoder_defaults = {"type": "patch_cnn", "components": 30, "width": 64, "dim": 128, "dropout": 0.1}
     # dense: a tile with its margin -> per-pixel features (margin valid 3 x 3 convolutions) and pooled tokens
-    tile_encoder_defaults = {"type": "tile_cnn", "components": 30, "width": 64, "dim": 128, "tokens": 4,
-                             "dropout": 0.1}
-    default_margin = 4
+    tile_encoder_defaults = {**DenseTiles.tile_encoder_defaults, "components": 30}
 
     # ---- reading ------------------------------------------------------------------------------
     def read_cube(self, path, bands=None, window=None, nodata=None, layout="hwc") -> Sample:
@@ -105,16 +96,15 @@ class HSI(Modality):
 
             info = raster_info(os.path.splitext(path)[0] if path.lower().endswith(".hdr") else path)
             H, W = info["height"], info["width"]
-        x, y, w, h = (int(v) for v in window)
-        left, top = min(context, max(0, x)), min(context, max(0, y))
-        right, bottom = max(0, min(context, W - x - w)), max(0, min(context, H - y - h))
-        return [x - left, y - top, w + left + right, h + top + bottom], [left, top, right, bottom]
+        return self.context_window(window, context, W, H)
 
     def region_pixels(self, cube: Sample, region=None, step: int = 1, patch: int = 1, tile=None, margin=None,
                       halo=None) -> list[Sample]:
-        """`pixels` (or, with `tile`, `tiles`), limited to the pixels whose centre lies in `region` (the
-        selected polygons a question is limited to, raster.parse_region), each sample's meta holding the
-        region's `region` info (areas); with a `halo`, limited to the block inside it."""
+        """`pixels` (or, with `tile`, the dense tiles), limited to the pixels whose centre lies in `region`
+        (the selected polygons a question is limited to, raster.parse_region), each sample's meta holding
+        the region's `region` info (areas); with a `halo`, limited to the block inside it."""
+        if tile:
+            return self.dense_samples(cube, region, int(tile), margin, halo)
         core = core_mask(cube.mask.shape, halo)
         region = parse_region(region)
         info = None
@@ -125,10 +115,7 @@ class HSI(Modality):
                     return []
                 raise region_miss(region, cube.meta.get("source", "input"), inside, info is not None)
             core = core & inside
-        if tile:
-            samples = self.tiles(cube, int(tile), self.margin_of(margin), where=core, halo=halo)
-        else:
-            samples = self.pixels(cube, step=step, where=None if core.all() else core, patch=patch)
+        samples = self.pixels(cube, step=step, where=None if core.all() else core, patch=patch)
         if any(halo_sides(halo)):
             in_block_frame(samples, cube.meta, cube.mask.shape, halo)
         if info is not None:
@@ -148,61 +135,12 @@ class HSI(Modality):
             out["patch"] = 9
         return out
 
+    def answers_per_pixel(self, manifest: dict) -> bool:
+        return True  # a class per pixel, pixel by pixel or tile by tile
+
     def task_for(self, options: dict | None) -> str:
         """Read as tiles (option `tile`): the dense task."""
         return "pixel_classification" if (options or {}).get("tile") else "classification"
-
-    def margin_of(self, margin) -> int:
-        return self.default_margin if margin is None else int(margin)
-
-    def tiles(self, cube: Sample, tile: int, margin: int, where: np.ndarray | None = None,
-              halo=None) -> list[Sample]:
-        """Dense samples: the block (the cube less its `halo`) cut into tiles of `tile` px from its own
-        origin (the last ones partial), each with `margin` px of context (`cube` (C, tile + 2 margin,
-        tile + 2 margin): a view into one padded copy of the image: the halo where the client sent one,
-        mirrored at the image's edges; a partial tile's own copy, NaN beyond the image); its `mask`
-        (tile, tile) marks the pixels to answer (valid, inside the block and `where`). Tiles with nothing
-        to answer are left out."""
-        img, valid = cube.data["image"], cube.mask
-        C, H, W = img.shape
-        if img.size == 0:
-            raise InputError(f"{self.title}: {cube.meta.get('source', 'input')} is empty")
-        if not valid.any():
-            raise InputError(f"{self.title}: every pixel of {cube.meta.get('source', 'input')} is nodata (all-nodata raster)")
-        left, top, right, bottom = halo_sides(halo)
-        answer = valid & core_mask((H, W), halo)
-        if where is not None:
-            answer &= where
-        # mirror what the client could not send (beyond the raster's edges): one copy of the block; the
-        # few partial tiles at its right / bottom edge get their own NaN-filled cube
-        pl, pt, pr, pb = (max(0, margin - s) for s in (left, top, right, bottom))
-        mode = "reflect" if min(H, W) > margin else "edge"
-        padded = np.pad(img, ((0, 0), (pt, pb), (pl, pr)), mode=mode)
-        side = tile + 2 * margin
-        x0, y0, w, h = left, top, W - left - right, H - top - bottom
-        base = {k: cube.meta.get(k) for k in ("source", "crs", "transform", "band_names")}
-        win = cube.meta.get("window") or [0, 0, W, H]
-        samples = []
-        for ty in range(0, h, tile):
-            for tx in range(0, w, tile):
-                th, tw = min(tile, h - ty), min(tile, w - tx)
-                mask = np.zeros((tile, tile), bool)
-                mask[:th, :tw] = answer[y0 + ty:y0 + ty + th, x0 + tx:x0 + tx + tw]
-                if not mask.any():
-                    continue
-                # image pixel (y0 + ty - margin) is padded row (y0 + ty - margin + pt)
-                py, px = y0 + ty - margin + pt, x0 + tx - margin + pl
-                view = padded[:, py:py + side, px:px + side]
-                if view.shape[1:] != (side, side):
-                    whole = np.full((C, side, side), np.nan, padded.dtype)
-                    whole[:, :view.shape[1], :view.shape[2]] = view
-                    view = whole
-                samples.append(Sample(
-                    data={"cube": view}, mask=mask,
-                    meta={**base, "tile": tile, "margin": margin, "row": y0 + ty, "col": x0 + tx,
-                          "window": [int(win[0]) + x0 + tx, int(win[1]) + y0 + ty, tw, th],
-                          "shape": (H, W), "height": H, "width": W}))
-        return samples
 
     def pixels(self, cube: Sample, step: int = 1, where: np.ndarray | None = None, patch: int = 1) -> list[Sample]:
         """One sample per valid pixel (or per pixel where `where` (H,W) is True, if also valid).
@@ -277,24 +215,15 @@ class HSI(Modality):
             if lab_path is None:
                 raise InputError(f"{path}: pass labels=<label raster> (same grid, 0 = unlabelled)")
         cube = self.read_cube(img_path, bands=bands, layout=layout)
-        lab = _label_raster(lab_path)
+        if tile:
+            return self.labelled_tiles(cube, lab_path, classes, int(tile), margin, block,
+                                       {"image": img_path, "labels": lab_path})
+        lab = label_raster(lab_path)
         if lab.shape != cube.mask.shape:
             raise InputError(f"label raster {lab_path} is {lab.shape[0]} x {lab.shape[1]} px, "
                              f"the image {cube.mask.shape[0]} x {cube.mask.shape[1]}")
-        values = np.unique(lab[lab > 0]).astype(int)
-        if len(values) == 0:
-            raise InputError(f"{lab_path}: no labelled pixels (every label is 0)")
-        if classes is not None:
-            if values.max() > len(classes):
-                raise InputError(f"{lab_path}: label {values.max()} but only {len(classes)} class names")
-            lut = {v: v - 1 for v in range(1, len(classes) + 1)}  # label value v -> class v-1
-        else:
-            classes = [f"class {v}" for v in values]
-            lut = {v: i for i, v in enumerate(values)}
+        lut, classes = class_lookup(lab, classes, lab_path)
         H, W = cube.mask.shape
-        if tile:
-            return self._labelled_tiles(cube, lab, lut, classes, int(tile), self.margin_of(margin), block,
-                                        {"image": img_path, "labels": lab_path})
         samples = self.pixels(cube, where=lab > 0, patch=patch)
         b = int(block or max(8, math.ceil(min(H, W) / 5)))
         nbx = math.ceil(W / b)
@@ -306,42 +235,16 @@ class HSI(Modality):
                   "unlabelled_or_invalid_px": int(H * W - len(samples))},
         )
 
-    def _labelled_tiles(self, cube: Sample, lab: np.ndarray, lut: dict, classes, tile: int, margin: int, block,
-                        info: dict) -> LabelledSet:
-        """Dense training data: the tiles holding labelled pixels, targets (B, tile * tile) class ids (-1 =
-        unlabelled). Tiles are the split's blocks (block = tile), and the split counts labelled pixels
-        (info split_weight = elements), so it holds out the same pixels as the per-pixel reader's."""
-        if block is not None and int(block) != tile:
-            raise InputError(f"{self.title}: dense training tiles are the split's blocks: give block = tile "
-                             f"({tile}), not {block}")
-        H, W = lab.shape
-        samples = [s for s in self.tiles(cube, tile, margin, where=lab > 0)]
-        nbx = math.ceil(W / tile)
-        targets = np.full((len(samples), tile * tile), -1, np.int64)
-        for i, s in enumerate(samples):
-            r, c = s.meta["row"], s.meta["col"]
-            t = np.zeros((tile, tile), np.int64)
-            part = lab[r:r + tile, c:c + tile]
-            t[:part.shape[0], :part.shape[1]] = part
-            ids = np.vectorize(lambda v: lut.get(int(v), -1), otypes=[np.int64])(t) if t.any() else t - 1
-            ids[~s.mask] = -1
-            targets[i] = ids.reshape(-1)
-        groups = np.array([(s.meta["row"] // tile) * nbx + s.meta["col"] // tile for s in samples], np.int64)
-        return LabelledSet(samples=samples, targets=targets, classes=list(classes), groups=groups,
-                           info={**info, "block_px": tile, "labelled_px": int((lab > 0).sum()),
-                                 "split_weight": "elements", "tiles": len(samples)})
-
     # ---- the contract -------------------------------------------------------------------------
     def encoder_defaults_for(self, inp):
-        if inp.get("tile"):
+        if self.dense_input(inp):
             return self.tile_encoder_defaults
         return self.patch_encoder_defaults if int(inp.get("patch") or 1) > 1 else self.encoder_defaults
 
     def default_spec(self, samples=None) -> dict:
         inp = dict(self.input_defaults)
         if samples and "cube" in samples[0].data:
-            inp.update(bands=int(samples[0].data["cube"].shape[0]), tile=int(samples[0].meta["tile"]),
-                       margin=int(samples[0].meta["margin"]))
+            inp.update(self.tile_spec(samples))
         elif samples:
             inp["bands"] = int(len(samples[0].data["spectrum"]))
             if "patch" in samples[0].data:
@@ -351,11 +254,9 @@ class HSI(Modality):
     def check(self, sample, spec) -> None:
         src = sample.meta.get("source", "input")
         inp = self.input_spec(spec)
-        if inp.get("tile"):
-            return self._check_tile(sample, inp, src)
-        if "cube" in sample.data:
-            raise InputError(f"{self.title}: this bundle answers per pixel, but the sample from {src} is a tile "
-                             "(read it without the tile option)")
+        if self.dense_input(inp):
+            return self.check_tile(sample, inp)
+        self.refuse_tile(sample)
         sp = required_array(sample, "spectrum", self.title)
         if sp.ndim != 1 or sp.size == 0:
             raise InputError(f"{self.title}: empty spectrum (shape {sp.shape}) from {src}")
@@ -374,19 +275,6 @@ class HSI(Modality):
                 raise InputError(f"{self.title}: the bundle reads each pixel with its {k} x {k} neighbourhood; "
                                  f"the sample from {src} has {got} (read it with patch={k})")
 
-    def _check_tile(self, sample, inp, src) -> None:
-        cube = sample.data.get("cube")
-        if cube is None:
-            raise InputError(f"{self.title}: this bundle answers tile by tile (dense); the sample from {src} is "
-                             f"one pixel (read it with tile={inp['tile']})")
-        side = int(inp["tile"]) + 2 * int(inp.get("margin") or 0)
-        if cube.ndim != 3 or cube.shape[1:] != (side, side):
-            raise InputError(f"{self.title}: the bundle reads tiles of {inp['tile']} px with {inp.get('margin')} px "
-                             f"of context ({side} x {side}); the sample from {src} is {'x'.join(map(str, cube.shape))}")
-        want = inp.get("bands")
-        if want is not None and cube.shape[0] != int(want):
-            raise InputError(f"{self.title}: the bundle expects {int(want)} bands, got {cube.shape[0]} from {src}")
-
     def normalise_stats(self, samples, spec=None) -> dict:
         """Per-band mean / std of the samples' spectra; with neighbourhoods also the principal components
         (`pca`, (P, C), of the standardised spectra of the pixels in the samples' patches)."""
@@ -396,16 +284,7 @@ class HSI(Modality):
         if len(idx) > 50_000:
             idx = rng.choice(idx, 50_000, replace=False)
         if "cube" in samples[0].data:  # dense: the spectra of the tiles' pixels (their context included)
-            px = np.concatenate([samples[i].data["cube"].reshape(samples[i].data["cube"].shape[0], -1).T
-                                 for i in idx[:2000]])
-            px = px[np.isfinite(px).all(1)]
-            px = px[rng.choice(len(px), min(len(px), 50_000), replace=False)].astype(np.float64)
-            mean, std = fit_mean_std(px, floor=1e-6)
-            stats = {"mean": [float(v) for v in mean], "std": [float(v) for v in std]}
-            n_comp = int(self.encoder_spec(spec).get("components") or 0) if spec else 0
-            if n_comp:
-                stats["pca"] = principal_components((px - mean) / std, n_comp)
-            return stats
+            return self.tile_stats(samples, spec)
         x = np.stack([samples[i].data["spectrum"] for i in idx]).astype(np.float64)
         mean, std = fit_mean_std(x, floor=1e-6)
         stats = {"mean": [float(v) for v in mean], "std": [float(v) for v in std]}
@@ -422,14 +301,8 @@ class HSI(Modality):
         mean = np.asarray(stats["mean"], np.float32)
         std = np.asarray(stats["std"], np.float32)
         k = int(self.input_spec(spec).get("patch") or 1)
-        if self.input_spec(spec).get("tile"):  # dense tiles: (B, C, S, S) -> components, NaN -> the mean
-            x = np.stack([s.data["cube"] for s in samples]).astype(np.float32)
-            if x.shape[1] != len(mean):
-                raise InputError(f"{self.title}: the bundle expects {len(mean)} bands, got {x.shape[1]}")
-            z = np.nan_to_num((x - mean[:, None, None]) / std[:, None, None], nan=0.0, posinf=0.0, neginf=0.0)
-            if "pca" in stats:
-                z = np.einsum("pc,bchw->bphw", np.asarray(stats["pca"], np.float32), z, optimize=True)
-            return {"cube": np.ascontiguousarray(z, np.float32)}
+        if self.dense_input(self.input_spec(spec)):
+            return self.tile_inputs(samples, spec, stats)
         if k > 1:
             x = np.stack([s.data["patch"] for s in samples]).astype(np.float32)  # (B, C, k, k)
             if x.shape[1] != len(mean):
@@ -446,24 +319,22 @@ class HSI(Modality):
     def augment(self, inputs: dict, targets, generator):
         """Training-time augmentation of normalised inputs (torch): random flips and quarter turns of the
         neighbourhood, a random gain per sample and a little noise on the spectrum / components. The
-        pixel's class does not change."""
+        pixel's class does not change (dense tiles: augment_tiles, their labels turn with them)."""
         import torch
 
+        if "cube" in inputs:
+            return self.augment_tiles(inputs, targets, generator)
         out = dict(inputs)
-        key = next(k for k in ("cube", "patch", "spectrum") if k in inputs)
+        key = "patch" if "patch" in inputs else "spectrum"
         x = inputs[key]
         b = x.shape[0]
         gain = 1 + 0.1 * torch.randn((b,) + (1,) * (x.dim() - 1), generator=generator)
         x = x * gain + 0.02 * torch.randn(x.shape, generator=generator)
-        if key in ("patch", "cube"):
+        if key == "patch":
             k = int(torch.randint(0, 4, (1,), generator=generator))
             flip = bool(torch.randint(0, 2, (1,), generator=generator))
             x = torch.rot90(x, k, dims=(2, 3))
             x = torch.flip(x, dims=(3,)) if flip else x
-            if key == "cube":  # the tile's labels turn with it
-                side = int(round(targets.shape[1] ** 0.5))
-                t = torch.rot90(targets.view(b, side, side), k, dims=(1, 2))
-                targets = (torch.flip(t, dims=(2,)) if flip else t).reshape(b, -1)
         out[key] = x
         return out, targets
 
@@ -471,13 +342,8 @@ class HSI(Modality):
         inp, enc = self.input_spec(spec), self.encoder_spec(spec)
         if inp.get("bands") is None:
             raise InputError("hyperspectral encoder needs input.bands (the band count)")
-        if inp.get("tile"):
-            comps = int(enc.get("components") or 0) or int(inp["bands"])
-            from .hsi_encoders import TileCNN
-
-            return TileCNN(channels=min(comps, int(inp["bands"])), tile=int(inp["tile"]),
-                           margin=int(inp.get("margin") or 0), width=int(enc["width"]), dim=int(enc["dim"]),
-                           tokens=int(enc["tokens"]), dropout=float(enc["dropout"]))
+        if self.dense_input(inp):
+            return self.build_tile_encoder(inp, enc)
         if int(inp.get("patch") or 1) > 1:
             comps = int(enc.get("components") or 0) or int(inp["bands"])
             from .hsi_encoders import PatchCNN
@@ -493,68 +359,8 @@ class HSI(Modality):
         )
 
 
-    def place_result(self, samples, part: dict) -> dict:
-        """Dense results: the pixels a tile does not answer (padding, nodata, outside the block or the
-        region) get no class (-1)."""
-        if "element_labels" not in part or not samples or "cube" not in samples[0].data:
-            return {}
-        labels = np.array(part["element_labels"], copy=True)
-        for i, s in enumerate(samples):
-            labels[i, ~np.asarray(s.mask).reshape(-1)] = -1
-        return {"element_labels": labels}
-
 
 # ---- helpers ------------------------------------------------------------------------------------
-
-
-def halo_sides(halo) -> tuple[int, int, int, int]:
-    """A payload's halo [left, top, right, bottom] (px of context around the block), checked."""
-    if halo is None:
-        return 0, 0, 0, 0
-    try:
-        sides = tuple(int(v) for v in halo)
-    except (TypeError, ValueError):
-        raise InputError(f"halo must be [left, top, right, bottom] pixels, not {halo!r}") from None
-    if len(sides) != 4 or min(sides) < 0:
-        raise InputError(f"halo must be four pixel counts >= 0 [left, top, right, bottom], not {halo!r}")
-    return sides
-
-
-def in_block_frame(samples, meta: dict, shape, halo) -> None:
-    """Samples read with a halo, described in the block's own frame (the image less its halo): `row` /
-    `col`, `height` / `width` / `shape`, the `window` of pixels (tiles keep their own) and the `transform`,
-    so label rasters, summaries and clients place them on the block the payload asked about."""
-    left, top, right, bottom = halo_sides(halo)
-    H, W = shape
-    h, w = H - top - bottom, W - left - right
-    win = meta.get("window") or [0, 0, W, H]
-    block = [int(win[0]) + left, int(win[1]) + top, w, h]
-    t = meta.get("transform")
-    moved = None if t is None else [t[0] + left * t[1] + top * t[2], t[1], t[2], t[3] + left * t[4] + top * t[5],
-                                    t[4], t[5]]
-    for s in samples:
-        m = s.meta
-        m["row"], m["col"] = int(m["row"]) - top, int(m["col"]) - left
-        m.update(height=h, width=w, shape=(h, w), transform=moved)
-        if "tile" not in m:
-            m["window"] = block
-
-
-def core_mask(shape, halo) -> np.ndarray:
-    """(H, W) True inside the block a payload asks about (the image less its halo)."""
-    H, W = shape
-    left, top, right, bottom = halo_sides(halo)
-    if left + right >= W or top + bottom >= H:
-        raise InputError(f"the halo {list(halo)} leaves nothing of the {W} x {H} px image to answer")
-    core = np.zeros((H, W), bool)
-    core[top:H - bottom, left:W - right] = True
-    return core
-
-
-def principal_components(z: np.ndarray, n: int) -> list:
-    """The first `n` principal axes (n, C) of standardised spectra z (N, C)."""
-    _, _, vt = np.linalg.svd(z - z.mean(0), full_matrices=False)
-    return vt[:min(n, vt.shape[0])].astype(np.float32).tolist()
 
 
 def neighbourhoods(img: np.ndarray, k: int) -> np.ndarray | None:
@@ -579,17 +385,8 @@ def _find(folder, names):
     return None
 
 
-def _load_npy(path):
-    if not os.path.exists(path):
-        raise InputError(f"cannot read {path}: no such file")
-    try:
-        return np.load(path, allow_pickle=False)
-    except Exception as e:
-        raise InputError(f"cannot read {path}: {e}") from None
-
-
 def _npy_cube(path, layout, bands, window, nodata) -> Sample:
-    a = _load_npy(path)
+    a = load_npy(path)
     if a.ndim == 2:
         a = a[:, :, None] if layout == "hwc" else a[None]
     if a.ndim != 3:
@@ -616,21 +413,3 @@ def _npy_cube(path, layout, bands, window, nodata) -> Sample:
             "window": list(window) if window is not None else [0, 0, W, H], "nodata": nodata,
             "band_names": [f"B{i + 1}" for i in range(C)], "georeferenced": False}
     return Sample({"image": img}, valid, meta)
-
-
-def _label_raster(path) -> np.ndarray:
-    path = os.fspath(path)
-    if path.lower().endswith(".npy"):
-        lab = _load_npy(path)
-        if lab.ndim == 3 and 1 in (lab.shape[0], lab.shape[-1]):
-            lab = lab.reshape(lab.shape[0] if lab.shape[-1] == 1 else lab.shape[1],
-                              lab.shape[1] if lab.shape[-1] == 1 else lab.shape[2])
-    else:
-        s = read_raster(path, bands=[1])
-        lab = np.where(s.mask, s.data["image"][0], 0)
-    lab = np.nan_to_num(np.asarray(lab, dtype=np.float64), nan=0.0)
-    if lab.ndim != 2:
-        raise InputError(f"{path}: a label raster must be 2-D (H, W), got shape {lab.shape}")
-    if (lab < 0).any() or (lab != np.round(lab)).any():
-        raise InputError(f"{path}: labels must be whole numbers >= 0 (0 = unlabelled)")
-    return lab.astype(np.int64)

@@ -223,6 +223,13 @@ class ImageOptions(RasterReadOptions, DrawOptions):
     log: Any = opt(None, "bool", doc="input (SAR): log1p of the amplitude first")
     band_names: Any = opt(None, "names", doc="input: the bands' names, in the bundle's order")
     source_size: Any = opt(None, "int", low=1, doc="input: the scene size (px) the bundle learned")
+    margin: Any = opt(None, "int", low=0, doc="dense (pixel_classification): px of context read around each "
+                                             "tile of `tile` px, one LLM sequence per tile (with tile)")
+    labels: Any = opt(None, "str", doc="dense training data: the label raster on the image's grid (0 = unlabelled)")
+    classes: Any = opt(None, "names", doc="dense training data: the class names of label values 1, 2, ...")
+    block: Any = opt(None, "int", low=1, doc="dense training data: the side (px) of the split blocks (= tile)")
+    halo: Any = opt(None, "numbers", doc="dense: a payload's context px [left, top, right, bottom] around the "
+                                         "block to answer")
 
 
 @dataclass
@@ -296,6 +303,7 @@ class TrajectoryOptions(Options):
     frame_dt: Any = opt(None, "float", doc="seconds per frame of an ETH-UCY style table")
     crs: Any = opt(None, "str", doc="the coordinates' CRS (WKT, EPSG:code) when the file names none")
     delimiter: Any = opt(None, "str", doc="the table's delimiter (default: sniffed)")
+
 
 
 __all__ = ["Options", "check_value", "opt", "ImageOptions", "MsiOptions", "HsiOptions", "PointCloudOptions",

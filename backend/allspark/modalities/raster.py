@@ -30,6 +30,7 @@ import numpy as np
 from ..errors import InputError
 from ..tiling import Grid
 from .base import LabelledSet, Modality, Sample, fit_mean_std, need_samples, required_array, section
+from .dense import TASK as DENSE_TASK, DenseTiles
 from .options import ImageOptions
 
 RASTER_TYPES = [".tif", ".tiff", ".jp2", ".png", ".jpg", ".jpeg", ".vrt", ".img", ".bmp", ".gif"]
@@ -902,16 +903,17 @@ def pixels_to_raster(samples: Sequence[Sample], values: Sequence, fill=0, dtype=
 # ---- the shared plumbing of image-classification modalities (rgb, msi, sar) --------------------
 
 
-class ImageModality(Modality):
-    """A modality whose sample is one image (C, H, W) and whose task is one label per image.
+class ImageModality(DenseTiles, Modality):
+    """A modality whose sample is one image (C, H, W) and whose task is one label per image, or, in the
+    dense mode (reader options `tile` and `margin`; dense.DenseTiles), one label per pixel.
 
     Subclasses set name / title / prompts, `input_defaults` / `encoder_defaults`, implement
-    `build_encoder`, and may override `prepare` (after reading), `pre` (before standardising) and
+    `build_image_encoder`, and may override `prepare` (after reading), `pre` (before standardising) and
     `read_file` (how one path becomes samples).
     """
 
     layer_kind = "raster"
-    tasks = ["classification"]
+    tasks = ["classification", DENSE_TASK]
     file_types = list(RASTER_TYPES)
     input_defaults: dict = {"bands": 3, "size": 128, "mode": "resize"}
     encoder_defaults: dict = {}
@@ -925,6 +927,9 @@ class ImageModality(Modality):
         """A function applied to the raw (C,H,W) image before standardisation, or None."""
         return None
 
+    def pixel_pre(self, spec):
+        return self.pre(spec or {})
+
     def auto_bands(self, path):
         """The bands to read from `path` when the user names none (None = every non-alpha band)."""
         return None
@@ -936,26 +941,72 @@ class ImageModality(Modality):
             return read_tiles(path, tile, stride, bands=bands, nodata=nodata, window=window)
         return [read_raster(path, bands=bands, window=window, nodata=nodata)]
 
+    @staticmethod
+    def dense_read(options: dict) -> bool:
+        """Reader options that ask for dense tiles: a `margin` (with the `tile`)."""
+        return options.get("margin") is not None
+
+    def task_for(self, options: dict | None) -> str:
+        """Read as dense tiles (option `margin`) or from a label raster (`labels`): the dense task."""
+        options = options or {}
+        return DENSE_TASK if self.dense_read(options) or options.get("labels") else "classification"
+
+    def _dense_tile(self, tile, margin) -> tuple[int, int]:
+        if margin is None or not tile or not np.isscalar(tile):
+            raise InputError(f"{self.title}: dense tiles need the options tile (px, one number) and margin "
+                             f"(px of context), e.g. {{\"tile\": 16, \"margin\": 4}}; got tile={tile!r}, "
+                             f"margin={margin!r}")
+        return int(tile), int(margin)
+
+    def read_dense(self, path, region=None, tile=None, margin=None, window=None, halo=None, stride=None,
+                   labels=None, classes=None, block=None, **options) -> list[Sample]:
+        """Dense tiles of a file (or a window of it, read with its tiles' context around it, as far as the
+        raster goes, so blocks of one raster answer as the whole raster would)."""
+        tile, margin = self._dense_tile(tile, margin)
+        if window is not None and margin and halo is None and isinstance(path, (str, os.PathLike)) \
+                and os.path.isfile(path):
+            info = raster_info(path)
+            window, halo = self.context_window(window, margin, info["width"], info["height"])
+        (cube,) = self.read_file(path, window=window, **options)
+        return self.dense_samples(self.prepare(cube), region, tile, margin, halo)
+
     # the contract
     def read(self, path, region=None, **options) -> list[Sample]:
-        """`region` (see limit_to_region): pixels outside the selected polygons become nodata."""
+        """`region` (see limit_to_region): pixels outside the selected polygons become nodata (dense tiles:
+        are not answered)."""
+        if self.dense_read(options):
+            return self.read_dense(path, region, **options)
+        for key in ("labels", "classes", "block", "halo"):
+            options.pop(key, None)
         return limit_to_region([self.prepare(s) for s in self.read_file(path, **options)], region)
+
+    def encoder_defaults_for(self, inp):
+        return self.tile_encoder_defaults if self.dense_input(inp) else self.encoder_defaults
 
     def default_spec(self, samples=None) -> dict:
         inp = dict(self.input_defaults)
         if samples:
             s0 = samples[0]
-            inp["bands"] = int(s0.data["image"].shape[0])
+            if "cube" in s0.data:
+                inp.update(self.tile_spec(samples))
+            else:
+                inp["bands"] = int(s0.data["image"].shape[0])
+                inp["source_size"] = source_size(samples)
             if s0.meta.get("band_names"):
                 inp["band_names"] = list(s0.meta["band_names"])
-            inp["source_size"] = source_size(samples)
-        return {"input": inp, "encoder": dict(self.encoder_defaults)}
+        return {"input": inp, "encoder": dict(self.encoder_defaults_for(inp))}
 
     def check(self, sample: Sample, spec: dict) -> None:
-        check_raster(sample, {"input": self.input_spec(spec)}, self.title)
+        inp = self.input_spec(spec)
+        if self.dense_input(inp):
+            return self.check_tile(sample, inp)
+        self.refuse_tile(sample)
+        check_raster(sample, {"input": inp}, self.title)
 
     def normalise_stats(self, samples, spec=None) -> dict:
         need_samples(samples, self.name)
+        if "cube" in samples[0].data:
+            return self.tile_stats(samples, spec)
         st = band_stats(samples, transform=self._pixel_pre(spec))
         st["band_names"] = list(samples[0].meta.get("band_names") or [])
         return st
@@ -969,11 +1020,31 @@ class ImageModality(Modality):
     def to_inputs(self, samples, spec, stats) -> dict[str, np.ndarray]:
         need_samples(samples, self.name)
         inp = self.input_spec(spec)
+        if self.dense_input(inp):
+            return self.tile_inputs(samples, spec, stats)
         return image_inputs(samples, stats, int(inp["size"]), inp.get("mode", "resize"), pre=self.pre(spec))
+
+    def build_encoder(self, spec: dict):
+        inp = self.input_spec(spec)
+        if self.dense_input(inp):
+            return self.build_tile_encoder(inp, self.encoder_spec(spec))
+        return self.build_image_encoder(spec)
+
+    def build_image_encoder(self, spec: dict):
+        """The scene encoder: forward(image, mask) -> tokens (B, n, dim)."""
+        raise NotImplementedError(f"{self.name} has no scene encoder")
 
     def from_payload(self, arrays, meta) -> list[Sample]:
         meta = dict(meta or {})
         region = meta.pop("region", None)
+        if self.dense_read(meta):
+            tile, margin = self._dense_tile(meta.get("tile"), meta.get("margin"))
+            if arrays and "image" in arrays:
+                cube = self.prepare(raster_payload(arrays, meta, None)[0])
+                return self.dense_samples(cube, region, tile, margin, meta.get("halo"))
+            if meta.get("path"):
+                opts = {k: meta[k] for k in ("bands", "window", "nodata", "halo") if meta.get(k) is not None}
+                return self.read_dense(meta["path"], region, tile=tile, margin=margin, **opts)
         return limit_to_region([self.prepare(s) for s in raster_payload(arrays, meta, self.read_file)], region)
 
     # training-time augmentation: quarter turns and mirrors suit views from above (a scene has no
@@ -987,6 +1058,8 @@ class ImageModality(Modality):
         change with them."""
         import torch
 
+        if "cube" in inputs:
+            return self.augment_tiles(inputs, targets, generator)
         x, m = inputs["image"], inputs["mask"]
         b, size = x.shape[0], x.shape[-1]
         turns = torch.randint(0, 4, (b,), generator=generator)
@@ -1011,10 +1084,20 @@ class ImageModality(Modality):
         return out, targets
 
     def read_labelled(self, path, per_class: int | None = None, seed: int = 0, **options) -> LabelledSet:
-        """Folder-per-class layout (UC Merced, EuroSAT, MSTAR): root/<class>/<image>.
+        """Folder-per-class layout (UC Merced, EuroSAT, MSTAR): root/<class>/<image>; or, dense (option
+        `labels`, with `tile` and `margin`), one image and a label raster on its grid (0 = unlabelled;
+        `classes` name the values 1, 2, ...).
 
         per_class: keep at most this many images per class (random, seeded) e.g. for quick tests.
         """
+        if options.get("labels") is not None:
+            tile, margin = self._dense_tile(options.get("tile"), options.get("margin"))
+            read = {k: options[k] for k in ("bands", "nodata", "order") if options.get(k) is not None}
+            (cube,) = self.read_file(path, **read)
+            return self.labelled_tiles(self.prepare(cube), options["labels"], options.get("classes"), tile, margin,
+                                       options.get("block"), {"image": os.fspath(path), "labels": options["labels"]})
+        for key in ("margin", "halo", "classes", "block"):
+            options.pop(key, None)
         classes, files, labels = class_folders(path, self.file_types)
         keep = subsample_per_class(labels, per_class, seed)
         samples, targets = [], []

@@ -44,7 +44,7 @@ class RGB(ImageModality):
                 sample = _expand_palette(sample, pal)
         return sample
 
-    def build_encoder(self, spec: dict):
+    def build_image_encoder(self, spec: dict):
         from .encoders import ConvTokenEncoder, ViTEncoder
 
         enc = self.encoder_spec(spec)

@@ -41,7 +41,7 @@ class SAR(ImageModality):
             return None
         return lambda img: np.log1p(np.maximum(img, 0.0))
 
-    def build_encoder(self, spec: dict):
+    def build_image_encoder(self, spec: dict):
         from .encoders import ConvTokenEncoder
 
         return ConvTokenEncoder.from_spec(self.input_spec(spec), self.encoder_spec(spec))

@@ -366,7 +366,9 @@ def cluster_batch_steps(ctx: JobContext) -> Iterator[None]:
     """A bundle over a large raster / a folder of files on Ray (allspark.cluster): windows become Ray
     tasks, each Ray worker holds its own engine (LLM + bundle), the output is written here as results
     arrive, progress forwarded as the cluster reports it. The service's engine only names the LLM file
-    and the bundles folders (its LLM is not loaded for this job); the body may name others."""
+    and the bundles folders (its LLM is not loaded for this job); the body may name others. `area` [x, y,
+    w, h] px and `region` (the selected polygons, as a payload's): only that part of the raster, as the
+    plugin's extent and region limit a run in the backend."""
     from ..cluster import batch_steps as cluster_steps
 
     body = ctx.job.body
@@ -377,7 +379,8 @@ def cluster_batch_steps(ctx: JobContext) -> Iterator[None]:
     yield
     steps = cluster_steps(body["bundle"], body["inputs"], body["output"], address=body.get("address") or None,
                           workers=body.get("workers"), window=body.get("window"), cancel=ctx.job.cancel,
-                          llm=str(llm) if llm else None, bundles_dir=bundles_dir, device=body.get("device") or "auto")
+                          llm=str(llm) if llm else None, bundles_dir=bundles_dir, device=body.get("device") or "auto",
+                          area=body.get("area"), region=body.get("region"))
     try:  # the last windows' counts are never thinned
         summary = yield from forward_steps(ctx, steps, lambda fraction, message: fraction >= 0.95)
     finally:
@@ -442,7 +445,8 @@ def check_job_body(kind: str, body: dict) -> None:
 
 def _check_cluster_batch(body: dict) -> None:
     """cluster_batch {bundle, inputs (a path or a list of paths), output, address?, workers?, window?,
-    device?, llm?, bundles_dir?}: refused before it queues when a key is missing or of the wrong kind."""
+    area? ([x, y, w, h] px), region? (the selected polygons), device?, llm?, bundles_dir?}: refused before
+    it queues when a key is missing or of the wrong kind."""
     for key, what in (("bundle", "a bundle name or folder"), ("output", "the label GeoTIFF or folder to write")):
         if not isinstance(body.get(key), str) or not body[key]:
             raise ProtocolError(f"cluster_batch needs '{key}' ({what})")
@@ -458,6 +462,12 @@ def _check_cluster_batch(body: dict) -> None:
         v = body.get(key)
         if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
             raise ProtocolError(f"cluster_batch '{key}' must be a positive integer")
+    area = body.get("area")
+    if area is not None and (not isinstance(area, (list, tuple)) or len(area) != 4
+                             or not all(isinstance(v, int) and not isinstance(v, bool) for v in area)):
+        raise ProtocolError("cluster_batch 'area' must be [x, y, width, height] in whole pixels")
+    if body.get("region") is not None and not isinstance(body["region"], dict):
+        raise ProtocolError("cluster_batch 'region' must be an object {'wkb': [...], 'crs': WKT, 'layer': name}")
     if body.get("device") not in (None, "auto", "cpu", "cuda"):
         raise ProtocolError("cluster_batch 'device' must be auto, cpu or cuda")
 
