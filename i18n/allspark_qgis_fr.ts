@@ -808,16 +808,24 @@
             <translation>Interroger sur une couche</translation>
         </message>
         <message>
-            <source>Sends the layer (a raster extent, the attribute rows, the tracks or the point-cloud file) with a prompt to a bundle of its modality; the answer is written in words by the LLM. Without a bundle, the first bundle of the layer's detected modality is used; without a prompt, the bundle's own prompt. A raster question may be limited to the selected polygons of another layer (a field, a parcel).</source>
-            <translation>Envoie la couche (une emprise raster, les lignes attributaires, les trajectoires ou le fichier de nuage de points) avec une invite à un bundle de sa modalité ; la réponse est rédigée en mots par le LLM. Sans bundle, le premier bundle de la modalité détectée de la couche est utilisé ; sans invite, l'invite propre au bundle. Une question sur un raster peut être limitée aux polygones sélectionnés d'une autre couche (un champ, une parcelle).</translation>
+            <source>Sends the layer (a raster extent, the attribute rows, the tracks or the point-cloud file) with a prompt to a bundle of its modality; the answer is written in words by the LLM. Without a bundle, the first bundle of the layer's detected modality is used; without a prompt, the bundle's own prompt. A raster question may be limited to the selected polygons of another layer (a field, a parcel). With other layers, one question is asked about all of them at once: each layer is read by the first bundle of its modality, and the LLM reads them side by side.</source>
+            <translation>Envoie la couche (une emprise de raster, les lignes attributaires, les traces ou le fichier de nuage de points) avec une question à un bundle de sa modalité ; la réponse est rédigée par le LLM. Sans bundle, le premier bundle de la modalité détectée est utilisé ; sans question, la question propre au bundle. Une question sur un raster peut être limitée aux polygones sélectionnés d'une autre couche (un champ, une parcelle). Avec d'autres couches, une seule question porte sur toutes à la fois : chaque couche est lue par le premier bundle de sa modalité, et le LLM les lit côte à côte.</translation>
         </message>
         <message>
             <source>Modality (default: detected from the layer)</source>
             <translation>Modalité (par défaut : détectée d'après la couche)</translation>
         </message>
         <message>
+            <source>What do these layers show, and how do they relate?</source>
+            <translation>Que montrent ces couches, et quel lien ont-elles ?</translation>
+        </message>
+        <message>
             <source>Prompt</source>
             <translation>Invite</translation>
+        </message>
+        <message>
+            <source>Also ask about these layers (one question about all of them)</source>
+            <translation>Interroger aussi ces couches (une seule question pour toutes)</translation>
         </message>
         <message>
             <source>Longest answer (tokens)</source>
@@ -860,12 +868,24 @@
             <translation>Réponse : {text}</translation>
         </message>
         <message>
+            <source>Asking one question about {names}...</source>
+            <translation>Une question sur {names}...</translation>
+        </message>
+        <message>
             <source>The backend has no bundle for {modality} layers.</source>
             <translation>Le serveur n'a aucun paquet pour les couches {modality}.</translation>
         </message>
         <message>
+            <source>One question can hold at most {n} other layers.</source>
+            <translation>Une question peut porter sur au plus {n} autres couches.</translation>
+        </message>
+        <message>
             <source>The backend has no bundle named '{name}'.</source>
             <translation>Le serveur n'a pas de paquet nommé « {name} ».</translation>
+        </message>
+        <message>
+            <source>The backend has no bundle for the layer '{name}' ({modality}).</source>
+            <translation>Le backend n'a aucun bundle pour la couche « {name} » ({modality}).</translation>
         </message>
         <message>
             <source>The trained AllSpark bundle (encoder + bridge + head) to use; its name.</source>

@@ -808,16 +808,24 @@
             <translation>就图层提问</translation>
         </message>
         <message>
-            <source>Sends the layer (a raster extent, the attribute rows, the tracks or the point-cloud file) with a prompt to a bundle of its modality; the answer is written in words by the LLM. Without a bundle, the first bundle of the layer's detected modality is used; without a prompt, the bundle's own prompt. A raster question may be limited to the selected polygons of another layer (a field, a parcel).</source>
-            <translation>将图层（栅格范围、属性行、轨迹或点云文件）连同提示词发送给其模态的模型包；答案由 LLM 以文字写出。未指定模型包时，使用该图层检测到的模态的第一个模型包；未指定提示词时，使用模型包自带的提示词。关于栅格的提问可以限制在另一图层的所选多边形内（一块田、一个地块）。</translation>
+            <source>Sends the layer (a raster extent, the attribute rows, the tracks or the point-cloud file) with a prompt to a bundle of its modality; the answer is written in words by the LLM. Without a bundle, the first bundle of the layer's detected modality is used; without a prompt, the bundle's own prompt. A raster question may be limited to the selected polygons of another layer (a field, a parcel). With other layers, one question is asked about all of them at once: each layer is read by the first bundle of its modality, and the LLM reads them side by side.</source>
+            <translation>将图层（栅格范围、属性行、轨迹或点云文件）连同提示发送给对应模态的模型包；答案由 LLM 以文字写出。未指定模型包时，使用检测到的模态的第一个模型包；未指定提示时，使用模型包自带的提示。栅格问题可以限制在另一图层的选中面要素内（一块田、一个地块）。指定其他图层时，一个问题同时针对所有图层：每个图层由其模态的第一个模型包读取，LLM 将它们并列阅读。</translation>
         </message>
         <message>
             <source>Modality (default: detected from the layer)</source>
             <translation>模态（默认：根据图层检测）</translation>
         </message>
         <message>
+            <source>What do these layers show, and how do they relate?</source>
+            <translation>这些图层显示了什么，它们之间有什么关系？</translation>
+        </message>
+        <message>
             <source>Prompt</source>
             <translation>提示词</translation>
+        </message>
+        <message>
+            <source>Also ask about these layers (one question about all of them)</source>
+            <translation>同时询问这些图层（一个问题涵盖所有图层）</translation>
         </message>
         <message>
             <source>Longest answer (tokens)</source>
@@ -860,12 +868,24 @@
             <translation>回答：{text}</translation>
         </message>
         <message>
+            <source>Asking one question about {names}...</source>
+            <translation>正在就 {names} 提出一个问题...</translation>
+        </message>
+        <message>
             <source>The backend has no bundle for {modality} layers.</source>
             <translation>后端没有适用于 {modality} 图层的模型包。</translation>
         </message>
         <message>
+            <source>One question can hold at most {n} other layers.</source>
+            <translation>一个问题最多可包含 {n} 个其他图层。</translation>
+        </message>
+        <message>
             <source>The backend has no bundle named '{name}'.</source>
             <translation>后端没有名为“{name}”的模型包。</translation>
+        </message>
+        <message>
+            <source>The backend has no bundle for the layer '{name}' ({modality}).</source>
+            <translation>后端没有适用于图层“{name}”（{modality}）的模型包。</translation>
         </message>
         <message>
             <source>The trained AllSpark bundle (encoder + bridge + head) to use; its name.</source>

@@ -53,3 +53,29 @@ def test_algorithms_are_inactive_without_a_backend(bundles, monkeypatch, tmp_pat
     finally:
         monkeypatch.undo()
         connection.invalidate()
+
+
+def test_one_question_about_a_raster_and_a_track_layer(bundles, tmp_path):
+    """OTHER_LAYERS: one question about a raster and a trajectory layer at once; each layer is read by its
+    own bundle, both in one LLM context (the backend's ask_together): one answer, each layer's result."""
+    from qgis import processing
+
+    out = str(tmp_path / "answer.txt")
+    tracks = trajectory_layer_uri(data_dir() / "tracks.csv", True)
+    res = processing.run("allspark:ask", {"INPUT": str(data_dir() / "rgb.tif"), "BUNDLE": "tiny-rgb",
+                                          "OTHER_LAYERS": [tracks], "PROMPT": "Where do these people walk?",
+                                          "MAX_TOKENS": 6, "OUTPUT": out})
+    assert res["BUNDLE_USED"] == "tiny-rgb, tiny-traj" and isinstance(res["ANSWER"], str)
+    lines = res["SUMMARY"].splitlines()
+    assert len(lines) == 2 and "Classified as" in lines[0] and "candidate futures" in lines[1], res["SUMMARY"]
+    assert "Where do these people walk?" in open(out, encoding="utf-8").read()
+
+
+def test_one_question_refuses_too_many_layers(bundles):
+    from qgis import processing
+    from qgis.core import QgsProcessingException
+
+    tif = str(data_dir() / "rgb.tif")
+    with pytest.raises(QgsProcessingException, match="at most 3 other layers"):
+        processing.run("allspark:ask", {"INPUT": tif, "BUNDLE": "tiny-rgb", "OTHER_LAYERS": [tif] * 4,
+                                        "MAX_TOKENS": 2})

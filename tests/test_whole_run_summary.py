@@ -174,6 +174,9 @@ def test_answer_keeps_only_what_the_numbers_support():
     assert "45%" in why["Corn covers 45%."]
     assert why["Grass-trees 60%, Corn 30%, Corn-notill 10% (mean confidence 85%)."] == "repeats the summary"
     assert ground_answer("The field covers 3 ha.", st)[0] == ""  # 3 ha is not its area (0.4 ha)
+    # a small base LLM that writes the next exercise ("Question: ...") instead of an answer
+    kept, dropped = ground_answer("Question: Which crops grow in the field? Mostly Grass-trees.", st)
+    assert kept == "Mostly Grass-trees." and dropped[0]["why"] == "asks a question instead of answering"
 
 
 def test_written_answer_is_asked_with_the_summary_and_the_question(tiny_bundle, tiny_gguf):

@@ -9,6 +9,7 @@ from qgis.core import (
     QgsProcessingParameterEnum,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterMapLayer,
+    QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
 )
@@ -20,6 +21,8 @@ from ._raster import add_region_parameter, check_region, region_of
 
 class AskAlgorithm(base.AllSparkAlgorithm):
     INPUT, PROMPT, MODALITY, MAX_TOKENS, REGION = "INPUT", "PROMPT", "MODALITY", "MAX_TOKENS", "REGION"
+    OTHER_LAYERS = "OTHER_LAYERS"
+    MAX_OTHER_LAYERS = 3  # the backend takes up to 4 layers in one question
     OUTPUT, ANSWER, SUMMARY, BUNDLE_USED = "OUTPUT", "ANSWER", "SUMMARY", "BUNDLE_USED"
     GROUP, GROUP_ID = "", ""
 
@@ -34,7 +37,9 @@ class AskAlgorithm(base.AllSparkAlgorithm):
             "Sends the layer (a raster extent, the attribute rows, the tracks or the point-cloud file) with a "
             "prompt to a bundle of its modality; the answer is written in words by the LLM. Without a bundle, the "
             "first bundle of the layer's detected modality is used; without a prompt, the bundle's own prompt. "
-            "A raster question may be limited to the selected polygons of another layer (a field, a parcel)."
+            "A raster question may be limited to the selected polygons of another layer (a field, a parcel). "
+            "With other layers, one question is asked about all of them at once: each layer is read by the first "
+            "bundle of its modality, and the LLM reads them side by side."
         )
 
     def initAlgorithm(self, config=None):  # noqa: N802
@@ -48,6 +53,8 @@ class AskAlgorithm(base.AllSparkAlgorithm):
         m.setUsesStaticStrings(True)
         self.addParameter(m)
         add_region_parameter(self)
+        self.addParameter(QgsProcessingParameterMultipleLayers(
+            self.OTHER_LAYERS, tr("Also ask about these layers (one question about all of them)"), optional=True))
         self.addParameter(QgsProcessingParameterNumber(self.MAX_TOKENS, tr("Longest answer (tokens)"),
                                                        QgsProcessingParameterNumber.Integer, 96, minValue=1, maxValue=2048))
         self.addParameter(QgsProcessingParameterFileDestination(
@@ -70,6 +77,25 @@ class AskAlgorithm(base.AllSparkAlgorithm):
         if not cands:
             raise QgsProcessingException(tr("The backend has no bundle for {modality} layers.").format(modality=m or "?"))
         return cands[0], m
+
+    def other_items(self, parameters, context) -> list:
+        """(layer, manifest, modality) of each other layer: the first bundle of its detected modality."""
+        from .. import connection, modality
+
+        layers = self.parameterAsLayerList(parameters, self.OTHER_LAYERS, context) or []
+        if len(layers) > self.MAX_OTHER_LAYERS:
+            raise QgsProcessingException(tr("One question can hold at most {n} other layers.").format(
+                n=self.MAX_OTHER_LAYERS))
+        out = []
+        for layer in layers:
+            m = modality.detect_layer(layer)
+            cands = modality.bundles_for(connection.bundles(), m)
+            if not cands:
+                raise QgsProcessingException(tr("The backend has no bundle for the layer '{name}' ({modality}).").format(
+                    name=layer.name(), modality=m or "?"))
+            self.check_fit(cands[0], layer, m)
+            out.append((layer, cands[0], m))
+        return out
 
     def check_layer_parameters(self, parameters, context):
         from .. import families, modality
@@ -110,6 +136,11 @@ class AskAlgorithm(base.AllSparkAlgorithm):
             sel.source = self.parameterAsSource(parameters, self.INPUT, context)
         # the same samples as the prompt dock's question (the family's)
         arrays, meta = self.run_guarded(lambda: family.question(layer, m, manifest, sel)())
+        others = self.other_items(parameters, context)
+        if others:
+            return self.ask_together(parameters, context, feedback, [(layer, manifest, arrays, meta)] + [
+                (lyr, man, *self.run_guarded(lambda lyr=lyr, man=man, om=om: families.of(om).question(
+                    lyr, om, man, families.Selection())())) for lyr, man, om in others], prompt, max_tokens)
         feedback.pushInfo(tr("Asking bundle {name}...").format(name=manifest["name"]))
         feedback.setProgress(10)
         client = self.client()
@@ -138,5 +169,45 @@ class AskAlgorithm(base.AllSparkAlgorithm):
         if path:
             with open(path, "w", encoding="utf-8") as f:
                 f.write(f"{prompt or manifest.get('prompts', [''])[0]}\n\n{answer}\n\n{summary}\n")
+            out[self.OUTPUT] = path
+        return out
+
+    def ask_together(self, parameters, context, feedback, items, prompt, max_tokens):
+        """One question about several layers: every layer's bundle tokens in one LLM context; the answer,
+        each layer's head result in words, the bundles used."""
+        from .. import connection, runner
+
+        names = ", ".join(lyr.name() for lyr, *_ in items)
+        feedback.pushInfo(tr("Asking one question about {names}...").format(names=names))
+        feedback.setProgress(10)
+        question = prompt or tr("What do these layers show, and how do they relate?")
+        client = self.client()
+        pieces = []
+
+        def on_token(piece):
+            pieces.append(piece)
+            if feedback.isCanceled():
+                raise runner.Cancelled()
+            feedback.setProgress(min(95, 10 + len(pieces) * 85 / max(1, max_tokens)))
+
+        try:
+            res = self.run_guarded(lambda: client.ask_together(
+                [(man["name"], arrays, meta) for _, man, arrays, meta in items], question, on_token=on_token,
+                max_tokens=max_tokens))
+        finally:
+            connection._close(client)
+        if res is None or feedback.isCanceled():
+            return {}
+        answer = (res.get("text") or "".join(pieces)).strip()
+        summary = "\n".join(f"{lyr.name()}: {(r.get('summary') or '').strip()}"
+                             for (lyr, *_), r in zip(items, res.get("results") or []))
+        feedback.pushInfo(tr("Answer: {text}").format(text=answer))
+        feedback.pushInfo(summary)
+        out = {self.ANSWER: answer, self.SUMMARY: summary,
+               self.BUNDLE_USED: ", ".join(man["name"] for _, man, *_ in items)}
+        path = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
+        if path:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(f"{question}\n\n{answer}\n\n{summary}\n")
             out[self.OUTPUT] = path
         return out

@@ -506,6 +506,9 @@ def _check_sentence(sentence: str, stats: list[dict]) -> tuple[str | None, bool]
     return None, claims and not words  # numbers and names the summary already gives, and nothing else
 
 
+_NEW_QUESTION = re.compile(r"\s*(question|q)\s*:", re.IGNORECASE)
+
+
 def ground_answer(text: str, stats) -> tuple[str, list[dict]]:
     """The LLM's answer without the sentences the results do not support (a class the result lacks, a
     share, area, count or value it does not hold) nor those that only restate the summary's list
@@ -513,6 +516,9 @@ def ground_answer(text: str, stats) -> tuple[str, list[dict]]:
     stats = [stats] if isinstance(stats, dict) else list(stats)
     kept, dropped = [], []
     for sentence in _sentences(text or ""):
+        if _NEW_QUESTION.match(sentence):  # a small base LLM writing the next exercise instead of an answer
+            dropped.append({"text": sentence, "why": "asks a question instead of answering"})
+            continue
         why, restates = _check_sentence(sentence, stats)
         if why is None and restates:
             why = "repeats the summary"

@@ -367,6 +367,22 @@ class Client:
 
         return self.request("ask", body, timeout_s=timeout_s, on_message=on_message)["result"]
 
+    def ask_together(self, items, prompt: str, on_token=None, max_tokens: int | None = None,
+                     timeout_s: float | None = None) -> dict:
+        """One question about several layers: `items` [(bundle, payload_arrays, payload_meta), ...] -> each
+        item's head result (`results`) and one written answer (`text`) from an LLM context holding every
+        item's tokens; on_token(piece) receives the answer as it is written."""
+        body = {"items": [{"bundle": b, "arrays": dict(a or {}), "meta": dict(m or {})} for b, a, m in items],
+                "prompt": prompt, "stream": on_token is not None}
+        if max_tokens is not None:
+            body["max_tokens"] = int(max_tokens)
+
+        def on_message(msg):
+            if msg.type == "token" and on_token is not None:
+                on_token(msg.body.get("text", ""))
+
+        return self.request("ask_together", body, timeout_s=timeout_s, on_message=on_message)["result"]
+
     def echo(self, arrays: dict, return_arrays: bool = False, timeout_s: float | None = None) -> dict:
         return self.request("echo", {**arrays, "return": bool(return_arrays)}, timeout_s=timeout_s)
 

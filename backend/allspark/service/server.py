@@ -64,6 +64,7 @@ DEFAULT_MAX_PAYLOAD_MB = 1024
 DEFAULT_TILE_MEMORY_MB = 256
 DEFAULT_HEARTBEAT_S = 1.0
 INGEST_THRESHOLD = 1 << 20  # messages above this are verified off the main loop
+MAX_TOGETHER = 4  # layers one ask_together question may hold (each adds its tokens to one LLM context)
 
 
 def _rss_mb() -> float | None:
@@ -155,6 +156,7 @@ class Server:
         self._handlers = {
             "ping": self._on_ping, "health": self._on_health, "list_bundles": self._on_list_bundles,
             "load_bundle": self._on_load_bundle, "unload_bundle": self._on_unload_bundle, "ask": self._on_ask,
+            "ask_together": self._on_ask_together,
             "batch": self._on_job, "train": self._on_job, "convert_copc": self._on_job,
             "cluster_batch": self._on_job, "cancel": self._on_cancel,
             "job_status": self._on_job_status, "jobs": self._on_jobs, "attach": self._on_attach,
@@ -610,6 +612,43 @@ class Server:
                     raise AllSparkError("ask's 'run' must be an object (classes, labels, rows, cols, ...)")
                 kwargs["run"] = body["run"]
             return {"result": engine.ask(bundle, samples, **kwargs)}
+
+        self._run_tracked(identity, msg, fn)
+
+    def _on_ask_together(self, identity, msg) -> None:
+        """One question about several layers at once: `items` [{bundle, arrays, meta}, ...] (2 to
+        MAX_TOGETHER), `prompt`, optional `stream` / `max_tokens`; every item's bridge tokens in one LLM
+        context (Engine.ask_together)."""
+        body = msg.body
+        items = body.get("items")
+        if not isinstance(items, list) or not 2 <= len(items) <= MAX_TOGETHER:
+            raise AllSparkError(f"ask_together needs 'items': a list of 2 to {MAX_TOGETHER} "
+                                "{bundle, arrays, meta} objects")
+        for i, item in enumerate(items):
+            if not isinstance(item, dict) or not isinstance(item.get("bundle"), str) or not item["bundle"]:
+                raise AllSparkError(f"ask_together item {i + 1} needs 'bundle' (a bundle name)")
+            if not isinstance(item.get("arrays") or {}, dict) or not isinstance(item.get("meta") or {}, dict):
+                raise AllSparkError(f"ask_together item {i + 1}: 'arrays' and 'meta' must be objects")
+        prompt = body.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise AllSparkError("ask_together needs 'prompt' (the question about the layers)")
+
+        def fn(entry):
+            engine = self._engine()
+            pairs = [(item["bundle"], steps.samples_from_payload(engine, item["bundle"], item.get("arrays") or {},
+                                                                 item.get("meta") or {})) for item in items]
+            kwargs = {"cancel": entry["cancel"]}
+            if body.get("stream"):
+                count = [0]
+
+                def on_token(piece):
+                    count[0] += 1
+                    self._send(identity, wire.encode(self.signer, "token", {"text": str(piece), "i": count[0]},
+                                                     re=msg.id))
+                kwargs["on_token"] = on_token
+            if isinstance(body.get("max_tokens"), int):
+                kwargs["max_tokens"] = max(1, min(4096, body["max_tokens"]))
+            return {"result": engine.ask_together(pairs, prompt, **kwargs)}
 
         self._run_tracked(identity, msg, fn)
 
