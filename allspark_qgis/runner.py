@@ -154,6 +154,14 @@ def ask(client, bundle: str, arrays: dict, meta: dict, prompt: str | None, text:
     return client.ask(bundle, arrays, meta, prompt=prompt or None, text=text, on_token=on_token, **kwargs)
 
 
+def ask_together(client, items, prompt: str | None, feedback: Feedback, on_token=None) -> dict:
+    """One written question about several layers: `items` [(bundle, arrays, meta), ...] (this layer's
+    first); each layer's head result (`results`) and one answer (`text`)."""
+    feedback.check()
+    question = prompt or tr("What do these layers show, and how do they relate?")
+    return client.ask_together(items, question, on_token=on_token)
+
+
 def run_of_pixels(labels: np.ndarray, confidence: np.ndarray | None, classes, transform, crs: str | None,
                   region=None, unit: str = "pixel") -> dict | None:
     """A class map (labels (h, w), -1 = none; winning probabilities (h, w), NaN = unknown) as the

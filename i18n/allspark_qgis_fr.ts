@@ -256,6 +256,18 @@
             <translation>Limiter aux polygones sélectionnés de</translation>
         </message>
         <message>
+            <source>(this layer only)</source>
+            <translation>(cette couche seule)</translation>
+        </message>
+        <message>
+            <source>One written question about the layer and these layers at once: each is read by the first bundle of its modality and the LLM reads them side by side.</source>
+            <translation>Une seule question écrite sur la couche et ces couches à la fois : chacune est lue par le premier bundle de sa modalité et le LLM les lit côte à côte.</translation>
+        </message>
+        <message>
+            <source>Ask together with</source>
+            <translation>Interroger avec</translation>
+        </message>
+        <message>
             <source>Train a bundle on this layer...</source>
             <translation>Entraîner un paquet sur cette couche...</translation>
         </message>

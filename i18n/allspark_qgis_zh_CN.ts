@@ -256,6 +256,18 @@
             <translation>限制在以下图层的所选多边形内</translation>
         </message>
         <message>
+            <source>(this layer only)</source>
+            <translation>（仅此图层）</translation>
+        </message>
+        <message>
+            <source>One written question about the layer and these layers at once: each is read by the first bundle of its modality and the LLM reads them side by side.</source>
+            <translation>一个文字问题同时针对此图层和这些图层：每个图层由其模态的第一个模型包读取，LLM 将它们并列阅读。</translation>
+        </message>
+        <message>
+            <source>Ask together with</source>
+            <translation>一并询问</translation>
+        </message>
+        <message>
             <source>Train a bundle on this layer...</source>
             <translation>在此图层上训练模型包...</translation>
         </message>

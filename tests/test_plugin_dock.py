@@ -4,6 +4,7 @@ candidate paths, classified points), keeps the history, and cancels."""
 
 
 import pytest
+from qgis.PyQt.QtCore import Qt
 from support.data import data_dir, table_layer_uri, trajectory_layer_uri
 from support.plugin import GatedClients, backend_with_bundles, open_plugin, pump
 
@@ -77,6 +78,28 @@ def test_point_cloud_classes(qgis_app, dock):
     entry, added = run(qgis_app, dock, layer, "tiny-cloud")
     assert entry["modality"] == "pointcloud" and added[0].featureCount() > 0
     assert legend_labels(added[0])
+
+
+def test_one_question_about_a_table_and_tracks(qgis_app, dock):
+    """"Ask together with": the table layer's question and the track layer's, in one LLM context; one
+    answer, each layer's result in words (the table's rows, the tracks' futures), the table's own map
+    results still added."""
+    from qgis.core import QgsProject, QgsVectorLayer
+
+    tracks = QgsVectorLayer(trajectory_layer_uri(data_dir() / "tracks.csv"), "pedestrians", "delimitedtext")
+    QgsProject.instance().addMapLayer(tracks)
+    table = QgsVectorLayer(table_layer_uri(data_dir() / "table.csv"), "air quality", "delimitedtext")
+    QgsProject.instance().addMapLayer(table)
+    dock.set_layer(table)
+    names = [dock.others_combo.itemText(i) for i in range(dock.others_combo.count())]
+    assert "pedestrians" in names and "air quality" not in names  # the other layers a bundle can read
+    dock.others_combo.setItemCheckState(names.index("pedestrians"), Qt.Checked)
+    entry, added = run(qgis_app, dock, table, "tiny-table", "How is the air where these people walk?")
+    assert entry["together"] == ["pedestrians"]
+    table_line, tracks_line = entry["summary"].splitlines()
+    assert table_line.startswith("air quality: ") and "PM2.5" in table_line
+    assert tracks_line.startswith("pedestrians: ") and "candidate futures" in tracks_line
+    assert any("PM2_5_pred" in a.fields().names() for a in added)
 
 
 def test_cancel(qgis_app, dock, monkeypatch):

@@ -23,7 +23,7 @@ from qgis.core import (
     QgsProject,
     QgsRectangle,
 )
-from qgis.gui import QgsCollapsibleGroupBox, QgsDockWidget, QgsFieldComboBox, QgsMapLayerComboBox
+from qgis.gui import QgsCheckableComboBox, QgsCollapsibleGroupBox, QgsDockWidget, QgsFieldComboBox, QgsMapLayerComboBox
 from qgis.PyQt.QtCore import Qt, pyqtSignal
 from qgis.PyQt.QtWidgets import (
     QCheckBox,
@@ -135,6 +135,12 @@ class PromptDock(QgsDockWidget):
                                         "the areas in the answer are theirs."))
         self.region_label = QLabel(tr("Limit to selected polygons of"))
         form.addRow(self.region_label, self.region_combo)
+        self.others_combo = QgsCheckableComboBox()  # one question about several layers at once
+        self.others_combo.setDefaultText(tr("(this layer only)"))
+        self.others_combo.setToolTip(tr("One written question about the layer and these layers at once: each is "
+                                        "read by the first bundle of its modality and the LLM reads them side by "
+                                        "side."))
+        form.addRow(tr("Ask together with"), self.others_combo)
         lay.addLayout(form)
 
         self.hint = QWidget()  # no bundle for this layer: why, and the ways forward
@@ -219,6 +225,37 @@ class PromptDock(QgsDockWidget):
 
     def _on_bundles(self, bundles: list) -> None:
         self._fill_bundles()
+        self._fill_others()
+
+    def _fill_others(self, *_) -> None:
+        """The project's other layers that a bundle can read, for a question about several layers; the
+        ones checked before stay checked."""
+        checked = set(self.others_combo.checkedItemsData())
+        current = self.layer_combo.currentLayer()
+        self.others_combo.clear()
+        for lyr in QgsProject.instance().mapLayers().values():
+            if current is not None and lyr.id() == current.id():
+                continue
+            if self.bundle_for(lyr) is None:  # no modality detected, or no bundle of it
+                continue
+            state = Qt.Checked if lyr.id() in checked else Qt.Unchecked
+            self.others_combo.addItemWithCheckState(lyr.name(), state, lyr.id())
+
+    def bundle_for(self, layer):
+        """(the first bundle of the layer's detected modality, the modality), or None."""
+        m = modality.detect_layer(layer)
+        cands = modality.bundles_for(self.manager.bundles, m) if m else []
+        return (cands[0], m) if cands else None
+
+    def other_layers(self) -> list:
+        """(layer, bundle manifest, modality) of each layer checked in "Ask together with"."""
+        out = []
+        for layer_id in self.others_combo.checkedItemsData():
+            lyr = QgsProject.instance().mapLayer(layer_id)
+            picked = self.bundle_for(lyr) if lyr is not None else None
+            if picked is not None:
+                out.append((lyr, *picked))
+        return out
 
     def set_layer(self, layer) -> None:
         """Open the dock on a layer (the context menu's "Ask AllSpark...")."""
@@ -248,6 +285,7 @@ class PromptDock(QgsDockWidget):
             self.time_field.setField(t or "")
             self.id_field.setField(modality.find_id_field(kinds, exclude=t) or "")
         self._fill_bundles()
+        self._fill_others()
 
     def layer_facts(self):
         """The current layer's modality facts (read once per layer choice)."""
@@ -394,8 +432,16 @@ class PromptDock(QgsDockWidget):
         want_text = self.text_check.isChecked()
         add_layers = self.layers_check.isChecked()
         extent, fids = self._extent(layer)
+        others = self.other_layers() if want_text else []
         try:
             job = self._prepare(layer, m, manifest, extent, fids)
+            for lyr, man, om in others:
+                problem = modality.fit_problem(man, modality.facts_from_layer(lyr), om)
+                if problem:
+                    raise layers.LayerError(f"{lyr.name()}: {problem}")
+            # each other layer's question, read as the dock reads a layer's question (its family's)
+            together = [(lyr, man, families.of(om).question(lyr, om, man, families.Selection()))
+                        for lyr, man, om in others]
         except layers.LayerError as exc:
             self._show_error(str(exc))
             return
@@ -413,7 +459,14 @@ class PromptDock(QgsDockWidget):
                 if add_layers:
                     predict_fb = WordedFeedback(runner.Sub(fb, 0.0, 0.8 if want_text else 1.0), unit, job.total)
                     out["result"] = job.predict(c, predict_fb)
-                if want_text or not add_layers:
+                if together:  # one question about this layer and the others, in one LLM context
+                    a, meta = job.question()
+                    fb.progress(0.8 if add_layers else 0.1, tr("Writing the answer..."))
+                    # this layer's summary is about the map made above, when there is one (as a single question's)
+                    items = [(manifest["name"], a, meta, job.made())] + [(man["name"], *question())
+                                                                          for _, man, question in together]
+                    out["answer"] = runner.ask_together(c, items, prompt, fb, on_token=task.token)
+                elif want_text or not add_layers:
                     a, meta = job.question()
                     fb.progress(0.8 if add_layers else 0.1, tr("Writing the answer..."))
                     out["answer"] = runner.ask(c, manifest["name"], a, meta, prompt, want_text, fb, on_token=task.token,
@@ -426,7 +479,8 @@ class PromptDock(QgsDockWidget):
         self.task.progressChanged.connect(lambda v: self.progress.setValue(int(v)))
         self.task.messageChanged.connect(self.progress_label.setText)
         self.task.tokenReceived.connect(self._on_token)
-        ctx = {"layer": layer, "modality": m, "manifest": manifest, "prompt": prompt, "job": job}
+        ctx = {"layer": layer, "modality": m, "manifest": manifest, "prompt": prompt, "job": job,
+               "together": [lyr.name() for lyr, *_ in together]}
         run_task(self.task, lambda r: self._done(r, ctx), self._failed, self._cancelled)
         self._update_run()
 
@@ -509,17 +563,21 @@ class PromptDock(QgsDockWidget):
         answer = out.get("answer") or {}
         text = (answer.get("text") or "").strip()
         summary = (answer.get("summary") or "").strip()
+        if answer.get("results"):  # a question about several layers: each layer's result in words
+            names = [layer.name()] + ctx["together"]
+            summary = "\n".join(f"{n}: {(r.get('summary') or '').strip()}" for n, r in zip(names, answer["results"]))
         parts = []
         if text:
             parts.append(f"<p>{html.escape(text)}</p>")
         if summary:
-            parts.append(f"<p><i>{html.escape(summary)}</i></p>")
+            parts.append("<p><i>" + "<br>".join(html.escape(line) for line in summary.splitlines()) + "</i></p>")
         if added:
             parts.append("<p>" + html.escape(tr("Added layers: {names}").format(names=", ".join(a.name() for a in added))) + "</p>")
         self._set_answer("".join(parts) or html.escape(tr("Done.")), layer)
         entry = history.add({
             "layer": layer.name(), "layer_id": layer.id(), "modality": m, "bundle": manifest["name"],
             "prompt": ctx["prompt"], "answer": text, "summary": summary, "layers": [a.name() for a in added],
+            **({"together": ctx["together"]} if ctx["together"] else {}),
         })
         self._append_history(entry)
         notify(self.iface, tr("AllSpark answered about '{layer}'.").format(layer=layer.name()), "success")

@@ -304,17 +304,18 @@ class Engine:
     def ask_together(self, items: Sequence[tuple[str, Sequence[Sample]]], question: str,
                      on_token: Callable[[str], None] | None = None, max_tokens: int = 96,
                      cancel: threading.Event | None = None) -> dict:
-        """One question about several inputs at once (e.g. two layers): each input's head result and whole-run
-        summary, and one LLM context holding every input's bridge tokens behind its own prompt, every
+        """One question about several inputs at once (e.g. two layers; items (bundle, samples) or (bundle,
+        samples, run)): each input's head result and whole-run summary, and one LLM context holding every input's bridge tokens behind its own prompt, every
         input's summary, then the question; the answer is held to the inputs' numbers (see ask)."""
-        from .outputs import summary_stats, summary_text
+        from .outputs import run_stats, summary_stats, summary_text
 
         if len(items) < 1:
             raise InputError("ask_together needs at least one (bundle, samples) pair")
         results, parts, notes = [], [], []
-        for i, (bundle, samples) in enumerate(items):
+        for i, (bundle, samples, *rest) in enumerate(items):
+            run = rest[0] if rest else None  # the whole run's result when a client made it in parts (see ask)
             res = self.predict(bundle, samples, cancel=cancel)
-            res["summary_stats"] = summary_stats(res, samples)
+            res["summary_stats"] = run_stats(run) if run else summary_stats(res, samples)
             res["summary"] = summary_text(res["summary_stats"])
             loaded = self._get(bundle)
             tokens, _ = self.bridge_tokens(loaded, [samples[representative(res)]])

@@ -369,11 +369,10 @@ class Client:
 
     def ask_together(self, items, prompt: str, on_token=None, max_tokens: int | None = None,
                      timeout_s: float | None = None) -> dict:
-        """One question about several layers: `items` [(bundle, payload_arrays, payload_meta), ...] -> each
+        """One question about several layers: `items` [(bundle, payload_arrays, payload_meta[, run]), ...] -> each
         item's head result (`results`) and one written answer (`text`) from an LLM context holding every
         item's tokens; on_token(piece) receives the answer as it is written."""
-        body = {"items": [{"bundle": b, "arrays": dict(a or {}), "meta": dict(m or {})} for b, a, m in items],
-                "prompt": prompt, "stream": on_token is not None}
+        body = {"items": [_together_item(*item) for item in items], "prompt": prompt, "stream": on_token is not None}
         if max_tokens is not None:
             body["max_tokens"] = int(max_tokens)
 
@@ -530,3 +529,11 @@ class Client:
             return True
         except BackendUnavailable:
             return False
+
+
+def _together_item(bundle: str, arrays: dict | None, meta: dict | None, run: dict | None = None) -> dict:
+    """One layer of an ask_together request; `run`: its whole run's result (see Client.ask)."""
+    item = {"bundle": bundle, "arrays": dict(arrays or {}), "meta": dict(meta or {})}
+    if run is not None:
+        item["run"] = run
+    return item

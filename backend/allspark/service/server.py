@@ -616,7 +616,7 @@ class Server:
         self._run_tracked(identity, msg, fn)
 
     def _on_ask_together(self, identity, msg) -> None:
-        """One question about several layers at once: `items` [{bundle, arrays, meta}, ...] (2 to
+        """One question about several layers at once: `items` [{bundle, arrays, meta[, run]}, ...] (2 to
         MAX_TOGETHER), `prompt`, optional `stream` / `max_tokens`; every item's bridge tokens in one LLM
         context (Engine.ask_together)."""
         body = msg.body
@@ -629,6 +629,8 @@ class Server:
                 raise AllSparkError(f"ask_together item {i + 1} needs 'bundle' (a bundle name)")
             if not isinstance(item.get("arrays") or {}, dict) or not isinstance(item.get("meta") or {}, dict):
                 raise AllSparkError(f"ask_together item {i + 1}: 'arrays' and 'meta' must be objects")
+            if item.get("run") is not None and not isinstance(item["run"], dict):
+                raise AllSparkError(f"ask_together item {i + 1}: 'run' must be an object (classes, labels, rows, ...)")
         prompt = body.get("prompt")
         if not isinstance(prompt, str) or not prompt.strip():
             raise AllSparkError("ask_together needs 'prompt' (the question about the layers)")
@@ -636,7 +638,8 @@ class Server:
         def fn(entry):
             engine = self._engine()
             pairs = [(item["bundle"], steps.samples_from_payload(engine, item["bundle"], item.get("arrays") or {},
-                                                                 item.get("meta") or {})) for item in items]
+                                                                 item.get("meta") or {}), item.get("run"))
+                     for item in items]
             kwargs = {"cancel": entry["cancel"]}
             if body.get("stream"):
                 count = [0]
