@@ -117,7 +117,7 @@ class AskAlgorithm(base.AllSparkAlgorithm):
         return True, ""
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        from .. import connection, families, runner
+        from .. import families
 
         layer = self.parameterAsLayer(parameters, self.INPUT, context)
         if layer is None:
@@ -142,21 +142,8 @@ class AskAlgorithm(base.AllSparkAlgorithm):
                 (lyr, man, *self.run_guarded(lambda lyr=lyr, man=man, om=om: families.of(om).question(
                     lyr, om, man, families.Selection())())) for lyr, man, om in others], prompt, max_tokens)
         feedback.pushInfo(tr("Asking bundle {name}...").format(name=manifest["name"]))
-        feedback.setProgress(10)
-        client = self.client()
-        pieces = []
-
-        def on_token(piece):
-            pieces.append(piece)
-            if feedback.isCanceled():
-                raise runner.Cancelled()
-            feedback.setProgress(min(95, 10 + len(pieces) * 85 / max(1, max_tokens)))
-
-        try:
-            res = self.run_guarded(lambda: client.ask(manifest["name"], arrays, meta, prompt=prompt, text=True,
-                                                      on_token=on_token, max_tokens=max_tokens))
-        finally:
-            connection._close(client)
+        res, pieces = self.streamed(feedback, max_tokens, lambda client, on_token: client.ask(
+            manifest["name"], arrays, meta, prompt=prompt, text=True, on_token=on_token, max_tokens=max_tokens))
         if res is None or feedback.isCanceled():
             return {}
         answer = (res.get("text") or "".join(pieces)).strip()
@@ -175,27 +162,12 @@ class AskAlgorithm(base.AllSparkAlgorithm):
     def ask_together(self, parameters, context, feedback, items, prompt, max_tokens):
         """One question about several layers: every layer's bundle tokens in one LLM context; the answer,
         each layer's head result in words, the bundles used."""
-        from .. import connection, runner
-
         names = ", ".join(lyr.name() for lyr, *_ in items)
         feedback.pushInfo(tr("Asking one question about {names}...").format(names=names))
-        feedback.setProgress(10)
         question = prompt or tr("What do these layers show, and how do they relate?")
-        client = self.client()
-        pieces = []
-
-        def on_token(piece):
-            pieces.append(piece)
-            if feedback.isCanceled():
-                raise runner.Cancelled()
-            feedback.setProgress(min(95, 10 + len(pieces) * 85 / max(1, max_tokens)))
-
-        try:
-            res = self.run_guarded(lambda: client.ask_together(
-                [(man["name"], arrays, meta) for _, man, arrays, meta in items], question, on_token=on_token,
-                max_tokens=max_tokens))
-        finally:
-            connection._close(client)
+        res, pieces = self.streamed(feedback, max_tokens, lambda client, on_token: client.ask_together(
+            [(man["name"], arrays, meta) for _, man, arrays, meta in items], question, on_token=on_token,
+            max_tokens=max_tokens))
         if res is None or feedback.isCanceled():
             return {}
         answer = (res.get("text") or "".join(pieces)).strip()
@@ -211,3 +183,24 @@ class AskAlgorithm(base.AllSparkAlgorithm):
                 f.write(f"{question}\n\n{answer}\n\n{summary}\n")
             out[self.OUTPUT] = path
         return out
+
+    def streamed(self, feedback, max_tokens: int, call):
+        """call(client, on_token) on a fresh client, the answer's pieces counted into the progress (cancel
+        honoured between pieces): (the result, or None when cancelled / failed as run_guarded says; the
+        pieces)."""
+        from .. import connection, runner
+
+        feedback.setProgress(10)
+        client = self.client()
+        pieces = []
+
+        def on_token(piece):
+            pieces.append(piece)
+            if feedback.isCanceled():
+                raise runner.Cancelled()
+            feedback.setProgress(min(95, 10 + len(pieces) * 85 / max(1, max_tokens)))
+
+        try:
+            return self.run_guarded(lambda: call(client, on_token)), pieces
+        finally:
+            connection._close(client)

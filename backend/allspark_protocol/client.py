@@ -361,11 +361,7 @@ class Client:
         if max_tokens is not None:
             body["max_tokens"] = int(max_tokens)
 
-        def on_message(msg):
-            if msg.type == "token" and on_token is not None:
-                on_token(msg.body.get("text", ""))
-
-        return self.request("ask", body, timeout_s=timeout_s, on_message=on_message)["result"]
+        return self.request("ask", body, timeout_s=timeout_s, on_message=_tokens_to(on_token))["result"]
 
     def ask_together(self, items, prompt: str, on_token=None, max_tokens: int | None = None,
                      timeout_s: float | None = None) -> dict:
@@ -376,11 +372,7 @@ class Client:
         if max_tokens is not None:
             body["max_tokens"] = int(max_tokens)
 
-        def on_message(msg):
-            if msg.type == "token" and on_token is not None:
-                on_token(msg.body.get("text", ""))
-
-        return self.request("ask_together", body, timeout_s=timeout_s, on_message=on_message)["result"]
+        return self.request("ask_together", body, timeout_s=timeout_s, on_message=_tokens_to(on_token))["result"]
 
     def echo(self, arrays: dict, return_arrays: bool = False, timeout_s: float | None = None) -> dict:
         return self.request("echo", {**arrays, "return": bool(return_arrays)}, timeout_s=timeout_s)
@@ -537,3 +529,12 @@ def _together_item(bundle: str, arrays: dict | None, meta: dict | None, run: dic
     if run is not None:
         item["run"] = run
     return item
+
+
+def _tokens_to(on_token):
+    """on_message for a streamed answer: each `token` message's text to on_token (when given)."""
+    def on_message(msg):
+        if msg.type == "token" and on_token is not None:
+            on_token(msg.body.get("text", ""))
+
+    return on_message

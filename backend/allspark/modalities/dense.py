@@ -90,18 +90,10 @@ class DenseTiles:
     def dense_samples(self, cube: Sample, region, tile: int, margin, halo=None) -> list[Sample]:
         """The tiles of a read block (the cube less its `halo`), limited to the pixels whose centre lies in
         `region` (raster.parse_region; its info in each tile's meta `region`), in the block's own frame."""
-        from .raster import parse_region, region_mask, region_miss
-
-        core = core_mask(cube.mask.shape, halo)
-        region = parse_region(region)
-        info = None
-        if region is not None:
-            inside, info = region_mask(cube, region)
-            if not (inside & cube.mask & core).any():
-                if region.optional:
-                    return []
-                raise region_miss(region, cube.meta.get("source", "input"), inside, info is not None)
-            core = core & inside
+        area = answer_area(cube, region, halo)
+        if area is None:
+            return []
+        core, info = area
         samples = self.tiles(cube, int(tile), self.margin_of(margin), where=core, halo=halo)
         if any(halo_sides(halo)):
             in_block_frame(samples, cube.meta, cube.mask.shape, halo)
@@ -367,6 +359,24 @@ def halo_sides(halo) -> tuple[int, int, int, int]:
     if len(sides) != 4 or min(sides) < 0:
         raise InputError(f"halo must be four pixel counts >= 0 [left, top, right, bottom], not {halo!r}")
     return sides
+
+
+def answer_area(cube: Sample, region, halo):
+    """(where a read block is answered: (H, W) inside the block (the cube less its `halo`) and the
+    selected polygons of `region`, the region's info or None), or None when an optional region (a block
+    of a larger run) misses the block; a region that misses a question's raster is an InputError."""
+    from .raster import parse_region, region_mask, region_miss
+
+    core = core_mask(cube.mask.shape, halo)
+    region = parse_region(region)
+    if region is None:
+        return core, None
+    inside, info = region_mask(cube, region)
+    if not (inside & cube.mask & core).any():
+        if region.optional:
+            return None
+        raise region_miss(region, cube.meta.get("source", "input"), inside, info is not None)
+    return core & inside, info
 
 
 def in_block_frame(samples, meta: dict, shape, halo) -> None:

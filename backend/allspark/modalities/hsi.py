@@ -30,10 +30,10 @@ import numpy as np
 from ..errors import InputError
 from ..tiling import Grid
 from .base import LabelledSet, Modality, Sample, fit_mean_std, need_samples, register, required_array
-from .dense import (DenseTiles, class_lookup, core_mask, halo_sides, in_block_frame, label_raster, load_npy,
+from .dense import (DenseTiles, answer_area, class_lookup, halo_sides, in_block_frame, label_raster, load_npy,
                     principal_components)
 from .options import HsiOptions
-from .raster import RASTER_TYPES, parse_region, pixels_to_raster, raster_payload, read_raster, region_mask, region_miss
+from .raster import RASTER_TYPES, pixels_to_raster, raster_payload, read_raster
 
 INDIAN_PINES_CLASSES = [
     "Alfalfa", "Corn-notill", "Corn-mintill", "Corn", "Grass-pasture", "Grass-trees",
@@ -105,16 +105,10 @@ class HSI(DenseTiles, Modality):
         the region's `region` info (areas); with a `halo`, limited to the block inside it."""
         if tile:
             return self.dense_samples(cube, region, int(tile), margin, halo)
-        core = core_mask(cube.mask.shape, halo)
-        region = parse_region(region)
-        info = None
-        if region is not None:
-            inside, info = region_mask(cube, region)
-            if not (inside & cube.mask & core).any():
-                if region.optional:
-                    return []
-                raise region_miss(region, cube.meta.get("source", "input"), inside, info is not None)
-            core = core & inside
+        area = answer_area(cube, region, halo)
+        if area is None:
+            return []
+        core, info = area
         samples = self.pixels(cube, step=step, where=None if core.all() else core, patch=patch)
         if any(halo_sides(halo)):
             in_block_frame(samples, cube.meta, cube.mask.shape, halo)

@@ -596,13 +596,7 @@ class Server:
             samples = steps.samples_from_payload(engine, bundle, arrays, meta)
             kwargs = {"prompt": prompt, "text": bool(body.get("text"))}
             if body.get("stream"):
-                count = [0]
-
-                def on_token(piece):
-                    count[0] += 1
-                    self._send(identity, wire.encode(self.signer, "token", {"text": str(piece), "i": count[0]},
-                                                     re=msg.id))
-                kwargs["on_token"] = on_token
+                kwargs["on_token"] = self._token_sender(identity, msg)
             if accepts(engine.ask, "cancel"):
                 kwargs["cancel"] = entry["cancel"]
             if isinstance(body.get("max_tokens"), int) and accepts(engine.ask, "max_tokens"):
@@ -614,6 +608,16 @@ class Server:
             return {"result": engine.ask(bundle, samples, **kwargs)}
 
         self._run_tracked(identity, msg, fn)
+
+    def _token_sender(self, identity, msg):
+        """on_token(piece) for an answer streamed to the client: numbered `token` messages."""
+        count = [0]
+
+        def on_token(piece):
+            count[0] += 1
+            self._send(identity, wire.encode(self.signer, "token", {"text": str(piece), "i": count[0]}, re=msg.id))
+
+        return on_token
 
     def _on_ask_together(self, identity, msg) -> None:
         """One question about several layers at once: `items` [{bundle, arrays, meta[, run]}, ...] (2 to
@@ -642,13 +646,7 @@ class Server:
                      for item in items]
             kwargs = {"cancel": entry["cancel"]}
             if body.get("stream"):
-                count = [0]
-
-                def on_token(piece):
-                    count[0] += 1
-                    self._send(identity, wire.encode(self.signer, "token", {"text": str(piece), "i": count[0]},
-                                                     re=msg.id))
-                kwargs["on_token"] = on_token
+                kwargs["on_token"] = self._token_sender(identity, msg)
             if isinstance(body.get("max_tokens"), int):
                 kwargs["max_tokens"] = max(1, min(4096, body["max_tokens"]))
             return {"result": engine.ask_together(pairs, prompt, **kwargs)}
