@@ -24,7 +24,7 @@ plugin: setup
 
 # Rebuild the shipped bundles from ../shared/data (2-core CPU, measured beside other jobs: HSI ~6 min, dense HSI ~2 min,
 # PM2.5 ~65 min,
-# trajectories ~50 min, SAR ~20 min, RGB ~10 min, point cloud ~7 min), then score each
+# trajectories ~50 min, SAR ~20 min, RGB ~10 min, point cloud ~7 min, METR-LA graph ~9 min), then score each
 # through llama.cpp on its validation split beside the alternatives an analyst would use (docs/RESULTS.md).
 DATA ?= ../shared/data
 BRIDGE8 = '{"queries": 8, "layers": 2, "heads": 8, "head_dim": 64, "ffn_mult": 2}'
@@ -68,6 +68,12 @@ bundles: setup
 	  --threads 1
 	$(PY) -m allspark eval --bundle bundles/pointcloud-autzen-ground --data $(DATA)/pointcloud_lidar/autzen_west.laz \
 	  --split validation --precision both --baseline
+	$(PY) -m allspark train --modality graph --data $(DATA)/graph_metr_la --out bundles/graph-metr-la --name graph-metr-la \
+	  --encoder '{"dim": 48, "spatial_depth": 2}' --pretrain-epochs 25 --pretrain-lr 2e-3 --pretrain-batch-size 32 \
+	  --epochs 2 --lr 5e-4 --batch-size 16 --llm-max-samples 400 --bridge $(BRIDGE8) --head '{"encoder_skip": true}' \
+	  --threads 2
+	$(PY) -m allspark eval --bundle bundles/graph-metr-la --data $(DATA)/graph_metr_la --split validation \
+	  --precision both --baseline
 
 bench: setup
 	$(PY) -m allspark bench --json

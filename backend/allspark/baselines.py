@@ -16,6 +16,11 @@ scikit-learn does the classical ones. Each modality names its alternatives in `B
   features (each point's height above the lowest point within 1-10 m, local mean and spread, returns).
 - trajectory: constant velocity, best of 20 futures with sampled speed and heading (their spreads
   chosen on the model-selection split).
+- graph (forecast every sensor's next 12 steps): the last reading carried forward (the naive floor), the
+  time-of-day average (per sensor, the training windows' mean at the same slot of the day: weekday and
+  time of day together would need weeks of data), and per-sensor ridge regression from the last 12
+  steps to each of the next 12 (alpha chosen on the model-selection split). Missing targets are skipped
+  by the metrics; missing inputs are filled with the sensor's previous reading, else its training mean.
 """
 
 from __future__ import annotations
@@ -372,6 +377,90 @@ def pointcloud_random_forest(ds: LabelledSet, train, select, test, n_classes: in
     return out
 
 
+# ---- graphs (sensor networks) -------------------------------------------------------------------------
+
+
+def _graph_arrays(ds: LabelledSet, train):
+    """Readings (N, K, obs) with missing ones filled (the sensor's previous reading in the window, else its
+    training mean), the sensors' training means (K,), targets (N, K, pred) NaN = missing."""
+    x = np.stack([np.asarray(s.data["x"], np.float64) for s in ds.samples])
+    y = np.asarray(ds.targets, np.float64)
+    with np.errstate(all="ignore"):
+        means = np.nanmean(np.concatenate([x[train], y[train]], 2), axis=(0, 2))
+    means = np.where(np.isfinite(means), means, np.nanmean(x[train]))
+    filled = x.copy()
+    for t in range(filled.shape[2]):
+        prev = filled[:, :, t - 1] if t else np.broadcast_to(means, filled.shape[:2])
+        filled[:, :, t] = np.where(np.isfinite(filled[:, :, t]), filled[:, :, t], prev)
+    return filled, means, y
+
+
+def graph_last_value(ds: LabelledSet, train, select, test, n_classes=None, seed: int = 0, **_) -> dict:
+    """Each sensor's last observed reading carried forward over the horizon (the naive floor)."""
+    filled, _, y = _graph_arrays(ds, train)
+    pred = np.repeat(filled[:, :, -1:], y.shape[2], axis=2)
+    return metrics.forecast(y[test], pred[test])
+
+
+def graph_time_of_day_average(ds: LabelledSet, train, select, test, n_classes=None, seed: int = 0, **_) -> dict:
+    """Per sensor, the mean of the training windows' readings at the same slot of the day (5-minute slot for
+    METR-LA); a slot the training windows never saw: the sensor's training mean."""
+    x = np.stack([np.asarray(s.data["x"], np.float64) for s in ds.samples])
+    tod = np.stack([np.asarray(s.data["tod"], np.int64) for s in ds.samples])  # (N, obs)
+    y = np.asarray(ds.targets, np.float64)
+    pred = y.shape[2]
+    step = float(ds.samples[0].meta.get("step_minutes", 5.0))
+    slots = max(1, int(round(1440.0 / step)))
+    fut = (tod[:, -1:] + np.arange(1, pred + 1)) % slots  # (N, pred) slots of the targets
+    K = x.shape[1]
+    total, count = np.zeros((K, slots)), np.zeros((K, slots))
+    for vals, sl in ((x[train], tod[train]), (y[train], fut[train])):
+        v = vals.transpose(1, 0, 2).reshape(K, -1)  # (K, n * steps)
+        idx = np.broadcast_to(sl[None], (K, *sl.shape)).reshape(K, -1)
+        ok = np.isfinite(v)
+        np.add.at(total, (np.nonzero(ok)[0], idx[ok]), v[ok])
+        np.add.at(count, (np.nonzero(ok)[0], idx[ok]), 1)
+    _, means, _ = _graph_arrays(ds, train)
+    table = np.where(count > 0, total / np.maximum(count, 1), means[:, None])
+    pred_v = table[:, fut[test]].transpose(1, 0, 2)  # (n, K, pred)
+    out = metrics.forecast(y[test], pred_v)
+    out["chosen"] = {"slots": slots, "slots_seen": int((count > 0).any(0).sum())}
+    return out
+
+
+def graph_ridge(ds: LabelledSet, train, select, test, n_classes=None, seed: int = 0, **_) -> dict:
+    """Per sensor, ridge regression from its last 12 readings to each of its next 12 (sklearn Ridge, inputs
+    as filled by _graph_arrays, windows with a missing target left out of the fit; fitted to the change from
+    the last reading, so a large alpha tends to the last-value forecast); one alpha for every
+    sensor, chosen on the model-selection split by the masked MAE."""
+    from sklearn.linear_model import Ridge
+
+    filled, _, y = _graph_arrays(ds, train)
+    K = filled.shape[1]
+    best, chosen, best_models = np.inf, None, None
+    for alpha in (0.1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5):
+        models = []
+        for k in range(K):
+            X, Y = filled[train, k], y[train, k] - filled[train, k, -1:]  # the change from the last reading:
+            keep = np.isfinite(Y).all(1)  # a strong alpha shrinks towards carrying the last reading forward
+            models.append(Ridge(alpha=alpha).fit(X[keep], Y[keep]) if keep.sum() >= 2 else None)
+        pred = _ridge_predict(models, filled, select, y.shape[2])
+        mae = metrics.forecast(y[select], pred)["mae"]
+        if mae < best:
+            best, chosen, best_models = mae, {"alpha": alpha, "selection_mae": round(mae, 4)}, models
+    out = metrics.forecast(y[test], _ridge_predict(best_models, filled, test, y.shape[2]))
+    out["chosen"] = chosen
+    return out
+
+
+def _ridge_predict(models, filled, idx, pred: int) -> np.ndarray:
+    out = np.repeat(filled[idx][:, :, -1:], pred, axis=2)  # a sensor without a model: its last reading
+    for k, m in enumerate(models):
+        if m is not None:
+            out[:, k] = filled[idx, k, -1:] + m.predict(filled[idx, k])
+    return out
+
+
 BASELINES: dict[str, dict[str, Callable]] = {
     "trajectory": {"constant_velocity_sampled": trajectory_constant_velocity},
     "hsi": {"svm_spectrum_neighbourhood": hsi_svm, "cnn_pca_patches": hsi_cnn},
@@ -379,6 +468,8 @@ BASELINES: dict[str, dict[str, Callable]] = {
     "sar": {"pca_rbf_svm": image_pca_svm, "cnn_from_scratch": image_cnn},
     "rgb": {"cnn_from_scratch": image_cnn, "pca_rbf_svm": image_pca_svm},
     "pointcloud": {"random_forest_height_features": pointcloud_random_forest},
+    "graph": {"last_value": graph_last_value, "time_of_day_average": graph_time_of_day_average,
+              "ridge_per_sensor": graph_ridge},
 }
 
 

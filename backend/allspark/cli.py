@@ -196,7 +196,25 @@ def cmd_eval(args) -> int:
     for name, m in report.get("baselines", {}).items():
         figures = ", ".join(f"{k} {v:.4f}" for k, v in m.items() if isinstance(v, float) and k != "seconds")
         print(f"  baseline {name}: {figures}  ({m['split']})")
+    if report["task"] == "forecast":
+        _print_forecast_table(report)
     return 0
+
+
+def _print_forecast_table(report: dict) -> None:
+    """Forecast figures as the literature prints them: MAE / RMSE / MAPE at horizons 3, 6, 12 and overall."""
+    rows = [(f"bundle ({p})", m) for p, m in report["results"].items()]
+    if "encoder_only" in report:
+        rows.append(("encoder's own head", report["encoder_only"]))
+    rows += [(f"baseline {n}", m) for n, m in report.get("baselines", {}).items()]
+    cols = [(f"h{h}", f"_h{h}") for h in (3, 6, 12)] + [("all", "")]
+    print("\n  " + f"{'':<34}" + "".join(f"{c:>24}" for c, _ in cols))
+    print("  " + f"{'':<34}" + "".join(f"{'MAE / RMSE / MAPE%':>24}" for _ in cols))
+    for label, m in rows:
+        cells = [f"{m.get('mae' + k, float('nan')):.2f} / {m.get('rmse' + k, float('nan')):.2f} / "
+                 f"{m.get('mape' + k, float('nan')):.1f}" for _, k in cols]
+        print("  " + f"{label:<34}" + "".join(f"{c:>24}" for c in cells))
+
 
 
 # ---- listings ----------------------------------------------------------------------------------

@@ -81,6 +81,14 @@ def summarise(result: dict, index: int = 0) -> str:
         counts = np.bincount(labels[labels >= 0], minlength=len(result["classes"]))
         share = ", ".join(f"{c} {n / max(counts.sum(), 1):.0%}" for c, n in zip(result["classes"], counts) if n)
         return f"Per-element classes: {share}."
+    if task == "forecast":  # (B, K sensors, H steps) in the data's units
+        v = np.asarray(result["values"][index], np.float64)
+        unit = ((result.get("targets") or [{}])[0] or {}).get("unit", "")
+        u = f" {unit}" if unit else ""
+        mins = result.get("horizon_minutes") or list(range(1, v.shape[-1] + 1))
+        return (f"Forecast for {v.shape[0]} sensors over the next {mins[-1]:g} min: mean {v[:, 0].mean():.4g}{u} "
+                f"at +{mins[0]:g} min, {v[:, -1].mean():.4g}{u} at +{mins[-1]:g} min (lowest sensor "
+                f"{v[:, -1].min():.4g}{u}).")
     return ""
 
 

@@ -58,6 +58,8 @@ def score(task: str, manifest: dict, ds: LabelledSet, result: dict) -> dict:
         return metrics.regression(ds.targets.reshape(len(ds.targets), -1), result["values"])
     if task == "trajectory":
         return metrics.trajectory(ds.targets, result["paths"], result["scores"])
+    if task == "forecast":
+        return metrics.forecast(ds.targets, result["values"])
     return metrics.classification(ds.targets, result["element_labels"], len(manifest["classes"]))
 
 

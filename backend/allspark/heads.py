@@ -8,6 +8,8 @@ Its pooled feature is [last position, mean of the bridge positions].
 - trajectory: K candidate futures of 12 (x, y) steps + a score each, trained winner-takes-all.
 - point/pixel classification (dense): every element (point, pixel) of the encoder attends to the
   LLM's hidden states, then a linear layer -> per-element class logits.
+- forecast (graph): the dense head's shape, per element (sensor) the next `horizon` values
+  (normalised), trained with the masked mean absolute error (missing targets, NaN, skipped).
 Text answers come from the LLM's own decoder (engine), not from a head.
 """
 
@@ -23,7 +25,8 @@ CLASSIFICATION = "classification"
 REGRESSION = "regression"
 TRAJECTORY = "trajectory"
 DENSE_TASKS = ("point_classification", "pixel_classification")
-TASKS = (CLASSIFICATION, REGRESSION, TRAJECTORY, *DENSE_TASKS)
+FORECAST = "forecast"
+TASKS = (CLASSIFICATION, REGRESSION, TRAJECTORY, *DENSE_TASKS, FORECAST)
 
 
 def pooled(llm_hidden: torch.Tensor, n_bridge: int) -> torch.Tensor:
@@ -103,6 +106,31 @@ class DenseHead(nn.Module):
                                            ignore_index=-1)
 
 
+class ForecastHead(DenseHead):
+    """Per-element regression of a horizon (graph forecasts): each sensor's features (+ the LLM's hidden
+    states) -> its next `horizon` values, normalised; `decode` puts them back in the data's units.
+    `residual`: the element's last feature is the sensor's last observed (standardised) reading and the
+    head predicts the change from it (the one head of a bundle that answers alone; with `encoder_skip` the
+    encoder's head adds it and the LLM head adds its correction)."""
+
+    def __init__(self, llm_dim: int, enc_dim: int, horizon: int, dim: int = 64, heads: int = 4,
+                 context: bool = True, residual: bool = True):
+        super().__init__(llm_dim, enc_dim, horizon, dim, heads, context)
+        self.residual = residual
+
+    def forward(self, llm_hidden, n_bridge, elements=None):
+        out = super().forward(llm_hidden, n_bridge, elements)
+        return out + elements[..., -1:].to(out.dtype) if self.residual else out
+
+    @staticmethod
+    def loss(pred, targets, weight=None):  # targets (B, K, horizon), NaN = missing: skipped
+        t = targets.float()
+        keep = torch.isfinite(t)
+        if not keep.any():
+            return pred.sum() * 0.0
+        return (pred[keep] - t[keep]).abs().mean()
+
+
 def build_head(task: str, cfg: dict, llm_dim: int, enc_dim: int) -> nn.Module:
     if task == CLASSIFICATION:
         return ClassificationHead(llm_dim, len(cfg["classes"]))
@@ -112,6 +140,9 @@ def build_head(task: str, cfg: dict, llm_dim: int, enc_dim: int) -> nn.Module:
         return TrajectoryHead(llm_dim, cfg.get("k", 20), cfg.get("horizon", 12))
     if task in DENSE_TASKS:
         return DenseHead(llm_dim, enc_dim, len(cfg["classes"]), cfg.get("dim", 64))
+    if task == FORECAST:
+        return ForecastHead(llm_dim, enc_dim, int(cfg.get("horizon", 12)), cfg.get("dim", 64),
+                            residual=not cfg.get("encoder_skip"))
     raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
 
 
@@ -120,6 +151,8 @@ def build_encoder_head(task: str, cfg: dict, enc_dim: int, element_dim: int) -> 
     or with `encoder_head: "elements"` (dense tasks) one that classifies each element on its own."""
     if task in DENSE_TASKS and cfg.get("encoder_head") == "elements":
         return DenseHead(enc_dim, element_dim, len(cfg["classes"]), cfg.get("dim", 64), context=False)
+    if task == FORECAST:  # each sensor from its own features (the encoder has mixed the sensors already)
+        return ForecastHead(enc_dim, element_dim, int(cfg.get("horizon", 12)), cfg.get("dim", 64), context=False)
     return build_head(task, cfg, enc_dim, element_dim)
 
 
@@ -144,4 +177,12 @@ def decode(task: str, output, manifest: dict) -> dict:
         return {"task": task, "classes": manifest["classes"],
                 "element_labels": probs.argmax(-1).cpu().numpy().astype(np.int32),
                 "element_probabilities": probs.max(-1).values.cpu().numpy().astype(np.float32)}
+    if task == FORECAST:
+        norm = manifest["normalisation"]["target"]
+        values = output.detach().float().cpu().numpy() * float(norm["std"]) + float(norm["mean"])
+        inp = manifest.get("input") or {}
+        step = float(inp.get("step_minutes") or 5.0)
+        return {"task": task, "targets": manifest.get("targets"), "values": values.astype(np.float32),
+                "sensor_ids": list(inp.get("sensor_ids") or []),
+                "horizon_minutes": [round(step * (i + 1), 6) for i in range(values.shape[-1])]}
     raise ValueError(f"unknown task {task!r}")

@@ -54,10 +54,40 @@ def trajectory(futures, paths, scores=None) -> dict:
     return out
 
 
+def forecast(y_true, y_pred, horizons=(3, 6, 12), mape_floor: float = 1e-3) -> dict:
+    """Spatio-temporal forecasts (N, K sensors, H steps), masked as the literature does: a missing target
+    (NaN) is skipped; MAPE (in %) also skips true values within `mape_floor` of 0. MAE, RMSE and MAPE
+    over all steps, and at each horizon h of `horizons` (step h: with 5-minute steps 3, 6, 12 are 15, 30
+    and 60 minutes ahead) as mae_h3, rmse_h3, mape_h3, ..."""
+    y_true, y_pred = np.asarray(y_true, np.float64), np.asarray(y_pred, np.float64)
+    y_true = y_true.reshape(len(y_true), -1, y_true.shape[-1])
+    y_pred = y_pred.reshape(y_true.shape)
+
+    def scores(t, p) -> tuple[float, float, float, int]:
+        keep = np.isfinite(t)
+        n = int(keep.sum())
+        if n == 0:
+            return float("nan"), float("nan"), float("nan"), 0
+        err = p[keep] - t[keep]
+        rel = np.abs(t[keep]) > mape_floor
+        mape = float(np.mean(np.abs(err[rel]) / np.abs(t[keep][rel])) * 100) if rel.any() else float("nan")
+        return float(np.abs(err).mean()), float(np.sqrt((err ** 2).mean())), mape, n
+
+    mae, rmse, mape, n = scores(y_true, y_pred)
+    out = {"mae": mae, "rmse": rmse, "mape": mape}
+    for h in horizons:
+        if h <= y_true.shape[-1]:
+            out[f"mae_h{h}"], out[f"rmse_h{h}"], out[f"mape_h{h}"], _ = scores(y_true[..., h - 1], y_pred[..., h - 1])
+    out["n"] = n
+    out["samples"] = int(len(y_true))
+    return out
+
+
 MAIN_METRIC = {"classification": "accuracy", "regression": "rmse", "trajectory": "min_ade",
                # per-point ground / non-ground: mostly non-ground points, so accuracy rewards calling
                # everything non-ground; the figure users read (and model selection picks by) is mIoU
-               "point_classification": "miou", "pixel_classification": "accuracy"}
+               "point_classification": "miou", "pixel_classification": "accuracy",
+               "forecast": "mae"}  # masked MAE over every sensor and step (graph)
 LOWER_IS_BETTER = {"rmse", "mae", "min_ade", "min_fde"}
 
 

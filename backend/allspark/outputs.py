@@ -203,6 +203,8 @@ def summary_stats(result: dict, samples) -> dict:
                    "best_score_mean": float(scores.max(1).mean()),
                    "best_end_distance": {"min": float(ends.min()), "mean": float(ends.mean()), "max": float(ends.max()),
                                          "unit": "m"}})
+    elif task == "forecast":
+        st.update(_forecast_stats(result))
     elif task in ("point_classification", "pixel_classification"):
         labels = np.asarray(result["element_labels"])
         probs = result.get("element_probabilities")
@@ -278,6 +280,28 @@ def run_stats(run: dict) -> dict:
     return st
 
 
+def _forecast_stats(result: dict) -> dict:
+    """A sensor network's forecast for its latest window: per horizon (3, 6 and 12 steps) the mean over
+    the sensors and the range, the lowest and highest sensor at the last step, and the range of every
+    forecast value (what a written answer's numbers are held to)."""
+    v = np.asarray(result["values"], np.float64)[-1]  # (K sensors, H steps): the latest window
+    K, H = v.shape
+    target = (result.get("targets") or [{"name": "value", "unit": ""}])[0]
+    minutes = list(result.get("horizon_minutes") or range(1, H + 1))
+    ids = [str(i) for i in (result.get("sensor_ids") or range(K))]
+    horizons = []
+    for h in sorted({min(H, k) for k in (3, 6, 12)}):
+        col = v[:, h - 1]
+        horizons.append({"steps": h, "minutes": float(minutes[h - 1]), "mean": float(np.nanmean(col)),
+                         "min": float(np.nanmin(col)), "max": float(np.nanmax(col))})
+    last = v[:, -1]
+    lo, hi = int(np.nanargmin(last)), int(np.nanargmax(last))
+    return {"sensors": K, "steps": H, "horizons": horizons,
+            "lowest": {"sensor": ids[lo], "value": float(last[lo])}, "highest": {"sensor": ids[hi], "value": float(last[hi])},
+            "targets": [{"name": target["name"], "unit": target.get("unit", ""), "min": float(np.nanmin(v)),
+                         "max": float(np.nanmax(v))}]}
+
+
 def summary_text(st: dict, top: int = 5) -> str:
     """One line in words for the whole run (shown to users, given to the LLM with the question)."""
     task, n, unit = st.get("task"), st["samples"], st.get("unit", "sample")
@@ -326,6 +350,14 @@ def summary_text(st: dict, top: int = 5) -> str:
         return (f"{what}, {st['candidates']} candidate futures of {st['steps']} steps each: the most likely "
                 f"(mean score {st['best_score_mean']:.0%}) end{'s' if n == 1 else ''} "
                 f"{'on average ' if n > 1 else ''}{d['mean']:.2f} m from the last observed position{spread}{tail}.")
+    if task == "forecast":
+        t = st["targets"][0]
+        u = f" {t['unit']}" if t.get("unit") else ""
+        means = ", ".join(f"{_num(h['mean'])}{u} at +{_num(h['minutes'])} min" for h in st["horizons"])
+        last = st["horizons"][-1]
+        return (f"{st['sensors']:,} sensors, the next {st['steps']} steps: mean {t['name']} {means}; at "
+                f"+{_num(last['minutes'])} min from {_num(st['lowest']['value'])}{u} (sensor {st['lowest']['sensor']}) "
+                f"to {_num(st['highest']['value'])}{u} (sensor {st['highest']['sensor']}){tail}.")
     if task in ("point_classification", "pixel_classification"):
         kind = "points" if task == "point_classification" else "pixels"
         items = [f"{r['name']} {_pct(r['share'])} ({r['count']:,} {kind}" + (f", {_ha(r['area_ha'])}" if "area_ha" in r

@@ -225,6 +225,9 @@ def target_normalisation(task: str, targets: np.ndarray) -> dict:
     if task == "trajectory":
         steps = np.diff(np.concatenate([np.zeros_like(targets[:, :1]), targets], 1), axis=1)
         return {"scale": float(max(np.sqrt((steps ** 2).mean()) * 4, 1e-6))}
+    if task == "forecast":  # one mean / std over every sensor and step (missing targets, NaN, ignored)
+        mean, std = fit_mean_std(np.asarray(targets, np.float64).reshape(-1, 1), floor=1e-6, fallback=None)
+        return {"mean": float(mean[0]), "std": float(std[0])}
     return {}
 
 
@@ -234,6 +237,8 @@ def normalised_targets(task: str, targets: np.ndarray, norm: dict) -> np.ndarray
         return ((t - np.asarray(norm["mean"])) / np.asarray(norm["std"])).astype(np.float32)
     if task == "trajectory":
         return (targets / norm["scale"]).astype(np.float32)
+    if task == "forecast":  # NaN (missing) stays NaN: the loss skips it
+        return ((targets - norm["mean"]) / norm["std"]).astype(np.float32)
     return targets.astype(np.int64)
 
 
@@ -276,12 +281,13 @@ def make_manifest(modality, task: str, spec: dict, stats: dict, tnorm: dict, run
     return {
         "name": name, "modality": modality.name, "task": task,
         "classes": list(classes) if classes is not None and task in ("classification", *DENSE) else None,
-        "targets": targets if task == "regression" else None,
+        "targets": targets if task in ("regression", "forecast") else None,
         "prompts": prompt_list, "input": spec["input"], "read_options": read_options or {},
         "normalisation": {**stats, "target": tnorm}, "encoder": spec["encoder"],
         "bridge": {"queries": 32, "layers": 3, "heads": 8, "head_dim": 64, "ffn_mult": 4, **(bridge or {}),
                    "output_rms": embedding_rms(runtime)},
-        "head": {**({"k": 20, "horizon": 12} if task == "trajectory" else {}), **(head or {})},
+        "head": {**({"k": 20, "horizon": 12} if task == "trajectory" else {}),
+                 **({"horizon": int(spec["input"].get("pred") or 12)} if task == "forecast" else {}), **(head or {})},
         "llm": {"file": llm_info["file"], "sha256": llm_info["sha256"], "n_embd": llm_info["n_embd"],
                 "arch": llm_info.get("arch")},
     }
@@ -320,6 +326,8 @@ def evaluate_outputs(task: str, outputs: list, targets: np.ndarray, manifest: di
         out = decode(task, (torch.cat([o[0] for o in outputs]), torch.cat([o[1] for o in outputs])), manifest)
         return metrics.trajectory(targets, out["paths"], out["scores"])
     out = decode(task, torch.cat(outputs), manifest)
+    if task == "forecast":
+        return metrics.forecast(targets, out["values"])
     if task == "classification":
         return metrics.classification(targets, out["probabilities"].argmax(1), len(manifest["classes"]))
     if task == "regression":

@@ -33,6 +33,7 @@ KNOWN = {
     "table": ["table"],
     "trajectory": ["trajectory"],
     "pointcloud": ["pointcloud"],
+    "graph": ["graph"],
 }
 
 _REGISTRY: dict[str, "Modality"] = {}

@@ -306,5 +306,23 @@ class TrajectoryOptions(Options):
 
 
 
+@dataclass
+class GraphOptions(Options):
+    """Reader options of sensor networks (graph.read, read_labelled, from_payload), and the input settings a
+    bundle's `read_options` may carry."""
+
+    obs: Any = opt(None, "int", low=1, doc="observed steps per sample (12)")
+    pred: Any = opt(None, "int", low=1, doc="training data: steps to forecast (12)")
+    mode: str = opt("last", "str", choices=("last", "all"), doc="ask: the last window only, or every window")
+    stride: int = opt(1, "int", low=1, doc="steps between windows")
+    block_hours: Any = opt(None, "float", low=1e-9, doc="training data: hours per split block (24)")
+    adjacency: Any = opt(None, "str", doc="a K x K adjacency CSV (or adj_mx.pkl) beside a readings CSV")
+    time_column: Any = opt(None, "str", doc="the readings' time column (default: a first column named time, ...)")
+    start: Any = opt(None, "str", doc="the first row's time when the readings have no time column")
+    step_minutes: Any = opt(None, "float", low=1e-9, doc="minutes between rows without a time column (5)")
+    zero_missing: Any = opt(None, "bool", doc="a reading of 0 is missing (METR-LA's convention; default true)")
+    max_sensors: Any = opt(None, "int", low=1, doc="read only the first N sensors")
+    max_steps: Any = opt(None, "int", low=1, doc="read only the first N time steps")
+
 __all__ = ["Options", "check_value", "opt", "ImageOptions", "MsiOptions", "HsiOptions", "PointCloudOptions",
-           "TableOptions", "TrajectoryOptions"]
+           "TableOptions", "TrajectoryOptions", "GraphOptions"]
