@@ -151,13 +151,8 @@ class AskAlgorithm(base.AllSparkAlgorithm):
         feedback.pushInfo(tr("Answer: {text}").format(text=answer))
         if summary:
             feedback.pushInfo(summary)
-        out = {self.ANSWER: answer, self.SUMMARY: summary, self.BUNDLE_USED: manifest["name"]}
-        path = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
-        if path:
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(f"{prompt or manifest.get('prompts', [''])[0]}\n\n{answer}\n\n{summary}\n")
-            out[self.OUTPUT] = path
-        return out
+        return self.outputs(parameters, context, prompt or manifest.get("prompts", [""])[0], answer, summary,
+                            manifest["name"])
 
     def ask_together(self, parameters, context, feedback, items, prompt, max_tokens):
         """One question about several layers: every layer's bundle tokens in one LLM context; the answer,
@@ -175,8 +170,12 @@ class AskAlgorithm(base.AllSparkAlgorithm):
                              for (lyr, *_), r in zip(items, res.get("results") or []))
         feedback.pushInfo(tr("Answer: {text}").format(text=answer))
         feedback.pushInfo(summary)
-        out = {self.ANSWER: answer, self.SUMMARY: summary,
-               self.BUNDLE_USED: ", ".join(man["name"] for _, man, *_ in items)}
+        return self.outputs(parameters, context, question, answer, summary,
+                            ", ".join(man["name"] for _, man, *_ in items))
+
+    def outputs(self, parameters, context, question: str, answer: str, summary: str, bundles: str) -> dict:
+        """The algorithm's outputs; the question, the answer and the summary written to OUTPUT when asked."""
+        out = {self.ANSWER: answer, self.SUMMARY: summary, self.BUNDLE_USED: bundles}
         path = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
         if path:
             with open(path, "w", encoding="utf-8") as f:

@@ -94,13 +94,8 @@ class DenseTiles:
         if area is None:
             return []
         core, info = area
-        samples = self.tiles(cube, int(tile), self.margin_of(margin), where=core, halo=halo)
-        if any(halo_sides(halo)):
-            in_block_frame(samples, cube.meta, cube.mask.shape, halo)
-        if info is not None:
-            for s in samples:
-                s.meta["region"] = info
-        return samples
+        return block_samples(self.tiles(cube, int(tile), self.margin_of(margin), where=core, halo=halo), cube,
+                             halo, info)
 
     def tiles(self, cube: Sample, tile: int, margin: int, where: np.ndarray | None = None,
               halo=None) -> list[Sample]:
@@ -377,6 +372,17 @@ def answer_area(cube: Sample, region, halo):
             return None
         raise region_miss(region, cube.meta.get("source", "input"), inside, info is not None)
     return core & inside, info
+
+
+def block_samples(samples, cube: Sample, halo, region_info) -> list:
+    """A read block's samples in the block's own frame (in_block_frame, with a halo), each with the
+    region's info (areas) when the read was limited to selected polygons."""
+    if any(halo_sides(halo)):
+        in_block_frame(samples, cube.meta, cube.mask.shape, halo)
+    if region_info is not None:
+        for s in samples:
+            s.meta["region"] = region_info
+    return samples
 
 
 def in_block_frame(samples, meta: dict, shape, halo) -> None:

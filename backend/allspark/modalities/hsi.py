@@ -30,8 +30,7 @@ import numpy as np
 from ..errors import InputError
 from ..tiling import Grid
 from .base import LabelledSet, Modality, Sample, fit_mean_std, need_samples, register, required_array
-from .dense import (DenseTiles, answer_area, class_lookup, halo_sides, in_block_frame, label_raster, load_npy,
-                    principal_components)
+from .dense import DenseTiles, answer_area, block_samples, class_lookup, label_raster, load_npy, principal_components
 from .options import HsiOptions
 from .raster import RASTER_TYPES, pixels_to_raster, raster_payload, read_raster
 
@@ -109,13 +108,8 @@ class HSI(DenseTiles, Modality):
         if area is None:
             return []
         core, info = area
-        samples = self.pixels(cube, step=step, where=None if core.all() else core, patch=patch)
-        if any(halo_sides(halo)):
-            in_block_frame(samples, cube.meta, cube.mask.shape, halo)
-        if info is not None:
-            for s in samples:
-                s.meta["region"] = info
-        return samples
+        return block_samples(self.pixels(cube, step=step, where=None if core.all() else core, patch=patch), cube,
+                             halo, info)
 
     def baseline_options(self, options: dict) -> dict:
         """The alternatives read each pixel with its 9 x 9 neighbourhood; a dense bundle's data per pixel,
