@@ -222,11 +222,19 @@ def qgis_process_env(plugins_dir: str, extra: dict | None = None) -> dict:
 
 
 def pump(app, until, timeout=60.0):
-    """Run the Qt event loop until `until()` is true or `timeout` seconds pass; returns until()."""
+    """Run the Qt event loop until `until()` is true or `timeout` seconds pass; returns until(). The loop
+    waits for events (signals, replies, task ends set the condition); a timer's ticks wake it so the
+    timeout, which only bounds a hang, is honoured."""
+    from qgis.PyQt.QtCore import QEventLoop, QTimer
+
+    tick = QTimer()
+    tick.start(20)
     end = time.monotonic() + timeout
-    while time.monotonic() < end and not until():
-        app.processEvents()
-        time.sleep(0.01)  # a bounded poll of the condition, the event loop turning in between
+    try:
+        while time.monotonic() < end and not until():
+            app.processEvents(QEventLoop.AllEvents | QEventLoop.WaitForMoreEvents)
+    finally:
+        tick.stop()
     return until()
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from abc import abstractmethod
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -1030,9 +1031,9 @@ class ImageModality(DenseTiles, Modality):
             return self.build_tile_encoder(inp, self.encoder_spec(spec))
         return self.build_image_encoder(spec)
 
+    @abstractmethod
     def build_image_encoder(self, spec: dict):
         """The scene encoder: forward(image, mask) -> tokens (B, n, dim)."""
-        raise NotImplementedError(f"{self.name} has no scene encoder")
 
     def from_payload(self, arrays, meta) -> list[Sample]:
         meta = dict(meta or {})
