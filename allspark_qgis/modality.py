@@ -17,7 +17,8 @@ Rule (first match wins):
     sigma0, sar, mstar), or floating-point values that look like backscatter in dB (mostly negative,
     down below -3) -> ``sar``; anything else -> None (AllSpark cannot tell: the user chooses the
     modality by hand)
-- vector: point or line geometry with a time field and an id field -> ``trajectory``;
+- vector: point or line geometry with a time field and an id field -> ``trajectory``; a table without
+  geometry whose numeric fields are mostly named like sensor ids (8 or more: 773869, s12) -> ``graph``;
   any other attribute table (polygons, no geometry, points without time) -> ``table``
 
 Titles, nouns and counting units of the modalities are data here (`TITLES`, `NOUNS`, `RUN_UNITS`), so
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 
 from .i18n import N_, tr
 
-MODALITIES = ("rgb", "msi", "hsi", "sar", "table", "trajectory", "pointcloud")
+MODALITIES = ("rgb", "msi", "hsi", "sar", "table", "trajectory", "pointcloud", "graph")
 RASTER_MODALITIES = ("rgb", "msi", "hsi", "sar")
 HSI_MIN_BANDS = 30
 
@@ -45,6 +46,7 @@ TITLES = {
     "table": N_("Table"),
     "trajectory": N_("Trajectory"),
     "pointcloud": N_("Point cloud"),
+    "graph": N_("Sensor network"),
 }
 NOUNS = {
     "rgb": N_("an RGB image"),
@@ -54,9 +56,10 @@ NOUNS = {
     "table": N_("a table"),
     "trajectory": N_("a trajectory layer (points with a time and a track id)"),
     "pointcloud": N_("a point cloud"),
+    "graph": N_("a table of sensor readings over time (a column per sensor)"),
 }
 RUN_UNITS = {"rgb": "tiles", "msi": "tiles", "sar": "tiles", "hsi": "pixels", "table": "rows",
-             "trajectory": "tracks", "pointcloud": "tiles"}
+             "trajectory": "tracks", "pointcloud": "tiles", "graph": "rows"}
 TASK_UNITS = {"pixel_classification": "pixels"}  # a task that counts otherwise than its modality
 
 COMPLEX_TYPES = {"CInt16", "CInt32", "CFloat32", "CFloat64"}
@@ -234,8 +237,22 @@ def detect(facts: LayerFacts) -> str | None:
             t = find_time_field(facts.fields)
             if t and find_id_field(facts.fields, exclude=t):
                 return "trajectory"
+        if facts.geometry == "none" and sensor_columns(facts.fields):
+            return "graph"
         return "table"
     return None
+
+
+_SENSOR_NAME = re.compile(r"^[a-z_]{0,8}\d+$", re.I)
+SENSOR_MIN_COLUMNS = 8
+
+
+def sensor_columns(fields: list[tuple[str, str]]) -> list[str]:
+    """The numeric fields named like sensor ids (773869, s12, sensor_3) when they make a table of sensor
+    readings: at least SENSOR_MIN_COLUMNS of them and 80% of its numeric fields; else []."""
+    numeric = [n for n, k in fields if k in NUMERIC_TYPES]
+    sensors = [n for n in numeric if _SENSOR_NAME.match(n)]
+    return sensors if len(sensors) >= SENSOR_MIN_COLUMNS and len(sensors) >= 0.8 * len(numeric) else []
 
 
 def no_bundle_text(m: str | None, facts: LayerFacts | None) -> str:

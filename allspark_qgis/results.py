@@ -315,6 +315,28 @@ def copy_with_predictions(layer, result: dict, fids, name: str | None = None):
     return out
 
 
+def forecast_table(result: dict, name: str):
+    """A sensor network's forecast as a table (no geometry): a row per sensor, `sensor_id` and a field per
+    step ahead (`in_5min`, `in_10min`, ...) for the latest window, in the data's units."""
+    from qgis.core import QgsFeature, QgsFields, QgsMemoryProviderUtils, QgsWkbTypes
+
+    values = np.asarray(result["values"], np.float64)[-1]  # (K sensors, H steps): the latest window
+    minutes = list(result.get("horizon_minutes") or range(1, values.shape[1] + 1))
+    ids = [str(i) for i in (result.get("sensor_ids") or range(values.shape[0]))]
+    fields = QgsFields()
+    fields.append(_qfield("sensor_id", "string"))
+    for m in minutes:
+        fields.append(_qfield(f"in_{float(m):g}min".replace(".", "_"), "double"))
+    out = QgsMemoryProviderUtils.createMemoryLayer(name, fields, QgsWkbTypes.NoGeometry)
+    feats = []
+    for k, sid in enumerate(ids):
+        f = QgsFeature(fields)
+        f.setAttributes([sid] + [None if not np.isfinite(v) else float(v) for v in values[k]])
+        feats.append(f)
+    out.dataProvider().addFeatures(feats)
+    return out
+
+
 def style_predictions(layer, result: dict, new_fields) -> None:
     """Categorised by predicted class, or graduated by the first predicted value."""
     from qgis.core import (

@@ -104,6 +104,22 @@
             <translation>{layer} - {bundle}</translation>
         </message>
         <message>
+            <source>The layer has no rows of readings.</source>
+            <translation>La couche n'a aucune ligne de mesures.</translation>
+        </message>
+        <message>
+            <source>A sensor-network bundle trains on a table of readings (a column per sensor).</source>
+            <translation>Un bundle de réseau de capteurs s'entraîne sur une table de mesures (une colonne par capteur).</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' needs a table of sensor readings.</source>
+            <translation>Le bundle « {name} » a besoin d'une table de mesures de capteurs.</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' reads {count} sensors; this table lacks {missing} of them (e.g. {first}).</source>
+            <translation>Le bundle « {name} » lit {count} capteurs ; il en manque {missing} dans cette table (par ex. {first}).</translation>
+        </message>
+        <message>
             <source>A point-cloud bundle trains on a point-cloud layer.</source>
             <translation>Un paquet de nuage de points s'entraîne sur une couche de nuage de points.</translation>
         </message>
@@ -636,6 +652,10 @@
             <translation>Nuage de points</translation>
         </message>
         <message>
+            <source>Sensor network</source>
+            <translation>Réseau de capteurs</translation>
+        </message>
+        <message>
             <source>an RGB image</source>
             <translation>une image RVB</translation>
         </message>
@@ -662,6 +682,10 @@
         <message>
             <source>a point cloud</source>
             <translation>un nuage de points</translation>
+        </message>
+        <message>
+            <source>a table of sensor readings over time (a column per sensor)</source>
+            <translation>une table de mesures de capteurs dans le temps (une colonne par capteur)</translation>
         </message>
         <message>
             <source>AllSpark does not read this kind of layer.</source>

@@ -104,6 +104,22 @@
             <translation>{layer} - {bundle}</translation>
         </message>
         <message>
+            <source>The layer has no rows of readings.</source>
+            <translation>该图层没有读数行。</translation>
+        </message>
+        <message>
+            <source>A sensor-network bundle trains on a table of readings (a column per sensor).</source>
+            <translation>传感器网络模型包在读数表（每个传感器一列）上训练。</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' needs a table of sensor readings.</source>
+            <translation>模型包“{name}”需要一张传感器读数表。</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' reads {count} sensors; this table lacks {missing} of them (e.g. {first}).</source>
+            <translation>模型包“{name}”读取 {count} 个传感器；此表缺少其中 {missing} 个（例如 {first}）。</translation>
+        </message>
+        <message>
             <source>A point-cloud bundle trains on a point-cloud layer.</source>
             <translation>点云模型包需要在点云图层上训练。</translation>
         </message>
@@ -636,6 +652,10 @@
             <translation>点云</translation>
         </message>
         <message>
+            <source>Sensor network</source>
+            <translation>传感器网络</translation>
+        </message>
+        <message>
             <source>an RGB image</source>
             <translation>RGB 影像</translation>
         </message>
@@ -662,6 +682,10 @@
         <message>
             <source>a point cloud</source>
             <translation>点云</translation>
+        </message>
+        <message>
+            <source>a table of sensor readings over time (a column per sensor)</source>
+            <translation>一张随时间变化的传感器读数表（每个传感器一列）</translation>
         </message>
         <message>
             <source>AllSpark does not read this kind of layer.</source>

@@ -1,14 +1,14 @@
-"""The plugin's modality families, one module each (raster, table, trajectory, point cloud): what the
+"""The plugin's modality families, one module each (raster, table, trajectory, point cloud, graph): what the
 dock, the context menu and the Processing algorithms do with a layer of a modality, without branching
 on modality names. A new modality joins a family's `modalities`, or adds a module with a `FAMILY` and
 its line in FAMILIES."""
 
 from __future__ import annotations
 
-from . import pointcloud, raster, table, trajectory
+from . import graph, pointcloud, raster, table, trajectory
 from .base import Family, Run, Selection, TrainingInputs, safe_name, unique_path
 
-FAMILIES: tuple[Family, ...] = (raster.FAMILY, table.FAMILY, trajectory.FAMILY, pointcloud.FAMILY)
+FAMILIES: tuple[Family, ...] = (raster.FAMILY, table.FAMILY, trajectory.FAMILY, pointcloud.FAMILY, graph.FAMILY)
 _BY_MODALITY = {m: f for f in FAMILIES for m in f.modalities}
 
 

@@ -237,6 +237,32 @@ def ground_cloud(path, n=1500, size=60.0, seed=6) -> str:
     return write_copc(path, xyz, np.where(ground, 2, 1), intensity=rng.integers(0, 1000, n))
 
 
+def sensor_csv(path, sensors: int = 12, hours: int = 36, seed: int = 7) -> str:
+    """Loop-detector speeds (mph) every 5 min: a time column, then one column per sensor (ids like
+    METR-LA's); a morning and an evening slowdown of each sensor's own depth, noise, a few empty cells."""
+    rng = np.random.default_rng(seed)
+    steps = hours * 12
+    t = np.arange(steps) * 5 / 60.0  # hours since 2012-03-05 00:00 (a Monday)
+    rush = np.exp(-((t % 24 - 8) ** 2) / 2) + np.exp(-((t % 24 - 17.5) ** 2) / 3)
+    ids = [str(770000 + 37 * k) for k in range(sensors)]
+    depth = rng.uniform(5, 30, sensors)
+    speeds = 65 - rush[:, None] * depth[None] + rng.normal(0, 2, (steps, sensors))
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("time," + ",".join(ids) + "\n")
+        for i in range(steps):
+            minute = i * 5
+            stamp = f"2012-03-{5 + minute // 1440:02d}T{minute % 1440 // 60:02d}:{minute % 60:02d}:00"
+            cells = ["" if rng.random() < 0.01 else f"{v:.2f}" for v in speeds[i]]
+            f.write(stamp + "," + ",".join(cells) + "\n")
+    return str(path)
+
+
+def sensor_layer_uri(path, provider_prefix: bool = False) -> str:
+    """Delimited-text URI of the sensor readings CSV (a table, no geometry)."""
+    uri = f"file://{path}?delimiter=,&geomType=none"
+    return f"delimitedtext://{uri}" if provider_prefix else uri
+
+
 def data_dir() -> Path:
     """Generated data, made once per test session."""
     with _lock:
@@ -250,6 +276,7 @@ def data_dir() -> Path:
         labelled_points(d / "hsi_labels.gpkg", d / "hsi.tif", per_class=20, margin=1.0)
         trajectory_csv(d / "tracks.csv")
         table_csv(d / "table.csv")
+        sensor_csv(d / "sensors.csv")
         ground_cloud(d / "cloud.copc.laz")
         _state["data"] = d
         atexit.register(shutil.rmtree, d, True)

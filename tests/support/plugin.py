@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from support.data import data_dir, table_layer_uri, trajectory_layer_uri
+from support.data import data_dir, sensor_layer_uri, table_layer_uri, trajectory_layer_uri
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_PY = REPO / ".venv" / "bin" / "python"
@@ -152,6 +152,8 @@ def train_inputs(d: Path) -> dict:
                                "pretrain_lr": 0.005, "pretrain_batch_size": 4, "max_samples": 64,
                                "val_fraction": 0.2})},
         "tiny-table": {"INPUT": table_layer_uri(d / "table.csv", True), "TARGET_FIELD": "PM2.5", "OPTIONS": opts},
+        "tiny-graph": {"INPUT": sensor_layer_uri(d / "sensors.csv", True), "MODALITY": "graph", "OPTIONS": json.dumps({
+            **TRAIN_OPTIONS, "encoder": {"dim": 16}, "read_options": {"block_hours": 4}, "pretrain_epochs": 2})},
         "tiny-traj": {"INPUT": trajectory_layer_uri(d / "tracks.csv", True), "TIME_FIELD": "t", "ID_FIELD": "track_id",
                       "OPTIONS": opts},
         "tiny-cloud": {"INPUT": str(d / "cloud.copc.laz"), "OPTIONS": cloud},

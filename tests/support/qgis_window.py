@@ -102,6 +102,17 @@ plugin.initGui()
 out["ready"] = pump(lambda: plugin.manager.state == "ready", 120)
 
 
+def show_dock_on(layer, kind, bundle):
+    # "Ask AllSpark..." on the layer (its kind's context-menu action), the bundle chosen in the dock
+    window.show()
+    iface.activeLayer.return_value = layer
+    plugin.layer_actions[kind].trigger()
+    d = plugin.dock
+    window.resizeDocks([layers_dock, d], [285, 460], Qt.Horizontal)
+    d.bundle_combo.setCurrentIndex(d.bundle_combo.findData(bundle))
+    return d
+
+
 def open_dock(path, name, bundle, project_crs=False):
     global field
     field = QgsRasterLayer(path, name)
@@ -109,13 +120,7 @@ def open_dock(path, name, bundle, project_crs=False):
     if project_crs:  # what QGIS does for the first layer of a new project
         QgsProject.instance().setCrs(field.crs())
         canvas.setDestinationCrs(field.crs())
-    window.show()
-    iface.activeLayer.return_value = field
-    plugin.layer_actions["raster"].trigger()
-    d = plugin.dock
-    window.resizeDocks([layers_dock, d], [285, 460], Qt.Horizontal)
-    d.bundle_combo.setCurrentIndex(d.bundle_combo.findData(bundle))
-    return d
+    return show_dock_on(field, "raster", bundle)
 
 
 def ask(d, question, timeout):
