@@ -17,6 +17,7 @@ import os
 import numpy as np
 
 from .i18n import tr
+from .protocol.atomic import PartFileWriter
 
 # a qualitative palette (ColorBrewer Set1/Dark2/Paired mix), extended by golden-ratio hues
 _BASE = [
@@ -70,7 +71,7 @@ def label_indices(result: dict, n: int | None = None) -> np.ndarray:
     return np.full(n or 0, -1, np.int64)
 
 
-class ClassRasterWriter:
+class ClassRasterWriter(PartFileWriter):
     """A class raster written block by block: memory is one block, whatever the raster's size.
 
     Blocks of class indices (-1 = none) go into a tiled, DEFLATE-compressed GeoTIFF beside the target
@@ -151,16 +152,6 @@ class ClassRasterWriter:
         for p in (self.part, self.part + ".aux.xml"):
             if os.path.exists(p):
                 os.remove(p)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-        return False
 
 
 def write_class_raster(path: str, labels: np.ndarray, transform, crs_wkt: str | None, classes,

@@ -50,7 +50,7 @@ def test_the_protocol_package_stands_alone():
     """Relative imports inside (it runs as allspark_protocol and as allspark_qgis.protocol), no backend,
     plugin or QGIS, pyzmq only in client.py."""
     allowed_absolute = {"__future__", "hashlib", "hmac", "json", "os", "secrets", "struct", "threading", "time",
-                        "dataclasses", "typing", "numpy", "sys", "tempfile", "collections", "concurrent", "psutil",
+                        "abc", "dataclasses", "typing", "numpy", "sys", "tempfile", "collections", "concurrent", "psutil",
                         "contextlib"}
     for p in sorted(PROTOCOL.glob("*.py")):
         for line, mod, level in _imports(p):

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+from allspark_protocol.atomic import PartFileWriter
 
 from .atomic import atomic_path, default_mode
 from .engine import summarise
@@ -562,7 +563,7 @@ def ground_answer(text: str, stats) -> tuple[str, list[dict]]:
 
 
 # ---- a label raster written block by block (allspark batch: a mosaic larger than memory) ----------
-class LabelRasterWriter:
+class LabelRasterWriter(PartFileWriter):
     """The label GeoTIFF of `write_label_raster` (uint8 class indices, 255 = nodata, DEFLATE, the class
     names as the band's `classes` tag, a palette, band description "class", `<name>.classes.json`
     beside it), written block by block as results arrive: memory is one block, whatever the raster.
@@ -662,13 +663,3 @@ class LabelRasterWriter:
                 p.unlink()
             except FileNotFoundError:
                 pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-        return False

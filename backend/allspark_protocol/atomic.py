@@ -9,6 +9,7 @@ with it; the backend's writers (results, COPC files, the LLM cache) use this sam
 from __future__ import annotations
 
 import contextlib
+from abc import ABC, abstractmethod
 import os
 import tempfile
 from typing import Callable, Iterator
@@ -52,3 +53,27 @@ def write_atomically(path: str, write: Callable, *, prefix: str, suffix: str, fo
 
 
 __all__ = ["atomic_path", "write_atomically"]
+
+
+class PartFileWriter(ABC):
+    """A writer that fills a part file and moves it into place: used as a context manager, it `close()`s
+    (the part becomes the file) when the block ends normally and `abort()`s (the part is removed, an
+    earlier file stays) when it raises."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Finish the part file and move it into place."""
+
+    @abstractmethod
+    def abort(self) -> None:
+        """Remove the part file; what was at the path before stays."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+        return False

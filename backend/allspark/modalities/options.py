@@ -305,7 +305,6 @@ class TrajectoryOptions(Options):
     delimiter: Any = opt(None, "str", doc="the table's delimiter (default: sniffed)")
 
 
-
 @dataclass
 class GraphOptions(Options):
     """Reader options of sensor networks (graph.read, read_labelled, from_payload), and the input settings a
