@@ -17,9 +17,12 @@ Rule (first match wins):
     sigma0, sar, mstar), or floating-point values that look like backscatter in dB (mostly negative,
     down below -3) -> ``sar``; anything else -> None (AllSpark cannot tell: the user chooses the
     modality by hand)
-- vector: point or line geometry with a time field and an id field -> ``trajectory``; a table without
+- vector: a string field of video clip paths -> ``video`` (named like one: video, clip, movie, footage,
+  video_path, ...; or named file / path / filename / url / media with values that end in a video file type);
+  point or line geometry with a time field and an id field -> ``trajectory``; a table without
   geometry whose numeric fields are mostly named like sensor ids (8 or more: 773869, s12) -> ``graph``;
-  any other attribute table (polygons, no geometry, points without time) -> ``table``
+  a string field named like a text (text, comment, report, review, ...) beside at most two numeric
+  fields -> ``text``; any other attribute table (polygons, no geometry, points without time) -> ``table``
 
 Titles, nouns and counting units of the modalities are data here (`TITLES`, `NOUNS`, `RUN_UNITS`), so
 the GUI and Processing show them without branching on modality names.
@@ -32,7 +35,7 @@ from dataclasses import dataclass, field
 
 from .i18n import N_, tr
 
-MODALITIES = ("rgb", "msi", "hsi", "sar", "table", "trajectory", "pointcloud", "graph")
+MODALITIES = ("rgb", "msi", "hsi", "sar", "table", "trajectory", "pointcloud", "graph", "text", "video")
 RASTER_MODALITIES = ("rgb", "msi", "hsi", "sar")
 HSI_MIN_BANDS = 30
 
@@ -47,6 +50,11 @@ TITLES = {
     "trajectory": N_("Trajectory"),
     "pointcloud": N_("Point cloud"),
     "graph": N_("Sensor network"),
+    "text": N_("Text"),
+    "video": N_("Video"),
+    "code": N_("Code"),  # scripts and expression files: files, not layers (Processing: Describe and search scripts)
+    "oblique": N_("Oblique photography"),  # folders of views + cameras, not layers (Processing: Depth from oblique images)
+    "infrared": N_("Infrared"),  # person images, files not layers (Processing: Find a person in visible images)
 }
 NOUNS = {
     "rgb": N_("an RGB image"),
@@ -57,9 +65,12 @@ NOUNS = {
     "trajectory": N_("a trajectory layer (points with a time and a track id)"),
     "pointcloud": N_("a point cloud"),
     "graph": N_("a table of sensor readings over time (a column per sensor)"),
+    "text": N_("a layer or table with a text field (reports, comments, reviews)"),
+    "video": N_("a layer or table with a field of video clip paths"),
 }
 RUN_UNITS = {"rgb": "tiles", "msi": "tiles", "sar": "tiles", "hsi": "pixels", "table": "rows",
-             "trajectory": "tracks", "pointcloud": "tiles", "graph": "rows"}
+             "trajectory": "tracks", "pointcloud": "tiles", "graph": "rows",
+             "text": "rows", "video": "rows"}
 TASK_UNITS = {"pixel_classification": "pixels"}  # a task that counts otherwise than its modality
 
 COMPLEX_TYPES = {"CInt16", "CInt32", "CFloat32", "CFloat64"}
@@ -112,6 +123,7 @@ class LayerFacts:
     source: str = ""
     metadata: dict[str, str] = field(default_factory=dict)  # GDAL metadata of the dataset and its bands
     values: tuple[float, float, float] | None = None  # (min, median, max) of a sample of the first band
+    field_values: dict[str, list[str]] = field(default_factory=dict)  # a few values of path-named string fields
 
 
 def title(m: str | None) -> str:
@@ -233,12 +245,16 @@ def detect(facts: LayerFacts) -> str | None:
             return "sar"
         return None
     if facts.kind == "vector":
+        if video_columns(facts):
+            return "video"
         if facts.geometry in ("point", "line"):
             t = find_time_field(facts.fields)
             if t and find_id_field(facts.fields, exclude=t):
                 return "trajectory"
         if facts.geometry == "none" and sensor_columns(facts.fields):
             return "graph"
+        if text_columns(facts.fields):
+            return "text"
         return "table"
     return None
 
@@ -253,6 +269,74 @@ def sensor_columns(fields: list[tuple[str, str]]) -> list[str]:
     numeric = [n for n, k in fields if k in NUMERIC_TYPES]
     sensors = [n for n in numeric if _SENSOR_NAME.match(n)]
     return sensors if len(sensors) >= SENSOR_MIN_COLUMNS and len(sensors) >= 0.8 * len(numeric) else []
+
+
+_TEXT_NAME = re.compile(r"^(text|texts|review|body|comment|comments|description|content|message|sentence|"
+                        r"note|notes|report|remarks?|observations?|summary|abstract)$", re.I)
+TEXT_MAX_NUMERIC = 2
+
+
+def text_named(fields: list[tuple[str, str]]) -> list[str]:
+    """The string fields named like a text (text, comment, report, review, ...)."""
+    return [n for n, k in fields if k in TEXT_TYPES and _TEXT_NAME.match(n)]
+
+
+def text_columns(fields: list[tuple[str, str]]) -> list[str]:
+    """The text fields (text_named) of a layer that is about its texts: at most TEXT_MAX_NUMERIC numeric
+    fields beside them (else it is a table with a note)."""
+    named = text_named(fields)
+    numeric = [n for n, k in fields if k in NUMERIC_TYPES and n.lower() not in ("id", "fid", "ogc_fid")]
+    return named if named and len(numeric) <= TEXT_MAX_NUMERIC else []
+
+
+VIDEO_TYPES = (".avi", ".mp4", ".mkv", ".mov", ".webm")  # what the backend's video reader opens
+_VIDEO_NAME = re.compile(r"^(videos?|clips?|movies?|footage|(video|clip|movie)_?(path|file|filename|name|url|uri))$",
+                         re.I)
+_PATH_NAME = re.compile(r"^(file|files|path|filepath|file_path|filename|file_name|url|uri|media)$", re.I)
+
+
+def video_named(fields: list[tuple[str, str]]) -> list[str]:
+    """The string fields named like a field of video clips (video, clip, movie, footage, video_path, ...)."""
+    return [n for n, k in fields if k in TEXT_TYPES and _VIDEO_NAME.match(n)]
+
+
+def path_named(fields: list[tuple[str, str]]) -> list[str]:
+    """The string fields named like a file path (file, path, filename, url, media)."""
+    return [n for n, k in fields if k in TEXT_TYPES and _PATH_NAME.match(n)]
+
+
+def is_video_path(value) -> bool:
+    return isinstance(value, str) and value.strip().lower().endswith(VIDEO_TYPES)
+
+
+def video_columns(facts: LayerFacts) -> list[str]:
+    """The fields of video clip paths: the video-named ones, then the path-named ones whose sampled values
+    (facts.field_values) are all video files; [] when there is none."""
+    named = video_named(facts.fields)
+    for n in path_named(facts.fields):
+        values = [v for v in facts.field_values.get(n, []) if v and v.strip()]
+        if values and all(is_video_path(v) for v in values):
+            named.append(n)
+    return named
+
+
+def path_field_values(layer, fields: list[tuple[str, str]], count: int = 20) -> dict[str, list[str]]:
+    """{field: its first `count` non-empty values} of the path-named string fields (for video_columns)."""
+    names = path_named(fields)
+    if not names:
+        return {}
+    from qgis.core import QgsFeatureRequest
+
+    idx = [layer.fields().indexOf(n) for n in names]
+    out: dict[str, list[str]] = {n: [] for n in names}
+    req = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry).setSubsetOfAttributes(idx).setLimit(count)
+    for f in layer.getFeatures(req):
+        a = f.attributes()
+        for n, i in zip(names, idx):
+            v = a[i]
+            if isinstance(v, str) and v.strip():
+                out[n].append(v)
+    return out
 
 
 def no_bundle_text(m: str | None, facts: LayerFacts | None) -> str:
@@ -366,6 +450,7 @@ def facts_from_layer(layer) -> LayerFacts:
         if not layer.isSpatial():
             facts.geometry = "none"
         facts.fields = field_kinds(layer)
+        facts.field_values = path_field_values(layer, facts.fields)
     return facts
 
 

@@ -328,6 +328,128 @@ def forecast_table(result: dict, name: str):
     return out
 
 
+def _forecast_fields(minutes) -> list[str]:
+    return [f"in_{float(m):g}min".replace(".", "_") for m in minutes]
+
+
+def forecast_points(result: dict, points, id_field: str, name: str):
+    """The forecast on the map: a copy of the sensors' point layer with a field per step ahead (`in_5min`,
+    ...), graduated by the last one; sensors the forecast has no row for keep empty fields."""
+    from qgis.core import QgsFeature, QgsFields, QgsMemoryProviderUtils
+
+    values = np.asarray(result["values"], np.float64)[-1]
+    minutes = list(result.get("horizon_minutes") or range(1, values.shape[1] + 1))
+    row_of = {str(s): k for k, s in enumerate(result.get("sensor_ids") or [])}
+    names = _forecast_fields(minutes)
+    taken = [f.name() for f in points.fields()]
+    new = []
+    for n in names:
+        new.append(unique_name(n, taken))
+        taken.append(new[-1])
+    fields = QgsFields(points.fields())
+    for n in new:
+        fields.append(_qfield(n, "double"))
+    out = QgsMemoryProviderUtils.createMemoryLayer(name, fields, points.wkbType(), points.crs())
+    i = points.fields().indexOf(id_field)
+    feats = []
+    for f in points.getFeatures():
+        k = row_of.get(_id_text(f.attributes()[i]))
+        nf = QgsFeature(fields)
+        nf.setGeometry(f.geometry())
+        extra = [None] * len(new) if k is None else [None if not np.isfinite(v) else float(v) for v in values[k]]
+        nf.setAttributes(list(f.attributes()) + extra)
+        feats.append(nf)
+    out.dataProvider().addFeatures(feats)
+    out.updateExtents()
+    style_predictions(out, {"values": values}, [new[-1]])
+    return out
+
+
+def forecast_timeline(result: dict, points, id_field: str, last_time: str, name: str):
+    """The forecast as a temporal point layer: a point per sensor and step ahead with its `time` (the last
+    observed reading's time plus the step) and `value`; its temporal properties are set, so QGIS's
+    temporal controller plays the next hour."""
+    from qgis.core import (QgsFeature, QgsFields, QgsMemoryProviderUtils, QgsVectorLayerTemporalProperties)
+    from qgis.PyQt.QtCore import QDateTime, Qt
+
+    values = np.asarray(result["values"], np.float64)[-1]
+    minutes = list(result.get("horizon_minutes") or range(1, values.shape[1] + 1))
+    start = QDateTime.fromString(str(last_time)[:19], Qt.ISODate)
+    if not start.isValid():
+        raise ValueError(f"not an ISO time: {last_time!r}")
+    fields = QgsFields()
+    fields.append(_qfield("sensor_id", "string"))
+    fields.append(_datetime_field("time"))
+    fields.append(_qfield("value", "double"))
+    out = QgsMemoryProviderUtils.createMemoryLayer(name, fields, points.wkbType(), points.crs())
+    row_of = {str(s): k for k, s in enumerate(result.get("sensor_ids") or [])}
+    i = points.fields().indexOf(id_field)
+    feats = []
+    for f in points.getFeatures():
+        sid = _id_text(f.attributes()[i])
+        k = row_of.get(sid)
+        if k is None:
+            continue
+        for m, v in zip(minutes, values[k]):
+            nf = QgsFeature(fields)
+            nf.setGeometry(f.geometry())
+            nf.setAttributes([sid, start.addSecs(int(round(float(m) * 60))), None if not np.isfinite(v) else float(v)])
+            feats.append(nf)
+    out.dataProvider().addFeatures(feats)
+    out.updateExtents()
+    props = out.temporalProperties()
+    props.setMode(QgsVectorLayerTemporalProperties.ModeFeatureDateTimeInstantFromField)
+    props.setStartField("time")
+    props.setIsActive(True)
+    style_predictions(out, {"values": values}, ["value"])
+    return out
+
+
+def _id_text(v) -> str:
+    """A sensor id as the forecast names it: 773869 whether the field holds 773869, 773869.0 or '773869'."""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v).strip()
+
+
+def _datetime_field(name: str):
+    from qgis.core import Qgis, QgsField
+
+    if Qgis.versionInt() >= 33800:
+        from qgis.PyQt.QtCore import QMetaType
+
+        return QgsField(name, QMetaType.Type.QDateTime)
+    from qgis.PyQt.QtCore import QVariant  # pragma: no cover - QGIS 3.34 / 3.36
+
+    return QgsField(name, QVariant.DateTime)
+
+
+def sensor_points_layer(sensor_ids, layers) -> tuple | None:
+    """(a point layer, its id field) among `layers` whose field values name most of the forecast's sensors
+    (80% or more; the best such layer), or None."""
+    from qgis.core import QgsVectorLayer, QgsWkbTypes
+
+    wanted = {str(s) for s in sensor_ids}
+    best = None
+    for layer in layers:
+        if not isinstance(layer, QgsVectorLayer) or layer.geometryType() != QgsWkbTypes.PointGeometry:
+            continue
+        names = [f.name() for f in layer.fields()]
+        seen: dict[str, set] = {n: set() for n in names}
+        for k, f in enumerate(layer.getFeatures()):
+            if k >= 20000:
+                break
+            for n, v in zip(names, f.attributes()):
+                t = _id_text(v)
+                if t in wanted:
+                    seen[n].add(t)
+        for n, hit in seen.items():
+            share = len(hit) / max(1, len(wanted))
+            if share >= 0.8 and (best is None or share > best[2]):
+                best = (layer, n, share)
+    return None if best is None else best[:2]
+
+
 def style_predictions(layer, result: dict, new_fields) -> None:
     """Categorised by predicted class, or graduated by the first predicted value."""
     from qgis.core import (

@@ -182,6 +182,38 @@ def run_of_pixels(labels: np.ndarray, confidence: np.ndarray | None, classes, tr
     return run
 
 
+def run_of_rows(result: dict) -> dict | None:
+    """A classification of rows (features' texts, clips, table rows) as the `run` an ask summarises: every
+    row's class and winning probability, so the written answer is about all the rows, not the one the
+    LLM read. None for a result without classes (regression)."""
+    probs, classes = result.get("probabilities"), result.get("classes")
+    if probs is None or not classes:
+        return None
+    p = np.asarray(probs, np.float32)
+    n = len(p)
+    return {"classes": list(classes), "labels": p.argmax(1).astype(np.int32), "confidence": p.max(1),
+            "rows": np.arange(n, dtype=np.int32), "cols": np.zeros(n, np.int32), "height": n, "width": 1,
+            "unit": "row"}
+
+
+class Kept:
+    """A run's result kept for its `made()` (families' Run): `wrap(predict)` runs predict and keeps what
+    it returns; `run()` is that result as an ask's `run` (run_of_rows)."""
+
+    def __init__(self):
+        self.result = None
+
+    def wrap(self, predict):
+        def run(client, feedback):
+            out = predict(client, feedback)
+            self.result = out[0] if isinstance(out, tuple) else out
+            return out
+        return run
+
+    def run(self) -> dict | None:
+        return run_of_rows(self.result) if isinstance(self.result, dict) else None
+
+
 # ---- rasters ------------------------------------------------------------------------------------
 
 
@@ -455,6 +487,23 @@ def predict_table(client, manifest: dict, arrays: dict, meta: dict, feedback: Fe
         got = [s.get("fid") for s in samples] if samples and all("fid" in s for s in samples) else fids[sl]
         parts.append(res)
         order.extend(got)
+    return merge(parts), order
+
+
+def predict_payloads(client, manifest: dict, payloads: list, feedback: Feedback, unit: str = "rows") -> tuple[dict, list]:
+    """A backend job per payload (each meta holds its features' `fids`: texts, clips), one progress over
+    them all; (the merged result, the feature ids in its order)."""
+    n = sum(len(m["fids"]) for _, m in payloads)
+    feedback = worded(feedback, unit, n)
+    parts, order, done = [], [], 0
+    for arrays, meta in payloads:
+        feedback.check()
+        k = len(meta["fids"])
+        res = batch(client, manifest["name"], [(arrays, meta)], Sub(feedback, done / n, (done + k) / n))
+        samples = res.get("samples") or []
+        order.extend([s.get("fid") for s in samples] if samples and all("fid" in s for s in samples) else meta["fids"])
+        parts.append(res)
+        done += k
     return merge(parts), order
 
 

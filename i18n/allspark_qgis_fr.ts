@@ -120,6 +120,18 @@
             <translation>Le bundle « {name} » lit {count} capteurs ; il en manque {missing} dans cette table (par ex. {first}).</translation>
         </message>
         <message>
+            <source>The sensors' places come from '{layer}': the road graph is made from the distances between them.</source>
+            <translation>Les emplacements des capteurs viennent de « {layer} » : le graphe routier est construit à partir des distances entre eux.</translation>
+        </message>
+        <message>
+            <source>{name} on {points}</source>
+            <translation>{name} sur {points}</translation>
+        </message>
+        <message>
+            <source>{name}, timeline</source>
+            <translation>{name}, chronologie</translation>
+        </message>
+        <message>
             <source>A point-cloud bundle trains on a point-cloud layer.</source>
             <translation>Un paquet de nuage de points s'entraîne sur une couche de nuage de points.</translation>
         </message>
@@ -192,6 +204,26 @@
             <translation>La couche n'a pas de champ « {field} ».</translation>
         </message>
         <message>
+            <source>The layer has no text field.</source>
+            <translation>La couche n'a pas de champ texte.</translation>
+        </message>
+        <message>
+            <source>A text bundle trains on a layer or table with a text field and a label field.</source>
+            <translation>Un bundle de texte s'entraîne sur une couche ou une table avec un champ texte et un champ d'étiquette.</translation>
+        </message>
+        <message>
+            <source>The layer '{name}' has no features to send.</source>
+            <translation>La couche « {name} » n'a aucune entité à envoyer.</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' needs a layer or table with a text field.</source>
+            <translation>Le bundle « {name} » a besoin d'une couche ou d'une table avec un champ texte.</translation>
+        </message>
+        <message>
+            <source>Feature {fid} of '{layer}' has no text in the field '{field}'.</source>
+            <translation>L'entité {fid} de « {layer} » n'a pas de texte dans le champ « {field} ».</translation>
+        </message>
+        <message>
             <source>A trajectory bundle trains on a point or line layer.</source>
             <translation>Un paquet de trajectoires s'entraîne sur une couche de points ou de lignes.</translation>
         </message>
@@ -210,6 +242,34 @@
         <message>
             <source>The layer '{name}' needs a time field and an id field to be read as trajectories.</source>
             <translation>La couche « {name} » doit avoir un champ de temps et un champ d'identifiant pour être lue comme des trajectoires.</translation>
+        </message>
+        <message>
+            <source>The layer has no field of video clip paths (.mp4, .avi, .mkv, .mov, .webm).</source>
+            <translation>La couche n'a pas de champ de chemins de clips vidéo (.mp4, .avi, .mkv, .mov, .webm).</translation>
+        </message>
+        <message>
+            <source>A video bundle trains on a layer or table with a field of video clip paths and a label field.</source>
+            <translation>Un bundle vidéo s'entraîne sur une couche ou une table avec un champ de chemins de clips vidéo et un champ d'étiquette.</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' needs a layer or table with a field of video clip paths.</source>
+            <translation>Le bundle « {name} » a besoin d'une couche ou d'une table avec un champ de chemins de clips vidéo.</translation>
+        </message>
+        <message>
+            <source>{n} clips from the field '{field}'.</source>
+            <translation>{n} clips du champ « {field} ».</translation>
+        </message>
+        <message>
+            <source>Feature {fid} of '{layer}' has no video clip in the field '{field}'.</source>
+            <translation>L'entité {fid} de « {layer} » n'a pas de clip vidéo dans le champ « {field} ».</translation>
+        </message>
+        <message>
+            <source>Feature {fid} of '{layer}': the video clip '{value}' (field '{field}') is not there: {path}</source>
+            <translation>Entité {fid} de « {layer} » : le clip vidéo « {value} » (champ « {field} ») est introuvable : {path}</translation>
+        </message>
+        <message>
+            <source>Feature {fid} of '{layer}' has no label in the field '{field}'.</source>
+            <translation>L'entité {fid} de « {layer} » n'a pas d'étiquette dans le champ « {field} ».</translation>
         </message>
         <message>
             <source>not detected</source>
@@ -568,10 +628,6 @@
             <translation>Il manque à la couche « {name} » le(s) champ(s) {fields}.</translation>
         </message>
         <message>
-            <source>The layer '{name}' has no features to send.</source>
-            <translation>La couche « {name} » n'a aucune entité à envoyer.</translation>
-        </message>
-        <message>
             <source>Unknown time unit '{units}' (one of: {known}).</source>
             <translation>Unité de temps inconnue « {units} » (au choix : {known}).</translation>
         </message>
@@ -656,6 +712,26 @@
             <translation>Réseau de capteurs</translation>
         </message>
         <message>
+            <source>Text</source>
+            <translation>Texte</translation>
+        </message>
+        <message>
+            <source>Video</source>
+            <translation>Vidéo</translation>
+        </message>
+        <message>
+            <source>Code</source>
+            <translation>Code</translation>
+        </message>
+        <message>
+            <source>Oblique photography</source>
+            <translation>Photographie oblique</translation>
+        </message>
+        <message>
+            <source>Infrared</source>
+            <translation>Infrarouge</translation>
+        </message>
+        <message>
             <source>an RGB image</source>
             <translation>une image RVB</translation>
         </message>
@@ -686,6 +762,14 @@
         <message>
             <source>a table of sensor readings over time (a column per sensor)</source>
             <translation>une table de mesures de capteurs dans le temps (une colonne par capteur)</translation>
+        </message>
+        <message>
+            <source>a layer or table with a text field (reports, comments, reviews)</source>
+            <translation>une couche ou une table avec un champ texte (rapports, commentaires, avis)</translation>
+        </message>
+        <message>
+            <source>a layer or table with a field of video clip paths</source>
+            <translation>une couche ou une table avec un champ de chemins de clips vidéo</translation>
         </message>
         <message>
             <source>AllSpark does not read this kind of layer.</source>
@@ -1080,8 +1164,148 @@
             <translation>aucun</translation>
         </message>
         <message>
-            <source>Predicts a value (regression, e.g. PM2.5 in ug/m3) or a class for every feature from the fields the bundle was trained on. The output is a copy of the layer with the prediction as new fields (&lt;target&gt;_pred, or pred_class and pred_prob).</source>
-            <translation>Prédit une valeur (régression, par exemple PM2.5 en ug/m3) ou une classe pour chaque entité à partir des champs sur lesquels le paquet a été entraîné. La sortie est une copie de la couche avec la prédiction dans de nouveaux champs (&lt;target&gt;_pred, ou pred_class et pred_prob).</translation>
+            <source>Computes the depth of every pixel of a reference view from overlapping oblique aerial images with known cameras, with an oblique photography bundle. The folder is a WHU-OMVS area (info/viewpair.txt, images/, cams/) or a folder of areas, or an MVSNet-style scene (cams/0000000X_cam.txt, images/, optionally pair.txt) or a folder of scenes. Each reference view is read with its best source views as the bundle was trained (views per sample, image size). The depth map is written as a float32 GeoTIFF (georeferenced like the reference image when that is a GeoTIFF, else on its pixel grid, one unit per pixel); pixels no source view sees are nodata. With more than one reference view, the others are written beside the output, named after their views.</source>
+            <translation>Calcule la profondeur de chaque pixel d'une vue de référence à partir d'images aériennes obliques qui se recouvrent, aux caméras connues, avec un bundle de photographie oblique. Le dossier est une zone WHU-OMVS (info/viewpair.txt, images/, cams/) ou un dossier de zones, ou une scène de type MVSNet (cams/0000000X_cam.txt, images/, éventuellement pair.txt) ou un dossier de scènes. Chaque vue de référence est lue avec ses meilleures vues sources comme le bundle a été entraîné (vues par échantillon, taille d'image). La carte de profondeur est écrite en GeoTIFF float32 (géoréférencé comme l'image de référence lorsque c'est un GeoTIFF, sinon sur sa grille de pixels, une unité par pixel) ; les pixels qu'aucune vue source ne voit sont nodata. Avec plus d'une vue de référence, les autres sont écrites à côté de la sortie, nommées d'après leurs vues.</translation>
+        </message>
+        <message>
+            <source>Depth from oblique images</source>
+            <translation>Profondeur à partir d'images obliques</translation>
+        </message>
+        <message>
+            <source>Reference views to compute (0: every view of the folder)</source>
+            <translation>Vues de référence à calculer (0 : toutes les vues du dossier)</translation>
+        </message>
+        <message>
+            <source>How many reference views get a depth map: the first view of each scene in turn, then each scene's second, ...; 0 computes one for every view.</source>
+            <translation>Combien de vues de référence reçoivent une carte de profondeur : la première vue de chaque scène à tour de rôle, puis la deuxième de chaque scène, ... ; 0 en calcule une pour chaque vue.</translation>
+        </message>
+        <message>
+            <source>Computing the depth maps...</source>
+            <translation>Calcul des cartes de profondeur...</translation>
+        </message>
+        <message>
+            <source>Folder of views and cameras (WHU-OMVS or MVSNet layout)</source>
+            <translation>Dossier de vues et de caméras (organisation WHU-OMVS ou MVSNet)</translation>
+        </message>
+        <message>
+            <source>Depth map</source>
+            <translation>Carte de profondeur</translation>
+        </message>
+        <message>
+            <source>Depth maps (every reference view)</source>
+            <translation>Cartes de profondeur (chaque vue de référence)</translation>
+        </message>
+        <message>
+            <source>Choose the folder of views and cameras.</source>
+            <translation>Choisissez le dossier de vues et de caméras.</translation>
+        </message>
+        <message>
+            <source>Bundle {name}: {views} views per reference view.</source>
+            <translation>Bundle {name} : {views} vues par vue de référence.</translation>
+        </message>
+        <message>
+            <source>Cannot write {path}: {error}</source>
+            <translation>Impossible d'écrire {path} : {error}</translation>
+        </message>
+        <message>
+            <source>{path} is not a folder.</source>
+            <translation>{path} n'est pas un dossier.</translation>
+        </message>
+        <message>
+            <source>The backend returned no depth map for {path}.</source>
+            <translation>Le backend n'a renvoyé aucune carte de profondeur pour {path}.</translation>
+        </message>
+        <message>
+            <source>Reference view {view}: {w} x {h} px, {share} % with a depth ({lo} to {hi}); written to {path}.</source>
+            <translation>Vue de référence {view} : {w} x {h} px, {share} % avec une profondeur ({lo} à {hi}) ; écrite dans {path}.</translation>
+        </message>
+        <message>
+            <source>Reference view {view}: no source view sees any of its pixels; {path} is all nodata.</source>
+            <translation>Vue de référence {view} : aucune vue source ne voit ses pixels ; {path} est entièrement nodata.</translation>
+        </message>
+        <message>
+            <source>Depth {view}</source>
+            <translation>Profondeur {view}</translation>
+        </message>
+        <message>
+            <source>Writes a one-sentence docstring for a script, an expression file or every script of a folder (Python, R, SQL, Ruby, JavaScript, QGIS expressions, ...), with a code bundle. With a search sentence, every script is also ranked by how close it is to the sentence (1 = the closest). The output is a table: file, function, docstring, similarity and rank.</source>
+            <translation>Écrit une docstring d'une phrase pour un script, un fichier d'expression ou chaque script d'un dossier (Python, R, SQL, Ruby, JavaScript, expressions QGIS, ...), avec un bundle de code. Avec une phrase de recherche, chaque script est aussi classé selon sa proximité avec la phrase (1 = le plus proche). La sortie est une table : fichier, fonction, docstring, similarité et rang.</translation>
+        </message>
+        <message>
+            <source>Describe and search scripts</source>
+            <translation>Décrire et rechercher des scripts</translation>
+        </message>
+        <message>
+            <source>The LLM reads and describes every script; this takes a few seconds each.</source>
+            <translation>Le LLM lit et décrit chaque script ; cela prend quelques secondes par script.</translation>
+        </message>
+        <message>
+            <source>Script or expression file</source>
+            <translation>Script ou fichier d'expression</translation>
+        </message>
+        <message>
+            <source>Folder of scripts</source>
+            <translation>Dossier de scripts</translation>
+        </message>
+        <message>
+            <source>Search sentence (optional)</source>
+            <translation>Phrase de recherche (facultative)</translation>
+        </message>
+        <message>
+            <source>Described scripts</source>
+            <translation>Scripts décrits</translation>
+        </message>
+        <message>
+            <source>Choose a script or a folder of scripts.</source>
+            <translation>Choisissez un script ou un dossier de scripts.</translation>
+        </message>
+        <message>
+            <source>Searches a folder of visible-light images of people (chips; or a folder per person; or a SYSU-MM01 folder) for the person in an infrared image, with an infrared re-identification bundle. The output is a table of the nearest images, best first: rank, file and distance (0 = the same appearance, 2 = the most different), and the person and camera where the gallery's folders name them.</source>
+            <translation>Recherche, dans un dossier d'images de personnes en lumière visible (vignettes ; ou un dossier par personne ; ou un dossier SYSU-MM01), la personne d'une image infrarouge, avec un bundle de ré-identification infrarouge. La sortie est une table des images les plus proches, la meilleure d'abord : rang, fichier et distance (0 = même apparence, 2 = la plus différente), ainsi que la personne et la caméra lorsque les dossiers de la galerie les nomment.</translation>
+        </message>
+        <message>
+            <source>Find a person in visible images</source>
+            <translation>Retrouver une personne dans des images visibles</translation>
+        </message>
+        <message>
+            <source>Infrared image of the person</source>
+            <translation>Image infrarouge de la personne</translation>
+        </message>
+        <message>
+            <source>One image file (JPEG, PNG, BMP, TIFF) taken in infrared light.</source>
+            <translation>Un fichier image (JPEG, PNG, BMP, TIFF) pris en lumière infrarouge.</translation>
+        </message>
+        <message>
+            <source>Folder of visible-light images</source>
+            <translation>Dossier d'images en lumière visible</translation>
+        </message>
+        <message>
+            <source>Image chips of people, a folder per person, or a SYSU-MM01 folder (cam1 .. cam6).</source>
+            <translation>Vignettes de personnes, un dossier par personne, ou un dossier SYSU-MM01 (cam1 .. cam6).</translation>
+        </message>
+        <message>
+            <source>Reading the gallery and ranking it for the person; a few images a second.</source>
+            <translation>Lecture de la galerie et classement pour la personne ; quelques images par seconde.</translation>
+        </message>
+        <message>
+            <source>Number of matches</source>
+            <translation>Nombre de correspondances</translation>
+        </message>
+        <message>
+            <source>Matches</source>
+            <translation>Correspondances</translation>
+        </message>
+        <message>
+            <source>Choose an infrared image and a folder of visible-light images.</source>
+            <translation>Choisissez une image infrarouge et un dossier d'images en lumière visible.</translation>
+        </message>
+        <message>
+            <source>The bundle '{name}' gave no ranking for the image.</source>
+            <translation>Le bundle « {name} » n'a donné aucun classement pour l'image.</translation>
+        </message>
+        <message>
+            <source>Predicts a value (regression, e.g. PM2.5 in ug/m3) or a class for every feature from the fields the bundle was trained on, or a class for every feature's text (a text bundle: reports, comments, reviews). The output is a copy of the layer with the prediction as new fields (&lt;target&gt;_pred, or pred_class and pred_prob).</source>
+            <translation>Prédit une valeur (régression, p. ex. PM2.5 en ug/m3) ou une classe pour chaque entité à partir des champs sur lesquels le bundle a été entraîné, ou une classe pour le texte de chaque entité (un bundle de texte : rapports, commentaires, avis). La sortie est une copie de la couche avec la prédiction dans de nouveaux champs (&lt;target&gt;_pred, ou pred_class et pred_prob).</translation>
         </message>
         <message>
             <source>Vector</source>
@@ -1100,8 +1324,8 @@
             <translation>Prédictions</translation>
         </message>
         <message>
-            <source>{n} rows, {c} columns.</source>
-            <translation>{n} lignes, {c} colonnes.</translation>
+            <source>{n} rows.</source>
+            <translation>{n} lignes.</translation>
         </message>
         <message>
             <source>Detect (date-times; whole numbers in a 'frame' field are frames)</source>
@@ -1282,10 +1506,6 @@
         <message>
             <source>{name} (AllSpark)</source>
             <translation>{name} (AllSpark)</translation>
-        </message>
-        <message>
-            <source>Cannot write {path}: {error}</source>
-            <translation>Impossible d'écrire {path} : {error}</translation>
         </message>
         <message>
             <source>Cannot write {path}.</source>

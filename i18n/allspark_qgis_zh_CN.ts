@@ -120,6 +120,18 @@
             <translation>模型包“{name}”读取 {count} 个传感器；此表缺少其中 {missing} 个（例如 {first}）。</translation>
         </message>
         <message>
+            <source>The sensors' places come from '{layer}': the road graph is made from the distances between them.</source>
+            <translation>传感器的位置来自“{layer}”：路网图由它们之间的距离构建。</translation>
+        </message>
+        <message>
+            <source>{name} on {points}</source>
+            <translation>{name}（{points}）</translation>
+        </message>
+        <message>
+            <source>{name}, timeline</source>
+            <translation>{name}，时间线</translation>
+        </message>
+        <message>
             <source>A point-cloud bundle trains on a point-cloud layer.</source>
             <translation>点云模型包需要在点云图层上训练。</translation>
         </message>
@@ -192,6 +204,26 @@
             <translation>图层没有字段“{field}”。</translation>
         </message>
         <message>
+            <source>The layer has no text field.</source>
+            <translation>该图层没有文本字段。</translation>
+        </message>
+        <message>
+            <source>A text bundle trains on a layer or table with a text field and a label field.</source>
+            <translation>文本模型包在带有文本字段和标签字段的图层或表上训练。</translation>
+        </message>
+        <message>
+            <source>The layer '{name}' has no features to send.</source>
+            <translation>图层“{name}”没有可发送的要素。</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' needs a layer or table with a text field.</source>
+            <translation>模型包“{name}”需要带有文本字段的图层或表。</translation>
+        </message>
+        <message>
+            <source>Feature {fid} of '{layer}' has no text in the field '{field}'.</source>
+            <translation>“{layer}”的要素 {fid} 在字段“{field}”中没有文本。</translation>
+        </message>
+        <message>
             <source>A trajectory bundle trains on a point or line layer.</source>
             <translation>轨迹模型包需要在点或线图层上训练。</translation>
         </message>
@@ -210,6 +242,34 @@
         <message>
             <source>The layer '{name}' needs a time field and an id field to be read as trajectories.</source>
             <translation>图层“{name}”需要一个时间字段和一个 ID 字段才能作为轨迹读取。</translation>
+        </message>
+        <message>
+            <source>The layer has no field of video clip paths (.mp4, .avi, .mkv, .mov, .webm).</source>
+            <translation>该图层没有视频片段路径字段（.mp4、.avi、.mkv、.mov、.webm）。</translation>
+        </message>
+        <message>
+            <source>A video bundle trains on a layer or table with a field of video clip paths and a label field.</source>
+            <translation>视频模型包在带有视频片段路径字段和标签字段的图层或表上训练。</translation>
+        </message>
+        <message>
+            <source>Bundle '{name}' needs a layer or table with a field of video clip paths.</source>
+            <translation>模型包“{name}”需要带有视频片段路径字段的图层或表。</translation>
+        </message>
+        <message>
+            <source>{n} clips from the field '{field}'.</source>
+            <translation>来自字段“{field}”的 {n} 个片段。</translation>
+        </message>
+        <message>
+            <source>Feature {fid} of '{layer}' has no video clip in the field '{field}'.</source>
+            <translation>“{layer}”的要素 {fid} 在字段“{field}”中没有视频片段。</translation>
+        </message>
+        <message>
+            <source>Feature {fid} of '{layer}': the video clip '{value}' (field '{field}') is not there: {path}</source>
+            <translation>“{layer}”的要素 {fid}：视频片段“{value}”（字段“{field}”）不存在：{path}</translation>
+        </message>
+        <message>
+            <source>Feature {fid} of '{layer}' has no label in the field '{field}'.</source>
+            <translation>“{layer}”的要素 {fid} 在字段“{field}”中没有标签。</translation>
         </message>
         <message>
             <source>not detected</source>
@@ -568,10 +628,6 @@
             <translation>图层“{name}”缺少字段 {fields}。</translation>
         </message>
         <message>
-            <source>The layer '{name}' has no features to send.</source>
-            <translation>图层“{name}”没有可发送的要素。</translation>
-        </message>
-        <message>
             <source>Unknown time unit '{units}' (one of: {known}).</source>
             <translation>未知的时间单位“{units}”（可选：{known}）。</translation>
         </message>
@@ -656,6 +712,26 @@
             <translation>传感器网络</translation>
         </message>
         <message>
+            <source>Text</source>
+            <translation>文本</translation>
+        </message>
+        <message>
+            <source>Video</source>
+            <translation>视频</translation>
+        </message>
+        <message>
+            <source>Code</source>
+            <translation>代码</translation>
+        </message>
+        <message>
+            <source>Oblique photography</source>
+            <translation>倾斜摄影</translation>
+        </message>
+        <message>
+            <source>Infrared</source>
+            <translation>红外</translation>
+        </message>
+        <message>
             <source>an RGB image</source>
             <translation>RGB 影像</translation>
         </message>
@@ -686,6 +762,14 @@
         <message>
             <source>a table of sensor readings over time (a column per sensor)</source>
             <translation>一张随时间变化的传感器读数表（每个传感器一列）</translation>
+        </message>
+        <message>
+            <source>a layer or table with a text field (reports, comments, reviews)</source>
+            <translation>带有文本字段的图层或表（报告、评论、点评）</translation>
+        </message>
+        <message>
+            <source>a layer or table with a field of video clip paths</source>
+            <translation>带有视频片段路径字段的图层或表</translation>
         </message>
         <message>
             <source>AllSpark does not read this kind of layer.</source>
@@ -1080,8 +1164,148 @@
             <translation>无</translation>
         </message>
         <message>
-            <source>Predicts a value (regression, e.g. PM2.5 in ug/m3) or a class for every feature from the fields the bundle was trained on. The output is a copy of the layer with the prediction as new fields (&lt;target&gt;_pred, or pred_class and pred_prob).</source>
-            <translation>根据模型包训练时使用的字段，为每个要素预测一个数值（回归，例如 PM2.5，单位 ug/m3）或一个类别。输出为图层的副本，预测结果作为新字段（&lt;target&gt;_pred，或 pred_class 和 pred_prob）。</translation>
+            <source>Computes the depth of every pixel of a reference view from overlapping oblique aerial images with known cameras, with an oblique photography bundle. The folder is a WHU-OMVS area (info/viewpair.txt, images/, cams/) or a folder of areas, or an MVSNet-style scene (cams/0000000X_cam.txt, images/, optionally pair.txt) or a folder of scenes. Each reference view is read with its best source views as the bundle was trained (views per sample, image size). The depth map is written as a float32 GeoTIFF (georeferenced like the reference image when that is a GeoTIFF, else on its pixel grid, one unit per pixel); pixels no source view sees are nodata. With more than one reference view, the others are written beside the output, named after their views.</source>
+            <translation>使用倾斜摄影模型包，根据相机已知、相互重叠的倾斜航空影像，计算参考视图中每个像素的深度。文件夹为一个 WHU-OMVS 区域（info/viewpair.txt、images/、cams/）或区域文件夹，或一个 MVSNet 风格场景（cams/0000000X_cam.txt、images/，可选 pair.txt）或场景文件夹。每个参考视图按模型包训练时的方式（每个样本的视图数、影像尺寸）与其最佳源视图一起读取。深度图写为 float32 GeoTIFF（参考影像为 GeoTIFF 时按其地理参考，否则按其像素网格，每像素一个单位）；任何源视图都看不到的像素为 nodata。有多个参考视图时，其余的写在输出旁边，以其视图命名。</translation>
+        </message>
+        <message>
+            <source>Depth from oblique images</source>
+            <translation>由倾斜影像计算深度</translation>
+        </message>
+        <message>
+            <source>Reference views to compute (0: every view of the folder)</source>
+            <translation>要计算的参考视图数（0：文件夹中的每个视图）</translation>
+        </message>
+        <message>
+            <source>How many reference views get a depth map: the first view of each scene in turn, then each scene's second, ...; 0 computes one for every view.</source>
+            <translation>为多少个参考视图计算深度图：依次取每个场景的第一个视图，然后是每个场景的第二个……；0 表示为每个视图都计算。</translation>
+        </message>
+        <message>
+            <source>Computing the depth maps...</source>
+            <translation>正在计算深度图……</translation>
+        </message>
+        <message>
+            <source>Folder of views and cameras (WHU-OMVS or MVSNet layout)</source>
+            <translation>视图与相机文件夹（WHU-OMVS 或 MVSNet 结构）</translation>
+        </message>
+        <message>
+            <source>Depth map</source>
+            <translation>深度图</translation>
+        </message>
+        <message>
+            <source>Depth maps (every reference view)</source>
+            <translation>深度图（每个参考视图）</translation>
+        </message>
+        <message>
+            <source>Choose the folder of views and cameras.</source>
+            <translation>请选择视图与相机文件夹。</translation>
+        </message>
+        <message>
+            <source>Bundle {name}: {views} views per reference view.</source>
+            <translation>模型包 {name}：每个参考视图 {views} 个视图。</translation>
+        </message>
+        <message>
+            <source>Cannot write {path}: {error}</source>
+            <translation>无法写入 {path}：{error}</translation>
+        </message>
+        <message>
+            <source>{path} is not a folder.</source>
+            <translation>{path} 不是文件夹。</translation>
+        </message>
+        <message>
+            <source>The backend returned no depth map for {path}.</source>
+            <translation>后端没有为 {path} 返回深度图。</translation>
+        </message>
+        <message>
+            <source>Reference view {view}: {w} x {h} px, {share} % with a depth ({lo} to {hi}); written to {path}.</source>
+            <translation>参考视图 {view}：{w} x {h} 像素，{share}% 有深度（{lo} 至 {hi}）；已写入 {path}。</translation>
+        </message>
+        <message>
+            <source>Reference view {view}: no source view sees any of its pixels; {path} is all nodata.</source>
+            <translation>参考视图 {view}：没有任何源视图看到其像素；{path} 全为 nodata。</translation>
+        </message>
+        <message>
+            <source>Depth {view}</source>
+            <translation>深度 {view}</translation>
+        </message>
+        <message>
+            <source>Writes a one-sentence docstring for a script, an expression file or every script of a folder (Python, R, SQL, Ruby, JavaScript, QGIS expressions, ...), with a code bundle. With a search sentence, every script is also ranked by how close it is to the sentence (1 = the closest). The output is a table: file, function, docstring, similarity and rank.</source>
+            <translation>使用代码模型包为一个脚本、一个表达式文件或文件夹中的每个脚本（Python、R、SQL、Ruby、JavaScript、QGIS 表达式等）写一句话的文档字符串。给出搜索语句时，还按与该语句的接近程度为每个脚本排序（1 = 最接近）。输出为一张表：文件、函数、文档字符串、相似度和排名。</translation>
+        </message>
+        <message>
+            <source>Describe and search scripts</source>
+            <translation>描述与搜索脚本</translation>
+        </message>
+        <message>
+            <source>The LLM reads and describes every script; this takes a few seconds each.</source>
+            <translation>LLM 会阅读并描述每个脚本；每个需要几秒钟。</translation>
+        </message>
+        <message>
+            <source>Script or expression file</source>
+            <translation>脚本或表达式文件</translation>
+        </message>
+        <message>
+            <source>Folder of scripts</source>
+            <translation>脚本文件夹</translation>
+        </message>
+        <message>
+            <source>Search sentence (optional)</source>
+            <translation>搜索语句（可选）</translation>
+        </message>
+        <message>
+            <source>Described scripts</source>
+            <translation>已描述的脚本</translation>
+        </message>
+        <message>
+            <source>Choose a script or a folder of scripts.</source>
+            <translation>请选择一个脚本或脚本文件夹。</translation>
+        </message>
+        <message>
+            <source>Searches a folder of visible-light images of people (chips; or a folder per person; or a SYSU-MM01 folder) for the person in an infrared image, with an infrared re-identification bundle. The output is a table of the nearest images, best first: rank, file and distance (0 = the same appearance, 2 = the most different), and the person and camera where the gallery's folders name them.</source>
+            <translation>使用红外重识别模型包，在人员可见光影像文件夹（影像切片；或每人一个文件夹；或 SYSU-MM01 文件夹）中查找红外影像中的人。输出为最接近影像的表，最佳在前：排名、文件和距离（0 = 外观相同，2 = 差异最大），以及图库文件夹给出的人员和相机。</translation>
+        </message>
+        <message>
+            <source>Find a person in visible images</source>
+            <translation>在可见光影像中查找人员</translation>
+        </message>
+        <message>
+            <source>Infrared image of the person</source>
+            <translation>该人员的红外影像</translation>
+        </message>
+        <message>
+            <source>One image file (JPEG, PNG, BMP, TIFF) taken in infrared light.</source>
+            <translation>一个以红外光拍摄的影像文件（JPEG、PNG、BMP、TIFF）。</translation>
+        </message>
+        <message>
+            <source>Folder of visible-light images</source>
+            <translation>可见光影像文件夹</translation>
+        </message>
+        <message>
+            <source>Image chips of people, a folder per person, or a SYSU-MM01 folder (cam1 .. cam6).</source>
+            <translation>人员影像切片、每人一个文件夹，或 SYSU-MM01 文件夹（cam1 .. cam6）。</translation>
+        </message>
+        <message>
+            <source>Reading the gallery and ranking it for the person; a few images a second.</source>
+            <translation>正在读取图库并为该人员排序；每秒几张影像。</translation>
+        </message>
+        <message>
+            <source>Number of matches</source>
+            <translation>匹配数量</translation>
+        </message>
+        <message>
+            <source>Matches</source>
+            <translation>匹配结果</translation>
+        </message>
+        <message>
+            <source>Choose an infrared image and a folder of visible-light images.</source>
+            <translation>请选择一张红外影像和一个可见光影像文件夹。</translation>
+        </message>
+        <message>
+            <source>The bundle '{name}' gave no ranking for the image.</source>
+            <translation>模型包“{name}”没有为该影像给出排序。</translation>
+        </message>
+        <message>
+            <source>Predicts a value (regression, e.g. PM2.5 in ug/m3) or a class for every feature from the fields the bundle was trained on, or a class for every feature's text (a text bundle: reports, comments, reviews). The output is a copy of the layer with the prediction as new fields (&lt;target&gt;_pred, or pred_class and pred_prob).</source>
+            <translation>根据模型包训练时使用的字段为每个要素预测一个值（回归，例如以 ug/m3 计的 PM2.5）或一个类别，或为每个要素的文本预测一个类别（文本模型包：报告、评论、点评）。输出为图层的副本，预测结果写入新字段（&lt;target&gt;_pred，或 pred_class 和 pred_prob）。</translation>
         </message>
         <message>
             <source>Vector</source>
@@ -1100,8 +1324,8 @@
             <translation>预测结果</translation>
         </message>
         <message>
-            <source>{n} rows, {c} columns.</source>
-            <translation>{n} 行，{c} 列。</translation>
+            <source>{n} rows.</source>
+            <translation>{n} 行。</translation>
         </message>
         <message>
             <source>Detect (date-times; whole numbers in a 'frame' field are frames)</source>
@@ -1282,10 +1506,6 @@
         <message>
             <source>{name} (AllSpark)</source>
             <translation>{name}（AllSpark）</translation>
-        </message>
-        <message>
-            <source>Cannot write {path}: {error}</source>
-            <translation>无法写入 {path}：{error}</translation>
         </message>
         <message>
             <source>Cannot write {path}.</source>

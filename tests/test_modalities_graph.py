@@ -310,3 +310,25 @@ def test_a_forecast_in_words():
                                 "+30 min, 55 mph at +60 min; at +60 min from 40 mph (sensor b) to 65 mph "
                                 "(sensor c).")
     assert ground_answer("Speeds will reach 300 mph.", st)[0] == ""  # outside the forecast's range
+
+
+def test_road_graph_from_the_sensors_places(metr, tmp_path):
+    """A readings CSV with the sensors' locations and no adjacency: the graph comes from the distances
+    between the sensors (DCRNN's thresholded Gaussian kernel), about as dense as DCRNN's own on METR-LA and
+    sharing half its edges."""
+    import shutil
+
+    from allspark.modalities.graph import distance_adjacency, read_source
+
+    s = read_source(str(metr))  # adj_mx.pkl: DCRNN's road-distance graph
+    w = distance_adjacency(s.locations)
+    off = ~np.eye(len(w), dtype=bool)
+    assert np.allclose(w, w.T) and np.all(np.diag(w) == 1) and w.min() >= 0
+    ours, dcrnn = (w > 0) & off, (s.adjacency > 0) & off
+    assert 0.8 < ours.sum() / dcrnn.sum() < 1.2
+    assert (ours & dcrnn).sum() / dcrnn.sum() > 0.4  # chance: ours.sum() / off.sum() = 0.034
+    folder = tmp_path / "network"
+    folder.mkdir()
+    shutil.copy(metr / "los_speed_days1-5.csv", folder / "speeds.csv")
+    shutil.copy(metr / "graph_sensor_locations.csv", folder / "graph_sensor_locations.csv")
+    assert np.array_equal(read_source(str(folder)).adjacency, w)

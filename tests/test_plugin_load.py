@@ -9,7 +9,8 @@ from support.data import data_dir, trajectory_layer_uri
 from support.plugin import drop_provider
 
 ALGORITHMS = {"classify_raster", "classify_pixels", "predict_trajectories", "predict_attribute",
-              "classify_pointcloud", "convert_to_copc", "ask", "train_bundle"}
+              "classify_pointcloud", "convert_to_copc", "ask", "train_bundle", "describe_code", "find_person",
+              "depth_from_views"}
 
 
 @pytest.fixture

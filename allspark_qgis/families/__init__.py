@@ -1,14 +1,15 @@
-"""The plugin's modality families, one module each (raster, table, trajectory, point cloud, graph): what the
+"""The plugin's modality families, one module each (raster, table, trajectory, point cloud, graph, text, video): what the
 dock, the context menu and the Processing algorithms do with a layer of a modality, without branching
 on modality names. A new modality joins a family's `modalities`, or adds a module with a `FAMILY` and
 its line in FAMILIES."""
 
 from __future__ import annotations
 
-from . import graph, pointcloud, raster, table, trajectory
+from . import graph, pointcloud, raster, table, text, trajectory, video
 from .base import Family, Run, Selection, TrainingInputs, safe_name, unique_path
 
-FAMILIES: tuple[Family, ...] = (raster.FAMILY, table.FAMILY, trajectory.FAMILY, pointcloud.FAMILY, graph.FAMILY)
+FAMILIES: tuple[Family, ...] = (raster.FAMILY, table.FAMILY, trajectory.FAMILY, pointcloud.FAMILY, graph.FAMILY,
+                                text.FAMILY, video.FAMILY)
 _BY_MODALITY = {m: f for f in FAMILIES for m in f.modalities}
 
 

@@ -1,6 +1,8 @@
 """Sensor networks (a table of readings over time, one column per sensor: traffic speeds of loop
 detectors): a run forecasts every sensor's next hour from its last one and adds a table of the
-forecasts, a field per step ahead; a question is about the same forecast."""
+forecasts, a field per step ahead; when the project holds the sensors as a point layer (a field naming
+them), also the points with those fields and a temporal layer of the next hour. A question is about the
+same forecast."""
 
 from __future__ import annotations
 
@@ -61,6 +63,28 @@ def _iso(v) -> str:
     return str(v)
 
 
+def write_locations_csv(points, id_field: str, ids, path: str) -> str:
+    """sensor_id, latitude, longitude (WGS 84) of the sensors in `ids` that the point layer holds."""
+    import csv
+
+    from qgis.core import QgsCoordinateReferenceSystem, QgsCoordinateTransform, QgsProject
+
+    from ..results import _id_text
+
+    wanted = set(ids)
+    to_wgs84 = QgsCoordinateTransform(points.crs(), QgsCoordinateReferenceSystem("EPSG:4326"), QgsProject.instance())
+    i = points.fields().indexOf(id_field)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["sensor_id", "latitude", "longitude"])
+        for f in points.getFeatures():
+            sid = _id_text(f.attributes()[i])
+            if sid in wanted and not f.geometry().isEmpty():
+                p = to_wgs84.transform(f.geometry().centroid().asPoint())
+                w.writerow([sid, f"{p.y():.7f}", f"{p.x():.7f}"])
+    return path
+
+
 class GraphFamily(Family):
     name = "graph"
     modalities = ("graph",)
@@ -90,9 +114,25 @@ class GraphFamily(Family):
         return Run(predict=predict, question=lambda: (arrays, meta), total=None)
 
     def add_layers(self, result, layer, manifest):
-        from ..results import forecast_table
+        """The forecast table; and, when the project holds a point layer of the sensors (a field naming
+        them), the forecast on the map: the points with a field per step ahead, and a temporal layer that
+        QGIS's temporal controller plays (a point per sensor and step, from the last reading's time)."""
+        from qgis.core import QgsProject
 
-        return [forecast_table(result, result_name(layer, manifest))]
+        from .. import results
+
+        name = result_name(layer, manifest)
+        out = [results.forecast_table(result, name)]
+        found = results.sensor_points_layer(result.get("sensor_ids") or [], QgsProject.instance().mapLayers().values())
+        if found is not None:
+            points, id_field = found
+            out.append(results.forecast_points(result, points, id_field, tr("{name} on {points}").format(
+                name=name, points=points.name())))
+            times = [s.get("time") for s in (result.get("samples") or []) if s.get("time")]
+            if times:
+                out.append(results.forecast_timeline(result, points, id_field, times[-1], tr("{name}, timeline").format(
+                    name=name)))
+        return out
 
     def training_problem(self, layer, modality, inputs):
         if not self.is_own_kind(layer):
@@ -100,12 +140,26 @@ class GraphFamily(Family):
         return None
 
     def training_config(self, layer, modality, inputs, out_dir, name, epochs):
-        from .. import training
+        """The readings as a CSV in a folder; with the sensors' point layer in the project, their places
+        beside it (latitude / longitude), from which the backend makes the road graph (distances)."""
+        from qgis.core import QgsProject
+
+        from .. import modality as detection
+        from .. import results, training
 
         source = inputs.source or layer
         first = source.fields()[0].name() if source.fields().count() else ""
-        path = training.write_table_csv(source, os.path.join(inputs.work, "readings.csv"), first)
-        return training.config(modality, path, out_dir, name, epochs, task="forecast")
+        folder = os.path.join(inputs.work, "network")
+        os.makedirs(folder, exist_ok=True)
+        training.write_table_csv(source, os.path.join(folder, "readings.csv"), first)
+        ids = detection.sensor_columns(detection.field_kinds(source))
+        found = results.sensor_points_layer(ids, QgsProject.instance().mapLayers().values()) if ids else None
+        if found is not None:
+            points, id_field = found
+            write_locations_csv(points, id_field, ids, os.path.join(folder, "sensor_locations.csv"))
+            inputs.info(tr("The sensors' places come from '{layer}': the road graph is made from the distances "
+                           "between them.").format(layer=points.name()))
+        return training.config(modality, folder, out_dir, name, epochs, task="forecast")
 
 
 FAMILY = GraphFamily()

@@ -41,8 +41,10 @@ class TableFamily(Family):
         numeric, categorical = layers.bundle_table_columns(manifest)
         arrays, meta = layers.table_payload(sel.source or layer, sel.feature_ids, numeric=numeric,
                                             categorical=categorical)
-        return Run(predict=lambda client, fb: runner.predict_table(client, manifest, arrays, meta, fb),
-                   question=self.question(layer, modality, manifest, sel), total=len(meta.get("fids") or []) or None)
+        kept = runner.Kept()  # a classification's written answer is about every row's class
+        return Run(predict=kept.wrap(lambda client, fb: runner.predict_table(client, manifest, arrays, meta, fb)),
+                   question=self.question(layer, modality, manifest, sel), total=len(meta.get("fids") or []) or None,
+                   made=kept.run)
 
     def add_layers(self, result, layer, manifest):
         predictions, fids = result

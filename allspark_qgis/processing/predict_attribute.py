@@ -1,5 +1,6 @@
-"""allspark:predict_attribute - table regression or classification: a copy of the layer (any vector
-layer or table) with the predicted value(s) or class as new fields."""
+"""allspark:predict_attribute - a value or a class per feature: a copy of the layer (any vector layer or
+table) with the prediction as new fields. Table bundles read the fields they were trained on, text
+bundles a text field; the bundle's family (families.table / families.text) reads the features."""
 
 from __future__ import annotations
 
@@ -13,20 +14,22 @@ from qgis.core import (
     QgsProcessingParameterFeatureSource,
 )
 
+from .. import connection
 from ..i18n import N_, tr
 from . import base
 
 
 class PredictAttributeAlgorithm(base.AllSparkAlgorithm):
     INPUT, OUTPUT = "INPUT", "OUTPUT"
-    MODALITIES = ("table",)
+    MODALITIES = ("table", "text", "video")
     GROUP, GROUP_ID = N_("Vector"), "vector"
 
     NAME, DISPLAY_NAME = "predict_attribute", N_("Predict attribute")
     HELP = N_(
         "Predicts a value (regression, e.g. PM2.5 in ug/m3) or a class for every feature from the fields the "
-        "bundle was trained on. The output is a copy of the layer with the prediction as new fields "
-        "(<target>_pred, or pred_class and pred_prob)."
+        "bundle was trained on, or a class for every feature's text (a text bundle: reports, comments, "
+        "reviews). The output is a copy of the layer with the prediction as new fields (<target>_pred, or "
+        "pred_class and pred_prob)."
     )
 
     def initAlgorithm(self, config=None):  # noqa: N802
@@ -35,20 +38,25 @@ class PredictAttributeAlgorithm(base.AllSparkAlgorithm):
         self.addParameter(QgsProcessingParameterFeatureSink(self.OUTPUT, tr("Predictions"), QgsProcessing.TypeVectorAnyGeometry))
 
     def check_layer_parameters(self, parameters, context):
-        return self.check_bundle_fit(parameters, context, self.parameterAsVectorLayer(parameters, self.INPUT, context), "table")
+        layer = self.parameterAsVectorLayer(parameters, self.INPUT, context)
+        manifest = connection.bundle(self.parameterAsEnumString(parameters, self.BUNDLE, context) or "") or {}
+        return self.check_bundle_fit(parameters, context, layer, manifest.get("modality"))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        from .. import layers, results, runner
+        from .. import families, results
 
         source = self.parameterAsSource(parameters, self.INPUT, context)
         if source is None:
             raise QgsProcessingException(tr("The input layer is missing or invalid."))
         manifest = self.bundle(parameters, context)
-        numeric, categorical = layers.bundle_table_columns(manifest)
-        arrays, meta = self.run_guarded(lambda: layers.table_payload(source, numeric=numeric, categorical=categorical))
-        feedback.pushInfo(tr("{n} rows, {c} columns.").format(n=len(meta["fids"]), c=len(arrays) + len(meta["categorical"])))
-        out = self.call_backend(lambda client: runner.predict_table(
-            client, manifest, arrays, meta, self.feedback(feedback, 0, 85)))
+        family = families.of(manifest.get("modality"))
+        run = self.run_guarded(lambda: family.prepare(None, manifest["modality"], manifest,
+                                                      families.Selection(source=source), ""))
+        if run is None:
+            return {}
+        if run.total:
+            feedback.pushInfo(tr("{n} rows.").format(n=run.total))
+        out = self.call_backend(lambda client: run.predict(client, self.feedback(feedback, 0, 85)))
         if out is None or feedback.isCanceled():
             return {}
         result, fids = out

@@ -33,6 +33,9 @@ class AllSparkProvider(QgsProcessingProvider):
         from .classify_pointcloud import ClassifyPointCloudAlgorithm
         from .classify_raster import ClassifyRasterAlgorithm
         from .convert_to_copc import ConvertToCopcAlgorithm
+        from .depth_from_views import DepthFromViewsAlgorithm
+        from .describe_code import DescribeCodeAlgorithm
+        from .find_person import FindPersonAlgorithm
         from .predict_attribute import PredictAttributeAlgorithm
         from .predict_trajectories import PredictTrajectoriesAlgorithm
         from .train_bundle import TrainBundleAlgorithm
@@ -44,6 +47,9 @@ class AllSparkProvider(QgsProcessingProvider):
             PredictAttributeAlgorithm,
             ClassifyPointCloudAlgorithm,
             ConvertToCopcAlgorithm,
+            DescribeCodeAlgorithm,
+            DepthFromViewsAlgorithm,
+            FindPersonAlgorithm,
             AskAlgorithm,
             TrainBundleAlgorithm,
         ):

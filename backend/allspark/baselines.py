@@ -21,6 +21,12 @@ scikit-learn does the classical ones. Each modality names its alternatives in `B
   time of day together would need weeks of data), and per-sensor ridge regression from the last 12
   steps to each of the next 12 (alpha chosen on the model-selection split). Missing targets are skipped
   by the metrics; missing inputs are filled with the sensor's previous reading, else its training mean.
+- text: TF-IDF of word 1-2-grams + logistic regression (C chosen on the model-selection split).
+- infrared (re-identification): hand-made person descriptors ranked by Euclidean distance under the
+  same SYSU-MM01 protocol: HOG-like gradient histograms of the grey image, and those with colour
+  histograms per horizontal stripe (the model-selection split chooses whether to standardise them).
+- code: TF-IDF (search by the words of code and docstring; the nearest training function's docstring as
+  the written one), and the function's name (its words as the docstring; search by name and docstring).
 """
 
 from __future__ import annotations
@@ -461,6 +467,105 @@ def _ridge_predict(models, filled, idx, pred: int) -> np.ndarray:
     return out
 
 
+# ---- text ---------------------------------------------------------------------------------------------
+
+
+def text_tfidf_logistic(ds: LabelledSet, train, select, test, n_classes: int, seed: int = 0, **_) -> dict:
+    """TF-IDF of word 1- and 2-grams (sublinear tf, fitted on the training texts) + logistic regression;
+    C chosen on the model-selection split."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    texts = np.asarray([str(s.data["text"]) for s in ds.samples], dtype=object)
+    vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_features=200_000, sublinear_tf=True)
+    x_train = vec.fit_transform(texts[train])
+    best = None
+    for c in (0.3, 1.0, 3.0, 10.0, 30.0):
+        model = LogisticRegression(C=c, max_iter=2000).fit(x_train, ds.targets[train])
+        sel = _classification(ds.targets[select], model.predict(vec.transform(texts[select])), n_classes)
+        if best is None or sel["accuracy"] > best[0]["accuracy"]:
+            best = (sel, model, c)
+    m = _classification(ds.targets[test], best[1].predict(vec.transform(texts[test])), n_classes)
+    return {**m, "chosen": {"C": best[2]}}
+
+
+# ---- code -------------------------------------------------------------------------------------------
+
+
+def _code_words(text: str) -> str:
+    """Identifiers split into words (camelCase, snake_case), lower case: what TF-IDF compares."""
+    import re
+
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", str(text))
+    return " ".join(re.findall(r"[a-z]+|[0-9]+", text.lower()))
+
+
+def _code_texts(ds: LabelledSet):
+    codes = [_code_words(s.data["text"]) for s in ds.samples]
+    names = [_code_words(s.meta.get("func_name", "").split(".")[-1]) for s in ds.samples]
+    return codes, names, [str(t) for t in ds.targets]
+
+
+def code_tfidf(ds: LabelledSet, train, select, test, n_classes=None, seed: int = 0, **_) -> dict:
+    """TF-IDF (fitted on the training functions and docstrings): search ranks the functions by the cosine
+    of their code's words and the docstring's; the written docstring is the training docstring of the most
+    similar training function (retrieval as generation)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    codes, _, docs = _code_texts(ds)
+    vec = TfidfVectorizer(sublinear_tf=True).fit([codes[i] for i in train] + [_code_words(docs[i]) for i in train])
+    c_test = vec.transform([codes[i] for i in test])
+    sim = (vec.transform([_code_words(docs[i]) for i in test]) @ c_test.T).toarray()
+    nearest = (c_test @ vec.transform([codes[i] for i in train]).T).toarray().argmax(1)
+    return metrics.docstring([docs[i] for i in test], [docs[train[j]] for j in nearest], sim)
+
+
+def code_function_name(ds: LabelledSet, train, select, test, n_classes=None, seed: int = 0, **_) -> dict:
+    """The function's name as its docstring ("process_url_params" -> "process url params"), and search by
+    the TF-IDF cosine of the docstring and the name's words."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from .modalities.code import name_words
+
+    _, names, docs = _code_texts(ds)
+    vec = TfidfVectorizer().fit([names[i] for i in train] + [_code_words(docs[i]) for i in train])
+    sim = (vec.transform([_code_words(docs[i]) for i in test]) @ vec.transform([names[i] for i in test]).T).toarray()
+    written = [name_words(ds.samples[i].meta.get("func_name", "")) or "function" for i in test]
+    return metrics.docstring([docs[i] for i in test], written, sim)
+
+
+def _infrared_descriptor_baseline(ds: LabelledSet, train, select, test, manifest: dict, **descriptor) -> dict:
+    """Hand-made person descriptors (modalities.infrared.handcrafted) ranked by Euclidean distance under the
+    bundle's protocol (metrics.reid_protocol): the model-selection split chooses whether the descriptor's
+    dimensions are standardised by the training images' mean / std first."""
+    from .modalities.infrared import handcrafted, sample_images
+
+    X = handcrafted(sample_images(ds.samples, (manifest.get("input") or {}).get("size")), **descriptor).astype(np.float64)
+    mean, std = X[train].mean(0), X[train].std(0) + 1e-6
+    settings = metrics.reid_settings(manifest)
+    best, chosen = None, None
+    for standardise in (False, True):
+        F = (X - mean) / std if standardise else X
+        m = metrics.reid_protocol(F[select], ds.targets[select], **settings)
+        if best is None or m["map"] > best:
+            best, chosen = m["map"], standardise
+    F = (X - mean) / std if chosen else X
+    out = metrics.reid_protocol(F[test], ds.targets[test], **settings)
+    out["chosen"] = {"standardised": chosen}
+    return out
+
+
+def infrared_hog(ds: LabelledSet, train, select, test, n_classes=None, seed: int = 0, manifest=None, **_) -> dict:
+    """HOG-like gradient-orientation histograms of the grey image (what survives the change of light)."""
+    return _infrared_descriptor_baseline(ds, train, select, test, manifest, colour=False)
+
+
+def infrared_colour_hog(ds: LabelledSet, train, select, test, n_classes=None, seed: int = 0, manifest=None,
+                        **_) -> dict:
+    """Colour histograms per horizontal stripe + the HOG-like histograms (the classic single-light descriptor)."""
+    return _infrared_descriptor_baseline(ds, train, select, test, manifest)
+
+
 BASELINES: dict[str, dict[str, Callable]] = {
     "trajectory": {"constant_velocity_sampled": trajectory_constant_velocity},
     "hsi": {"svm_spectrum_neighbourhood": hsi_svm, "cnn_pca_patches": hsi_cnn},
@@ -470,8 +575,27 @@ BASELINES: dict[str, dict[str, Callable]] = {
     "pointcloud": {"random_forest_height_features": pointcloud_random_forest},
     "graph": {"last_value": graph_last_value, "time_of_day_average": graph_time_of_day_average,
               "ridge_per_sensor": graph_ridge},
+    "text": {"tfidf_logistic_regression": text_tfidf_logistic},
+    "code": {"tfidf_retrieval": code_tfidf, "function_name": code_function_name},
 }
+BASELINES["infrared"] = {"hog_euclidean": infrared_hog, "colour_histogram_hog_euclidean": infrared_colour_hog}
 
+
+
+def _oblique(name: str) -> Callable:
+    """An oblique-photography alternative (modalities/oblique.py), imported when it runs."""
+    def run(*args, **kwargs):
+        from .modalities import oblique
+
+        return getattr(oblique, name)(*args, **kwargs)
+    run.__name__ = name
+    return run
+
+
+# oblique photography (a depth per reference pixel): plane sweep + absolute-difference cost + winner-take-all
+# (no learning; box size chosen on the model-selection split), and the training split's mean depth everywhere
+BASELINES["oblique"] = {"plane_sweep_wta": _oblique("baseline_plane_sweep"),
+                        "constant_depth": _oblique("baseline_constant_depth")}
 
 
 def run_baselines(manifest: dict, data: str, labels: str | None = None, max_samples: int | None = None,

@@ -198,6 +198,49 @@ def cmd_eval(args) -> int:
         print(f"  baseline {name}: {figures}  ({m['split']})")
     if report["task"] == "forecast":
         _print_forecast_table(report)
+    if report["task"] == "reid":
+        _print_reid_table(report)
+    if report["task"] == "depth":  # oblique photography: MAE and the percentages of accurate grids
+        rows = [(f"bundle ({p})", m) for p, m in report["results"].items()]
+        rows += [("encoder's own head", report["encoder_only"])] if "encoder_only" in report else []
+        rows += [(f"baseline {n}", m) for n, m in report.get("baselines", {}).items()]
+        print("\n  " + f"{'':<34}{'MAE':>10}{'RMSE':>10}{'PAG6 %':>10}{'PAG10 %':>10}")
+        for label, m in rows:
+            print("  " + f"{label:<34}" + "".join(f"{m.get(k, float('nan')):>10.3f}" for k in ("mae", "rmse", "pag6", "pag10")))
+    return 0
+
+
+def _print_reid_table(report: dict) -> None:
+    """Re-identification figures as the literature prints them (SYSU-MM01 all-search): Rank-1/10/20, mAP, mINP."""
+    rows = [(f"bundle ({p})", m) for p, m in report["results"].items()]
+    if "encoder_only" in report:
+        rows.append(("encoder's own head", report["encoder_only"]))
+    rows += [(f"baseline {n}", m) for n, m in report.get("baselines", {}).items()]
+    keys = [("Rank-1", "rank1"), ("Rank-10", "rank10"), ("Rank-20", "rank20"), ("mAP", "map"), ("mINP", "minp")]
+    print("\n  " + f"{'':<44}" + "".join(f"{k:>9}" for k, _ in keys))
+    for label, m in rows:
+        print("  " + f"{label:<44}" + "".join(f"{100 * m.get(k, float('nan')):>8.2f}%" for _, k in keys))
+
+
+def cmd_rank(args) -> int:
+    """The gallery images nearest to a query image (infrared re-identification bundles)."""
+    from .engine import Engine
+    from .modalities.infrared import rank_gallery
+
+    engine = Engine(llm_path=args.llm, device=args.device, runtime=args.runtime, bundles_dir=args.bundles)
+    try:
+        name = engine.load_bundle(args.bundle)["name"]
+        out = rank_gallery(engine, name, args.query, args.gallery, top_k=args.top, query_spectrum=args.query_spectrum,
+                           gallery_spectrum=args.gallery_spectrum)
+    finally:
+        engine.close()
+    if args.json:
+        _print_json(out)
+        return 0
+    for q in out["queries"]:
+        print(f"query {q['file']} ({q['spectrum']}): the {out['top_k']} nearest of {out['gallery_size']} gallery images")
+        for r in q["matches"]:
+            print(f"  {r['rank']:>3}. {r['distance']:.4f}  {r['file']} ({r['spectrum']})")
     return 0
 
 
@@ -395,8 +438,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--bundle", required=True)
     e.add_argument("--data", required=True)
     e.add_argument("--labels", help="label raster (0 = unlabelled)")
-    e.add_argument("--split", default="all", choices=["all", "validation"],
-                   help="validation: only the part of --data the bundle's training held out")
+    e.add_argument("--split", default="all", choices=["all", "validation", "unused"],
+                   help="validation: only the part of --data the bundle's training held out; unused: the samples "
+                        "a training run with --max-samples never read")
     e.add_argument("--precision", default="auto", choices=["auto", "fp32", "int8", "fp16", "both"])
     e.add_argument("--max-samples", type=int)
     e.add_argument("--confusion", action="store_true", help="include the confusion matrix in --json")
@@ -404,6 +448,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also fit the alternatives an analyst would use (SVM, CNN, gradient-boosted trees, ...) on "
                         "the bundle's training split of --data and score them on its validation split")
     e.set_defaults(func=cmd_eval)
+
+    r = sub.add_parser("rank", help="re-identification: rank a gallery of person images for a query image")
+    common(r)
+    r.add_argument("--bundle", required=True, help="an infrared (reid) bundle")
+    r.add_argument("--query", required=True, help="the query image (or a folder of them)")
+    r.add_argument("--gallery", required=True, help="a folder of person images (or a SYSU-MM01 layout)")
+    r.add_argument("--top", type=int, default=10, help="how many gallery images to list per query")
+    r.add_argument("--query-spectrum", default="infrared", choices=["infrared", "visible", "auto"])
+    r.add_argument("--gallery-spectrum", choices=["infrared", "visible", "auto"],
+                   help="the gallery's light (default: guessed per image, grey = infrared)")
+    r.add_argument("--bundles", help="an extra folder of bundles")
+    r.set_defaults(func=cmd_rank)
 
     b = sub.add_parser("bundles", help="list the bundles found")
     b.add_argument("--bundles", help="an extra folder of bundles")

@@ -52,7 +52,7 @@ def merge_results(parts: list[dict]) -> dict:
         try:
             if isinstance(value, np.ndarray) and value.ndim > 0:
                 out[key] = np.concatenate([np.asarray(p[key]) for p in parts])
-            elif key in ("labels", "samples"):
+            elif key in ("labels", "samples", "docstrings", "functions", "sources"):
                 out[key] = [x for p in parts for x in p.get(key, [])]
         except (KeyError, ValueError):
             out[key] = [p.get(key) for p in parts]
@@ -81,6 +81,23 @@ def summarise(result: dict, index: int = 0) -> str:
         counts = np.bincount(labels[labels >= 0], minlength=len(result["classes"]))
         share = ", ".join(f"{c} {n / max(counts.sum(), 1):.0%}" for c, n in zip(result["classes"], counts) if n)
         return f"Per-element classes: {share}."
+    if task == "docstring":  # code: what the LLM wrote, and the search's rank when a sentence was given
+        doc = (result.get("docstrings") or [""] * (index + 1))[index] or "(nothing written)"
+        name = (result.get("functions") or [""] * (index + 1))[index]
+        rank = ""
+        if result.get("ranking") is not None:
+            rank = f" (rank {int(np.flatnonzero(np.asarray(result['ranking']) == index)[0]) + 1} for the search, " \
+                   f"similarity {float(result['similarity'][index]):.2f})"
+        return f"{name + ': ' if name else ''}{doc}{rank}"
+    if task == "depth":  # (B, pixels) depths of the reference view (oblique photography)
+        v = np.asarray(result.get("depth_map", result["depth"])[index], np.float64)
+        unit = result.get("unit") or ""
+        return (f"Depth of the reference view: from {np.nanmin(v):.4g} to {np.nanmax(v):.4g} {unit} (mean "
+                f"{np.nanmean(v):.4g} {unit}) over {int(np.isfinite(v).sum()):,} pixels.").replace(" )", ")")
+    if task == "reid":  # an L2-normalised embedding per image (infrared re-identification)
+        e = np.asarray(result["embeddings"][index])
+        return (f"A {e.shape[-1]}-number appearance embedding of this person (L2-normalised): rank a gallery by "
+                f"its distance (allspark rank).")
     if task == "forecast":  # (B, K sensors, H steps) in the data's units
         v = np.asarray(result["values"][index], np.float64)
         unit = ((result.get("targets") or [{}])[0] or {}).get("unit", "")
@@ -230,6 +247,9 @@ class Engine:
 
         m = loaded.bundle.manifest
         spec = {"input": m["input"], "encoder": m["encoder"]}
+        if getattr(loaded.modality, "reads_llm_tokens", False):  # text: the LLM's own token embeddings
+            ids = loaded.modality.token_ids(samples, self.runtime, spec)
+            return [self.runtime.embed_tokens(i) for i in ids], None
         for s in samples:
             loaded.modality.check(s, spec)
         inputs = to_tensors(loaded.modality.to_inputs(samples, spec, m["normalisation"]), self.device)
@@ -257,15 +277,32 @@ class Engine:
                 raise Cancelled(f"cancelled after {start} of {n} samples")
             chunk = samples[start:start + self.batch_size]
             t0 = time.perf_counter()
-            tokens, encoded = self.bridge_tokens(loaded, chunk)
+            reads_tokens = getattr(loaded.modality, "reads_llm_tokens", False)
+            if reads_tokens:  # text, code: the LLM reads the sample's own tokens, no encoder
+                m = loaded.bundle.manifest
+                token_ids = loaded.modality.token_ids(chunk, self.runtime, {"input": m["input"], "encoder": m["encoder"]})
+                inputs = [Segment(ids=i) for i in token_ids]
+                encoded = None
+            else:
+                tokens, encoded = self.bridge_tokens(loaded, chunk)
+                inputs = [Segment(embeds=b) for b in tokens]
             t1 = time.perf_counter()
             with self.lock:
                 hidden = self.runtime.sample_hidden_batch(
-                    loaded.prefix_ids, [[Segment(embeds=b), Segment(ids=loaded.suffix_ids)] for b in tokens])
+                    loaded.prefix_ids, [[x, Segment(ids=loaded.suffix_ids)] for x in inputs])
             t2 = time.perf_counter()
+            if reads_tokens:
+                from .modalities.tokens import pooled_rows
+
+                hidden = pooled_rows(hidden, len(loaded.suffix_ids))
             with torch.inference_mode():
                 h = torch.as_tensor(np.stack(hidden), device=self.device)
                 part = decode(task, loaded.model.decide(h, encoded), loaded.bundle.manifest)
+            if task == "docstring":  # code: the LLM writes each function's docstring
+                with self.lock:
+                    part["docstrings"] = self._docstrings(loaded, token_ids, cancel)
+                part["functions"] = [str(s.meta.get("func_name") or s.meta.get("source") or "") for s in chunk]
+                part["sources"] = [str(s.meta.get("source") or "") for s in chunk]
             if "element_labels" in part and all("xyz" in s.meta for s in chunk):
                 part["element_xyz"] = element_coordinates(chunk, part["element_labels"].shape[1])
             place = getattr(loaded.modality, "place_result", None)  # e.g. trajectory paths in the input's CRS
@@ -282,6 +319,60 @@ class Engine:
             timing.update(t)
         return merge_results(parts)
 
+    def _docstrings(self, loaded: Loaded, token_ids, cancel) -> list[str]:
+        from .modalities.code import demonstration_ids, write_docstrings
+
+        m = loaded.bundle.manifest
+        demos = (m.get("head") or {}).get("demonstrations") or []
+        spec = {"input": m["input"], "encoder": m["encoder"]}
+        demo_ids = loaded.modality.token_ids([loaded.modality.sample(d["code"]) for d in demos], self.runtime, spec) \
+            if demos else []
+        prefix = demonstration_ids(self.runtime, m["prompts"][0], demos, demo_ids)
+        return write_docstrings(self.runtime, prefix, token_ids, int(m["input"].get("docstring_tokens", 32)), cancel)
+
+    def search(self, bundle: str, sentences: Sequence[str], samples: Sequence[Sample],
+               vectors: np.ndarray | None = None) -> dict:
+        """Code search: the functions (`samples`) ranked for each sentence, most similar first (cosine of the
+        bundle's search vectors; `vectors`: the functions' when already computed):
+        {"ranking": (Q, N) int, "similarity": (Q, N) float32}."""
+        import torch
+
+        from .modalities.tokens import pooled_rows
+
+        loaded = self._get(bundle)
+        if loaded.bundle.manifest["task"] != "docstring":
+            raise InputError(f"bundle {bundle!r} does not search code (task {loaded.bundle.manifest['task']})")
+        m = loaded.bundle.manifest
+        spec = {"input": m["input"], "encoder": m["encoder"]}
+        ids = loaded.modality.query_ids(sentences, self.runtime, spec)
+        code = self.vectors(bundle, samples) if vectors is None else np.asarray(vectors, np.float32)
+        prefix, suffix = prompts.head_ids(self.runtime, loaded.modality.query_prompt)
+        with self.lock:
+            hidden = self.runtime.sample_hidden_batch(prefix, [[Segment(ids=i), Segment(ids=suffix)] for i in ids])
+        with torch.inference_mode():
+            q = loaded.model.head.query(torch.as_tensor(pooled_rows(hidden, len(suffix)))).numpy()
+        sim = (q @ code.T).astype(np.float32)
+        return {"ranking": np.argsort(-sim, axis=1, kind="stable"), "similarity": sim}
+
+    def vectors(self, bundle: str, samples: Sequence[Sample]) -> np.ndarray:
+        """(N, d) the code-search vectors of functions (no docstrings written)."""
+        import torch
+
+        from .modalities.tokens import pooled_rows
+
+        loaded = self._get(bundle)
+        m = loaded.bundle.manifest
+        ids = loaded.modality.token_ids(samples, self.runtime, {"input": m["input"], "encoder": m["encoder"]})
+        out = []
+        for start in range(0, len(ids), self.batch_size):
+            part = ids[start:start + self.batch_size]
+            with self.lock:
+                hidden = self.runtime.sample_hidden_batch(
+                    loaded.prefix_ids, [[Segment(ids=i), Segment(ids=loaded.suffix_ids)] for i in part])
+            with torch.inference_mode():
+                out.append(loaded.model.head(torch.as_tensor(pooled_rows(hidden, len(loaded.suffix_ids))), 1).numpy())
+        return np.concatenate(out).astype(np.float32)
+
     def ask(self, bundle: str, samples: Sequence[Sample], prompt: str | None = None, text: bool = False,
             on_token: Callable[[str], None] | None = None, max_tokens: int = 96,
             cancel: threading.Event | None = None, run: dict | None = None) -> dict:
@@ -294,9 +385,20 @@ class Engine:
 
         timing: dict = {}
         result = self.predict(bundle, samples, cancel=cancel, timing=timing)
+        if result.get("task") == "docstring" and prompt:  # code: the question is a search sentence
+            found = self.search(bundle, [prompt], samples, vectors=result["vectors"])
+            result["ranking"], result["similarity"] = found["ranking"][0], found["similarity"][0]
+            result["query"] = prompt
+        if result.get("task") == "reid" and any(s.meta.get("query") for s in samples):  # infrared: rank the gallery
+            from .modalities.infrared import rank_samples
+
+            result.update(rank_samples(result["embeddings"], samples))
         stats = result["summary_stats"] = run_stats(run) if run else summary_stats(result, samples)
         result["summary"] = summary_text(stats)
-        if text:
+        if text and result.get("task") == "docstring":  # code: the answer is what the LLM wrote
+            result["text"] = result["text_raw"] = result["summary"]
+            result["text_dropped"] = []
+        elif text:
             loaded = self._get(bundle)
             first_prompt = loaded.bundle.manifest["prompts"][0]
             tokens, _ = self.bridge_tokens(loaded, [samples[representative(result)]])

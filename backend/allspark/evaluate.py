@@ -19,8 +19,9 @@ def load_eval_data(bundle_path: str, data: str, labels: str | None = None, split
                    max_samples: int | None = None, seed: int = 0) -> tuple[dict, LabelledSet]:
     """The labelled data; `split="validation"` re-creates the bundle's own validation split (the part
     training never saw: the training run's sample subset, then its split), so evaluating on the
-    training data set stays honest."""
-    from .train import capped, sample_subset, split_indices
+    training data set stays honest; `split="unused"`: the samples the training run's subset (`max_samples`)
+    left out, which training never read at all."""
+    from .train import capped, sample_subset, split_indices, subset_indices
 
     bundle = resolve_bundle(bundle_path)
     m = bundle.manifest
@@ -33,6 +34,14 @@ def load_eval_data(bundle_path: str, data: str, labels: str | None = None, split
         opts["classes"] = list(m["classes"])  # label value v is the bundle's class v (1-based; 0 = unlabelled)
     ds = modality.read_labelled(data, **opts)
     training = m.get("training", {})
+    if split == "unused":  # what the training run's sample subset left out: never read in training
+        n, cap = len(ds.samples), training.get("max_samples")
+        if not cap or n <= cap:
+            raise InputError(f"bundle {m['name']!r} was trained on all {n} samples of this data: none is unused "
+                             f"(use --split validation)")
+        used = np.zeros(n, bool)
+        used[subset_indices(n, cap, training.get("seed", 0))] = True
+        ds = ds.subset(np.flatnonzero(~used))
     if split == "validation":
         ds = sample_subset(ds, training.get("max_samples"), training.get("seed", 0))
         _, val_idx = split_indices(ds, training.get("val_fraction", 0.15), training.get("seed", 0))
@@ -60,6 +69,12 @@ def score(task: str, manifest: dict, ds: LabelledSet, result: dict) -> dict:
         return metrics.trajectory(ds.targets, result["paths"], result["scores"])
     if task == "forecast":
         return metrics.forecast(ds.targets, result["values"])
+    if task == "reid":  # SYSU-MM01's protocol: infrared queries against single-shot visible galleries
+        return metrics.reid_protocol(result["embeddings"], ds.targets, **metrics.reid_settings(manifest))
+    if task == "depth":
+        return metrics.depth(ds.targets, result["depth"])
+    if task == "docstring":
+        return metrics.docstring(list(ds.targets), result["docstrings"], result.get("similarity"))
     return metrics.classification(ds.targets, result["element_labels"], len(manifest["classes"]))
 
 
@@ -101,6 +116,8 @@ def evaluate(bundle: str, data: str, labels: str | None = None, runtime: str = "
             loaded = engine.loaded[summary["name"]]
             t0 = time.perf_counter()
             result = engine.predict(summary["name"], ds.samples, progress=progress)
+            if manifest["task"] == "docstring":  # code search: every reference docstring ranks every function
+                result["similarity"] = engine.search(summary["name"], list(ds.targets), ds.samples)["similarity"]
             seconds = time.perf_counter() - t0
             m = score(manifest["task"], manifest, ds, result)
             m["seconds"] = round(seconds, 2)

@@ -30,11 +30,16 @@ class AllSparkModel(nn.Module):
         enc_dim = int(manifest["encoder"]["dim"])
         self.task = manifest["task"]
         self.encoder = modality.build_encoder(spec)
+        self.encoder_head = None
+        if getattr(modality, "reads_llm_tokens", False):  # text: the LLM reads the input's own tokens
+            self.bridge = nn.Identity()
+            self.head = build_head(self.task, head_config(manifest), llm_dim, enc_dim)
+            self.n_bridge = 1  # the head reads tokens.pooled_rows: [mean over the text, last position]
+            return
         self.bridge = build_bridge(manifest["bridge"], enc_dim, llm_dim)
         element_dim = getattr(self.encoder, "element_dim", None) or enc_dim  # width of per-element features
         self.head = build_head(self.task, head_config(manifest), llm_dim, element_dim)
         self.n_bridge = int(self.bridge.queries.shape[0])
-        self.encoder_head = None
         if manifest.get("head", {}).get("encoder_skip"):
             self.encoder_head = build_encoder_head(self.task, head_config(manifest), enc_dim, element_dim)
             last = [m for m in self.head.modules() if isinstance(m, nn.Linear)][-1]

@@ -206,6 +206,35 @@ def summary_stats(result: dict, samples) -> dict:
                                          "unit": "m"}})
     elif task == "forecast":
         st.update(_forecast_stats(result))
+    elif task == "reid":  # one embedding per image: how many, how wide, in which light
+        spectra = [str(s.meta.get("spectrum", "?")) for s in samples]
+        st.update({"embedding_dim": int(np.asarray(result["embeddings"]).shape[-1]),
+                   "infrared_images": spectra.count("infrared"), "visible_images": spectra.count("visible")})
+        if result.get("ranking") is not None:  # a query ranked against a gallery: the nearest first
+            d, files = np.asarray(result["distances"], np.float64), list(result["gallery_files"])
+            persons = result.get("gallery_persons")
+            st["query"], st["gallery_size"] = Path(str(result.get("query") or "")).name, len(files)
+            st["matches"] = [{"file": Path(files[i]).name, "distance": float(d[i]),
+                              **({"person": int(persons[i])} if persons is not None and persons[i] >= 0 else {})}
+                             for i in np.asarray(result["ranking"])[:3]]
+    elif task == "docstring":  # code: what the LLM wrote for each function (the first few)
+        names = [s.meta.get("func_name") or s.meta.get("source") or f"function {i + 1}" for i, s in enumerate(samples)]
+        st["docstrings"] = [{"function": str(f), "docstring": d} for f, d in
+                            list(zip(names, result.get("docstrings") or []))[:5]]
+        if result.get("ranking") is not None:  # a search sentence: the best matches first
+            sim = np.asarray(result["similarity"], np.float64)
+            st["query"] = result.get("query")
+            st["matches"] = [{"function": str(names[i]), "similarity": float(sim[i]),
+                              "docstring": (result.get("docstrings") or [""] * n)[i]}
+                             for i in np.asarray(result["ranking"])[:3]]
+    elif task == "depth":  # oblique photography: the reference views' depth maps
+        maps = np.asarray(result.get("depth_map", result["depth"]), np.float64).reshape(n, -1)
+        keep = np.isfinite(maps)
+        v = maps[keep]
+        st["depth"] = {"pixels": int(keep.sum()), "no_depth_pixels": int((~keep).sum()),
+                       "unit": result.get("unit") or "", "min": float(v.min()) if v.size else None,
+                       "max": float(v.max()) if v.size else None, "mean": float(v.mean()) if v.size else None,
+                       "median": float(np.median(v)) if v.size else None}
     elif task in ("point_classification", "pixel_classification"):
         labels = np.asarray(result["element_labels"])
         probs = result.get("element_probabilities")
@@ -274,6 +303,8 @@ def run_stats(run: dict) -> dict:
         st["unit"] = run["unit"]
         st.get("left_out", {}).pop("pixels_without_result", None)
         st.get("left_out", {}).pop("grid_pixels", None)
+        if "transform" not in grid:  # rows of a table, clips, texts: no map, no area
+            st.pop("area", None)
     if not known.all():  # a winning probability the client did not keep is not 100%
         st.pop("mean_confidence", None)
         for r in st["classes"]:
@@ -351,6 +382,21 @@ def summary_text(st: dict, top: int = 5) -> str:
         return (f"{what}, {st['candidates']} candidate futures of {st['steps']} steps each: the most likely "
                 f"(mean score {st['best_score_mean']:.0%}) end{'s' if n == 1 else ''} "
                 f"{'on average ' if n > 1 else ''}{d['mean']:.2f} m from the last observed position{spread}{tail}.")
+    if task == "docstring":
+        if st.get("matches"):
+            best = "; ".join(f"{m['function']} ({m['similarity']:.2f})" for m in st["matches"])
+            return f"For \"{st['query']}\", the closest of {n:,} function{'s' if n != 1 else ''}: {best}{tail}."
+        said = "; ".join(f"{d['function']}: {d['docstring'] or '(nothing written)'}" for d in st["docstrings"][:3])
+        more = f" (and {n - 3:,} more)" if n > 3 else ""
+        return f"{n:,} function{'s' if n != 1 else ''} described: {said}{more}{tail}."
+    if task == "reid" and st.get("matches"):
+        best = "; ".join(f"{m['file']}" + (f" (person {m['person']}, " if "person" in m else " (")
+                         + f"distance {m['distance']:.3f})" for m in st["matches"])
+        return (f"For the infrared image {st['query']}, the nearest of {st['gallery_size']:,} gallery "
+                f"image{'s' if st['gallery_size'] != 1 else ''}: {best}{tail}.")
+    if task == "reid":
+        return (f"{what}: a {st['embedding_dim']}-number appearance embedding each ({st['infrared_images']} infrared, "
+                f"{st['visible_images']} visible), for ranking a gallery of people by distance{tail}.")
     if task == "forecast":
         t = st["targets"][0]
         u = f" {t['unit']}" if t.get("unit") else ""
@@ -359,6 +405,12 @@ def summary_text(st: dict, top: int = 5) -> str:
         return (f"{st['sensors']:,} sensors, the next {st['steps']} steps: mean {t['name']} {means}; at "
                 f"+{_num(last['minutes'])} min from {_num(st['lowest']['value'])}{u} (sensor {st['lowest']['sensor']}) "
                 f"to {_num(st['highest']['value'])}{u} (sensor {st['highest']['sensor']}){tail}.")
+    if task == "depth" and st.get("depth", {}).get("pixels"):
+        d = st["depth"]
+        u = f" {d['unit']}" if d.get("unit") else ""
+        gap = f"; {d['no_depth_pixels']:,} pixels seen by no other view" if d.get("no_depth_pixels") else ""
+        return (f"{what}, depth maps of {d['pixels']:,} pixels: depth from {_num(d['min'])} to {_num(d['max'])}{u} "
+                f"(mean {_num(d['mean'])}{u}, median {_num(d['median'])}{u}){gap}{tail}.")
     if task in ("point_classification", "pixel_classification"):
         kind = "points" if task == "point_classification" else "pixels"
         items = [f"{r['name']} {_pct(r['share'])} ({r['count']:,} {kind}" + (f", {_ha(r['area_ha'])}" if "area_ha" in r
@@ -439,6 +491,10 @@ def write_result(result: dict, samples, path: str) -> Path:
     from .jsonable import jsonable as _jsonable
 
     path = Path(path)
+    if result.get("task") == "depth" and path.suffix.lower() in (".tif", ".tiff"):  # oblique: depth GeoTIFF(s)
+        from .modalities.oblique import write_depth_geotiffs
+
+        return write_depth_geotiffs(result, samples, path)
     per_pixel = result.get("task") == "classification" or (
         result.get("task") == "pixel_classification" and samples and "tile" in samples[0].meta)
     if path.suffix.lower() in (".tif", ".tiff") and per_pixel and raster_grid(samples):

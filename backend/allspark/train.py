@@ -146,11 +146,17 @@ _KIND_WORDS = {"int": "a whole number", "float": "a number", "bool": "true or fa
                "str": "text"}
 
 
+def subset_indices(n: int, max_samples: int | None, seed: int) -> np.ndarray:
+    """The indexes of the samples a run with `max_samples` reads of `n` (a fixed random subset, in order)."""
+    if max_samples and n > max_samples:
+        return np.sort(np.random.default_rng(seed).choice(n, max_samples, replace=False))
+    return np.arange(n)
+
+
 def sample_subset(data: "LabelledSet", max_samples: int | None, seed: int) -> "LabelledSet":
     """The samples a run with `max_samples` trains and validates on (a fixed random subset, in order)."""
     if max_samples and len(data.samples) > max_samples:
-        keep = np.sort(np.random.default_rng(seed).choice(len(data.samples), max_samples, replace=False))
-        return data.subset(keep)
+        return data.subset(subset_indices(len(data.samples), max_samples, seed))
     return data
 
 
@@ -172,8 +178,17 @@ def split_sizes(data: "LabelledSet") -> np.ndarray:
 
 def split_indices(data: "LabelledSet", fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Validation split by group (scene, tile, month) when the data has groups, else by sample.
-    Time-ordered groups (info['split'] == 'time') put the latest groups in validation."""
+    Time-ordered groups (info['split'] == 'time') put the latest groups in validation. A reader's own
+    held-out list (info['split'] == 'given', sample meta 'held_out': UCF101's test list) is the validation
+    split as it stands; what it leaves (no sample held out) is split by group as usual."""
     n = len(data.samples)
+    if data.info.get("split") == "given":
+        held = np.array([bool(s.meta.get("held_out")) for s in data.samples])
+        if held.any() and not held.all():
+            return np.flatnonzero(~held), np.flatnonzero(held)
+        chosen = np.array([bool(s.meta.get("model_selection")) for s in data.samples])  # SYSU-MM01's val_id persons
+        if chosen.any() and not chosen.all() and not held.any():
+            return np.flatnonzero(~chosen), np.flatnonzero(chosen)
     sizes = split_sizes(data)
     rng = np.random.default_rng(seed)
     if data.groups is None or len(np.unique(data.groups)) < 2:
@@ -239,6 +254,8 @@ def normalised_targets(task: str, targets: np.ndarray, norm: dict) -> np.ndarray
         return (targets / norm["scale"]).astype(np.float32)
     if task == "forecast":  # NaN (missing) stays NaN: the loss skips it
         return ((targets - norm["mean"]) / norm["std"]).astype(np.float32)
+    if task == "depth":  # depths in the data's units, NaN (invalid pixel) stays NaN: the loss skips it
+        return np.asarray(targets, np.float32)
     return targets.astype(np.int64)
 
 
@@ -287,7 +304,10 @@ def make_manifest(modality, task: str, spec: dict, stats: dict, tnorm: dict, run
         "bridge": {"queries": 32, "layers": 3, "heads": 8, "head_dim": 64, "ffn_mult": 4, **(bridge or {}),
                    "output_rms": embedding_rms(runtime)},
         "head": {**({"k": 20, "horizon": 12} if task == "trajectory" else {}),
-                 **({"horizon": int(spec["input"].get("pred") or 12)} if task == "forecast" else {}), **(head or {})},
+                 **({"horizon": int(spec["input"].get("pred") or 12)} if task == "forecast" else {}),
+                 **({"hypotheses": int(spec["encoder"].get("hypotheses") or 32)} if task == "depth" else {}),
+                 **({"identities": len(classes or []), "embedding": 128} if task == "reid" else {}),
+                 **(head or {})},
         "llm": {"file": llm_info["file"], "sha256": llm_info["sha256"], "n_embd": llm_info["n_embd"],
                 "arch": llm_info.get("arch")},
     }
@@ -325,9 +345,14 @@ def evaluate_outputs(task: str, outputs: list, targets: np.ndarray, manifest: di
     if task == "trajectory":
         out = decode(task, (torch.cat([o[0] for o in outputs]), torch.cat([o[1] for o in outputs])), manifest)
         return metrics.trajectory(targets, out["paths"], out["scores"])
+    if task == "reid":  # (embeddings, identity logits): the SYSU-MM01 protocol on the split's persons
+        out = decode(task, (torch.cat([o[0] for o in outputs]), torch.cat([o[1] for o in outputs])), manifest)
+        return metrics.reid_protocol(out["embeddings"], targets, **metrics.reid_settings(manifest))
     out = decode(task, torch.cat(outputs), manifest)
     if task == "forecast":
         return metrics.forecast(targets, out["values"])
+    if task == "depth":
+        return metrics.depth(targets, out["depth"])
     if task == "classification":
         return metrics.classification(targets, out["probabilities"].argmax(1), len(manifest["classes"]))
     if task == "regression":
@@ -369,7 +394,7 @@ def train(cfg: TrainConfig, progress: Callable[[float, str], None] | None = None
     import torch
 
     from .device import pick_device
-    from .heads import build_encoder_head, build_head
+    from .heads import build_encoder_head
     from .llm.default import gguf_info, resolve_llm_path
     from .model import AllSparkModel, head_config, to_tensors
 
@@ -398,7 +423,11 @@ def train(cfg: TrainConfig, progress: Callable[[float, str], None] | None = None
                          "'{\"tile\": 16}' for hyperspectral rasters)")
     if task not in DENSE and task != "trajectory" and np.asarray(data.targets).ndim == 2 \
             and data.info.get("split_weight") == "elements":
-        raise InputError(f"the data was read as tiles (a label per pixel): train it with --task pixel_classification")
+        raise InputError("the data was read as tiles (a label per pixel): train it with --task pixel_classification")
+    if getattr(modality, "reads_llm_tokens", False):  # text: no encoder or bridge, only the head learns
+        from .token_train import train_on_tokens
+
+        return train_on_tokens(cfg, modality, task, data, progress, cancel)
     data = sample_subset(data, cfg.max_samples, cfg.seed)
     train_idx, sel_idx, val_idx = three_way_split(data, cfg.val_fraction, cfg.select_fraction, cfg.seed)
     train_samples = [data.samples[i] for i in train_idx]

@@ -27,13 +27,21 @@ from pathlib import Path
 
 import pytest
 
-from support.data import data_dir, sensor_layer_uri, table_layer_uri, trajectory_layer_uri
+from support.data import clips_layer_uri, data_dir, notes_layer_uri, sensor_layer_uri, table_layer_uri, trajectory_layer_uri
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_PY = REPO / ".venv" / "bin" / "python"
 TINY_BRIDGE = {"queries": 4, "layers": 1, "heads": 2, "head_dim": 16, "ffn_mult": 2}
 TRAIN_OPTIONS = {"bridge": TINY_BRIDGE, "encoder": {"dim": 32, "depth": 1, "heads": 2}, "batch_size": 16,
                  "lr": 0.002, "bf16": False, "max_samples": 32}
+
+# tiny video bundles: 8 frames of 32 x 32 px, two small tubes, the encoder pretrained (no LLM) first
+TINY_VIDEO = {"read_options": {"frames": 8, "size": 32}, "pretrain_epochs": 30, "pretrain_lr": 0.002,
+              "pretrain_batch_size": 16, "lr": 0.001, "max_samples": 64, "val_fraction": 0.2, "cpu_precision": "fp32",
+              "head": {"encoder_skip": True, "dim": 32},
+              "encoder": {"dim": 32, "depth": 1, "heads": 2, "tubes": [
+                  {"kernel": [4, 8, 8], "stride": [2, 8, 8]},
+                  {"kernel": [8, 4, 4], "stride": [8, 8, 8], "offset": [0, 2, 2]}]}}
 
 _lock = threading.Lock()
 _state: dict = {}
@@ -154,6 +162,10 @@ def train_inputs(d: Path) -> dict:
         "tiny-table": {"INPUT": table_layer_uri(d / "table.csv", True), "TARGET_FIELD": "PM2.5", "OPTIONS": opts},
         "tiny-graph": {"INPUT": sensor_layer_uri(d / "sensors.csv", True), "MODALITY": "graph", "OPTIONS": json.dumps({
             **TRAIN_OPTIONS, "encoder": {"dim": 16}, "read_options": {"block_hours": 4}, "pretrain_epochs": 2})},
+        "tiny-text": {"INPUT": notes_layer_uri(d / "notes.csv", True), "TARGET_FIELD": "topic", "MODALITY": "text",
+                      "EPOCHS": 40, "OPTIONS": json.dumps({"lr": 0.003, "batch_size": 16})},
+        "tiny-video": {"INPUT": clips_layer_uri(d / "clips.csv", True), "TARGET_FIELD": "action", "MODALITY": "video",
+                       "EPOCHS": 2, "OPTIONS": json.dumps({**TRAIN_OPTIONS, **TINY_VIDEO})},
         "tiny-traj": {"INPUT": trajectory_layer_uri(d / "tracks.csv", True), "TIME_FIELD": "t", "ID_FIELD": "track_id",
                       "OPTIONS": opts},
         "tiny-cloud": {"INPUT": str(d / "cloud.copc.laz"), "OPTIONS": cloud},
@@ -175,7 +187,7 @@ def trained_bundles(names=("tiny-rgb", "tiny-hsi", "tiny-table", "tiny-traj", "t
 
             inputs = train_inputs(data_dir())
             for name in todo:
-                params = {**inputs[name], "NAME": name, "EPOCHS": 1, "FOLDER": str(bundles)}
+                params = {"EPOCHS": 1, **inputs[name], "NAME": name, "FOLDER": str(bundles)}
                 ctx = QgsProcessingContext()
                 ctx.setProject(QgsProject.instance())
                 out = processing.run("allspark:train_bundle", params, context=ctx, feedback=QgsProcessingFeedback())
@@ -294,3 +306,22 @@ class GatedClients:
             self.sent.append(name)
             return fn(*args, **kwargs)
         return call
+
+
+def dock_run(qgis_app, qgis_iface, layer, bundle: str, timeout: float = 120.0) -> tuple[dict, list]:
+    """The dock on `layer` (in the project) with `bundle` chosen, Run, waited on until it answers:
+    (the history entry, the layers the run added to the project)."""
+    from qgis.core import QgsProject
+
+    with open_plugin(qgis_app, qgis_iface) as p:
+        d = p.show_dock()
+        d.set_layer(layer)
+        d.bundle_combo.setCurrentIndex(d.bundle_combo.findData(bundle))
+        assert d.current_bundle()["name"] == bundle
+        got = []
+        d.answered.connect(got.append)
+        before = set(QgsProject.instance().mapLayers())
+        d.run()
+        assert pump(qgis_app, lambda: bool(got), timeout), d.answer.toPlainText()
+        added = [QgsProject.instance().mapLayer(i) for i in set(QgsProject.instance().mapLayers()) - before]
+    return got[0], added

@@ -34,6 +34,11 @@ KNOWN = {
     "trajectory": ["trajectory"],
     "pointcloud": ["pointcloud"],
     "graph": ["graph"],
+    "infrared": ["infrared"],
+    "oblique": ["oblique"],
+    "text": ["text"],
+    "code": ["code"],
+    "video": ["video"],
 }
 
 _REGISTRY: dict[str, "Modality"] = {}

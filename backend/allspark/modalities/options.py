@@ -323,5 +323,79 @@ class GraphOptions(Options):
     max_sensors: Any = opt(None, "int", low=1, doc="read only the first N sensors")
     max_steps: Any = opt(None, "int", low=1, doc="read only the first N time steps")
 
+
+@dataclass
+class ObliqueOptions(Options):
+    """Reader options of oblique multi-view photography (oblique.read, read_labelled, from_payload), and the
+    input settings a bundle's `read_options` may carry."""
+
+    views: Any = opt(None, "int", low=2, doc="views per sample: the reference + its best n-1 source views (5)")
+    size: Any = opt(None, "size", doc="resize every view to [width, height] px (intrinsics scaled to match)")
+    scale: Any = opt(None, "float", low=1e-6, doc="resize every view by this factor (instead of size)")
+    depth_range: Any = opt(None, "numbers", doc="[min, max] depth of every reference view (default: its camera file's)")
+    camera_convention: Any = opt(None, "str", choices=("auto", "mvsnet", "omvs"),
+                                 doc="camera files: MVSNet's [Rcw|tcw] x-right y-down, or WHU-OMVS's [Rwc|twc] "
+                                     "x-right y-up (auto: by the folder layout and the file's header)")
+    stride: Any = opt(None, "int", low=1, doc="every n-th reference view of each scene / area (1)")
+    max_samples: Any = opt(None, "int", low=1, doc="at most this many samples (the first of each scene in turn)")
+
+
+@dataclass
+class TextOptions(Options):
+    """Reader options of texts (text.read, read_labelled), and the input settings a bundle's `read_options`
+    may carry."""
+
+    text_field: Any = opt(None, "str", doc="the field / column holding the text")
+    label_field: Any = opt(None, "str", doc="training data: the field / column holding the label")
+    lines: Any = opt(None, "bool", doc="a .txt file: one text per non-empty line")
+    max_rows: Any = opt(None, "int", low=1, doc="read at most this many texts")
+    split: Any = opt(None, "str", doc="an aclImdb folder: the sub-folder to read (train or test)")
+    max_tokens: Any = opt(None, "int", low=1, doc="input: the LLM tokens kept per text")
+    tail_tokens: Any = opt(None, "int", low=0, doc="input: of those, the tokens kept from the text's end")
+
+
+@dataclass
+class VideoOptions(DrawOptions):
+    """Reader options of video clips (read, read_labelled, from_payload), and the input settings a bundle's
+    `read_options` may carry."""
+
+    frames: Any = opt(None, "int", low=1, doc="frames sampled uniformly over each clip (16)")
+    size: Any = opt(None, "int", low=8, doc="the side (px) each frame is resized to (64)")
+    split: Any = opt(None, "int", low=1, choices=(1, 2, 3), doc="training data: UCF101's official split (1)")
+    lists: Any = opt(None, "str", doc="training data: UCF101's ucfTrainTestlist folder (default <data>/ucfTrainTestlist)")
+    path_field: Any = opt(None, "str", doc="training data from a CSV: the column holding each clip's path (relative: to the CSV's folder)")
+    label_field: Any = opt(None, "str", doc="training data from a CSV: the column holding each clip's label")
+
+
+@dataclass
+class InfraredOptions(Options):
+    """Reader options of person images in visible and infrared light (infrared.read, read_labelled,
+    from_payload), and the input settings a bundle's `read_options` may carry."""
+
+    spectrum: Any = opt(None, "str", choices=("auto", "visible", "infrared"),
+                        doc="single images / folders of chips: the light they were taken in (auto: grey = infrared)")
+    size: Any = opt(None, "size", doc="input: [height, width] px images are resized to (one number: the height, "
+                                      "the width half of it); default [128, 64]")
+    ir_cameras: Any = opt(None, "numbers", doc="SYSU-MM01 layout: the infrared cameras (3, 6)")
+    visible_cameras: Any = opt(None, "numbers", doc="SYSU-MM01 layout: the visible-light cameras (1, 2, 4, 5)")
+    mode: Any = opt(None, "str", choices=("all", "indoor"),
+                    doc="protocol: all-search (gallery cameras 1, 2, 4, 5) or indoor-search (1, 2)")
+    trials: Any = opt(None, "int", low=1, doc="protocol: seeded single-shot gallery draws averaged (10)")
+    max_per_camera: Any = opt(None, "int", low=1, doc="training data: at most this many images per person and camera")
+    seed: Any = opt(None, "int", doc="the seed of the draws")
+
+
+
+@dataclass
+class CodeOptions(Options):
+    """Reader options of code (code.read, read_labelled), and the input settings a bundle's `read_options`
+    may carry."""
+
+    max_rows: Any = opt(None, "int", low=1, doc="read at most this many functions")
+    max_tokens: Any = opt(None, "int", low=1, doc="input: the LLM tokens kept per function")
+    tail_tokens: Any = opt(None, "int", low=0, doc="input: of those, the tokens kept from the function's end")
+    query_tokens: Any = opt(None, "int", low=1, doc="input: the LLM tokens kept per search sentence")
+    docstring_tokens: Any = opt(None, "int", low=1, doc="input: the most tokens a written docstring has")
+
 __all__ = ["Options", "check_value", "opt", "ImageOptions", "MsiOptions", "HsiOptions", "PointCloudOptions",
-           "TableOptions", "TrajectoryOptions", "GraphOptions"]
+           "TableOptions", "TrajectoryOptions", "GraphOptions", "TextOptions", "CodeOptions", "VideoOptions"]

@@ -21,7 +21,8 @@ from .result_files import merge_results, result_jsonable, write_result_file
 log = logging.getLogger("allspark.service")
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt", ".img", ".png", ".jpg", ".jpeg")
-META_KEYS = ("window", "row", "col", "fid", "fids", "tile", "track", "source", "index")
+META_KEYS = ("window", "row", "col", "fid", "fids", "tile", "track", "source", "index", "time",
+             "reference")  # oblique: the reference view a depth map is of
 
 
 def raster_size(path: str) -> tuple[int, int, int] | None:
