@@ -24,7 +24,8 @@ plugin: setup
 
 # Rebuild the shipped bundles from ../shared/data (2-core CPU, measured beside other jobs: HSI ~6 min, dense HSI ~2 min,
 # PM2.5 ~65 min,
-# trajectories ~50 min, SAR ~20 min, RGB ~10 min, point cloud ~7 min, METR-LA graph ~9 min), then score each
+# trajectories ~50 min, SAR ~20 min, RGB ~10 min, point cloud ~7 min, METR-LA graph ~9 min, IMDB text ~48 min,
+# CodeXGLUE Ruby code ~33 min), then score each
 # through llama.cpp on its validation split beside the alternatives an analyst would use (docs/RESULTS.md).
 DATA ?= ../shared/data
 BRIDGE8 = '{"queries": 8, "layers": 2, "heads": 8, "head_dim": 64, "ffn_mult": 2}'
@@ -74,6 +75,16 @@ bundles: setup
 	  --threads 2
 	$(PY) -m allspark eval --bundle bundles/graph-metr-la --data $(DATA)/graph_metr_la --split validation \
 	  --precision both --baseline
+	$(PY) -m allspark train --modality text --data $(DATA)/text_imdb/imdb_train.jsonl.gz --out bundles/text-imdb \
+	  --name text-imdb --max-samples 3000 --epochs 30
+	$(PY) -m allspark eval --bundle bundles/text-imdb --data $(DATA)/text_imdb/imdb_train.jsonl.gz --split validation \
+	  --baseline
+	$(PY) -m allspark eval --bundle bundles/text-imdb --data $(DATA)/text_imdb/imdb_train.jsonl.gz --split unused \
+	  --max-samples 600
+	$(PY) -m allspark train --modality code --data $(DATA)/code_codexglue_ruby/valid.jsonl --out bundles/code-ruby \
+	  --name code-ruby --epochs 100 --batch-size 64 --lr 1e-3
+	$(PY) -m allspark eval --bundle bundles/code-ruby --data $(DATA)/code_codexglue_ruby/valid.jsonl --split validation \
+	  --baseline
 
 bench: setup
 	$(PY) -m allspark bench --json
