@@ -116,6 +116,64 @@ class Family(ABC):
         return {}
 
 
+class FeatureFieldFamily(Family):
+    """A family whose features each hold one input in a field (a text, a video clip's path): a run
+    classifies every (selected) feature's input, in payloads of several features (meta `fids` and the
+    inputs under `item_key`), and adds a copy of the layer with `pred_class` / `pred_prob`; the written
+    answer is about every feature's class (runner.Kept), the LLM reading the first one's input."""
+
+    layer_kind = "vector"
+    item_key = ""  # the payload meta key holding the features' inputs
+
+    @abstractmethod
+    def input_field(self, layer, source, manifest: dict | None = None, exclude: str | None = None) -> str:
+        """The field holding the features' inputs (a LayerError naming what is missing)."""
+
+    @abstractmethod
+    def payloads(self, layer, source, manifest: dict, feature_ids=None) -> list:
+        """[(arrays, meta)] of the (selected) features' inputs."""
+
+    @abstractmethod
+    def training_needs(self) -> str:
+        """What "Train a bundle" needs of the layer (a sentence)."""
+
+    def question(self, layer, modality, manifest, sel):
+        from .. import layers
+
+        source = sel.source or layer
+        (payload,) = self.payloads(layer, source, manifest, layers.first_feature_ids(source, sel.feature_ids))
+        return lambda: payload
+
+    def prepare(self, layer, modality, manifest, sel, out_dir):
+        from .. import runner
+
+        payloads = self.payloads(layer, sel.source or layer, manifest, sel.feature_ids)  # read now, on this thread
+        arrays, first = payloads[0]
+        kept = runner.Kept()  # the written answer is about every feature's class, not the one the LLM reads
+        return Run(predict=kept.wrap(lambda client, fb: runner.predict_payloads(client, manifest, payloads, fb)),
+                   question=lambda: (arrays, {**first, self.item_key: first[self.item_key][:1], "fids": first["fids"][:1]}),
+                   total=sum(len(m["fids"]) for _, m in payloads), made=kept.run)
+
+    def add_layers(self, result, layer, manifest):
+        from .. import results
+
+        predictions, fids = result
+        return [results.copy_with_predictions(layer, predictions, fids, result_name(layer, manifest))]
+
+    def training_problem(self, layer, modality, inputs):
+        from .. import layers
+
+        if not self.is_own_kind(layer) or not inputs.target_field:
+            return self.training_needs()
+        if layer.fields().indexOf(inputs.target_field) < 0:
+            return tr("The layer has no field '{field}'.").format(field=inputs.target_field)
+        try:
+            self.input_field(layer, inputs.source or layer, exclude=inputs.target_field)
+        except layers.LayerError as e:
+            return str(e)
+        return None
+
+
 def result_name(layer, manifest: dict) -> str:
     """The name of a result layer: "<layer> - <bundle>"."""
     return tr("{layer} - {bundle}").format(layer=layer.name(), bundle=manifest["name"])

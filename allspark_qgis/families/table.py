@@ -8,7 +8,7 @@ import os
 
 from .. import layers, results, runner
 from ..i18n import tr
-from .base import Family, Run, Selection, result_name
+from .base import Family, Run, result_name
 
 
 class TableFamily(Family):

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import os
 
-from .. import layers, results, runner
+from .. import layers
 from ..i18n import tr
-from .base import Family, Run, result_name
+from .base import FeatureFieldFamily
 
 BATCH_TEXTS = 256
 BATCH_CHARS = 400_000
@@ -78,43 +78,24 @@ def texts_payloads(source, manifest: dict, feature_ids=None) -> list[tuple[dict,
     return payloads
 
 
-class TextFamily(Family):
+class TextFamily(FeatureFieldFamily):
     name = "text"
     modalities = ("text",)
-    layer_kind = "vector"
+    item_key = "texts"
 
     def fit_problem(self, manifest, facts):
         if facts.kind != "vector" or not any(k == "string" for _, k in facts.fields):
             return tr("Bundle '{name}' needs a layer or table with a text field.").format(name=manifest.get("name", "?"))
         return None
 
-    def question(self, layer, modality, manifest, sel):
-        source = sel.source or layer
-        (payload,) = texts_payloads(source, manifest, layers.first_feature_ids(source, sel.feature_ids))
-        return lambda: payload
+    def input_field(self, layer, source, manifest=None, exclude=None):
+        return text_field(source, manifest, exclude)
 
-    def prepare(self, layer, modality, manifest, sel, out_dir):
-        payloads = texts_payloads(sel.source or layer, manifest, sel.feature_ids)  # read now, on this thread
-        kept = runner.Kept()  # the written answer is about every text's class, not the one the LLM reads
-        return Run(predict=kept.wrap(lambda client, fb: runner.predict_payloads(client, manifest, payloads, fb)),
-                   question=lambda: (payloads[0][0], {**payloads[0][1], "texts": payloads[0][1]["texts"][:1],
-                                                      "fids": payloads[0][1]["fids"][:1]}),
-                   total=sum(len(m["fids"]) for _, m in payloads), made=kept.run)
+    def payloads(self, layer, source, manifest, feature_ids=None):
+        return texts_payloads(source, manifest, feature_ids)
 
-    def add_layers(self, result, layer, manifest):
-        predictions, fids = result
-        return [results.copy_with_predictions(layer, predictions, fids, result_name(layer, manifest))]
-
-    def training_problem(self, layer, modality, inputs):
-        if not self.is_own_kind(layer) or not inputs.target_field:
-            return tr("A text bundle trains on a layer or table with a text field and a label field.")
-        if layer.fields().indexOf(inputs.target_field) < 0:
-            return tr("The layer has no field '{field}'.").format(field=inputs.target_field)
-        try:
-            text_field(inputs.source or layer, exclude=inputs.target_field)
-        except layers.LayerError as e:
-            return str(e)
-        return None
+    def training_needs(self):
+        return tr("A text bundle trains on a layer or table with a text field and a label field.")
 
     def training_config(self, layer, modality, inputs, out_dir, name, epochs):
         from .. import training

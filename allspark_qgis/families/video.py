@@ -15,9 +15,9 @@ from __future__ import annotations
 import csv
 import os
 
-from .. import layers, results, runner
+from .. import layers
 from ..i18n import tr
-from .base import Family, Run, result_name
+from .base import FeatureFieldFamily
 
 BATCH_CLIPS = 16
 LABEL_NAMES = ("label", "class", "action", "category", "activity")
@@ -128,10 +128,10 @@ def clips_payloads(layer, source, manifest: dict, feature_ids=None) -> list[tupl
             for part in (found[k:k + BATCH_CLIPS] for k in range(0, len(found), BATCH_CLIPS))]
 
 
-class VideoFamily(Family):
+class VideoFamily(FeatureFieldFamily):
     name = "video"
     modalities = ("video",)
-    layer_kind = "vector"
+    item_key = "videos"
 
     def fit_problem(self, manifest, facts):
         if facts.kind != "vector" or not any(k == "string" for _, k in facts.fields):
@@ -139,33 +139,14 @@ class VideoFamily(Family):
                 name=manifest.get("name", "?"))
         return None
 
-    def question(self, layer, modality, manifest, sel):
-        source = sel.source or layer
-        (payload,) = clips_payloads(layer, source, manifest, layers.first_feature_ids(source, sel.feature_ids))
-        return lambda: payload
+    def input_field(self, layer, source, manifest=None, exclude=None):
+        return video_field(source, manifest, exclude)
 
-    def prepare(self, layer, modality, manifest, sel, out_dir):
-        payloads = clips_payloads(layer, sel.source or layer, manifest, sel.feature_ids)  # read now, on this thread
-        first = payloads[0][1]
-        kept = runner.Kept()  # the written answer is about every clip's class, not the one the LLM reads
-        return Run(predict=kept.wrap(lambda client, fb: runner.predict_payloads(client, manifest, payloads, fb)),
-                   question=lambda: ({}, {**first, "videos": first["videos"][:1], "fids": first["fids"][:1]}),
-                   total=sum(len(m["fids"]) for _, m in payloads), made=kept.run)
+    def payloads(self, layer, source, manifest, feature_ids=None):
+        return clips_payloads(layer, source, manifest, feature_ids)
 
-    def add_layers(self, result, layer, manifest):
-        predictions, fids = result
-        return [results.copy_with_predictions(layer, predictions, fids, result_name(layer, manifest))]
-
-    def training_problem(self, layer, modality, inputs):
-        if not self.is_own_kind(layer) or not inputs.target_field:
-            return tr("A video bundle trains on a layer or table with a field of video clip paths and a label field.")
-        if layer.fields().indexOf(inputs.target_field) < 0:
-            return tr("The layer has no field '{field}'.").format(field=inputs.target_field)
-        try:
-            video_field(inputs.source or layer, exclude=inputs.target_field)
-        except layers.LayerError as e:
-            return str(e)
-        return None
+    def training_needs(self):
+        return tr("A video bundle trains on a layer or table with a field of video clip paths and a label field.")
 
     def training_config(self, layer, modality, inputs, out_dir, name, epochs):
         from .. import training
