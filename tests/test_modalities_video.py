@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import json
 
+import av  # PyAV: a dependency of the backend (requirements.txt), never skipped
 import numpy as np
 import pytest
+from support.data import action, write_clip
 
 from allspark.errors import InputError
 from allspark.modalities import get
 from allspark.train import split_indices, three_way_split
-
-av = pytest.importorskip("av")
-
-from support.data import action, write_clip  # noqa: E402 - after the importorskip
 
 CLASSES = ["MoveUp", "MoveDown", "Grow"]  # none changes under a horizontal mirror (the augmentation)
 SMALL = {"frames": 8, "size": 32}

@@ -7,8 +7,6 @@ import pytest
 from support.data import VIDEO_CLASSES, action, clips_layer_uri, data_dir, write_clip
 from support.plugin import backend_with_bundles, dock_run
 
-pytest.importorskip("av")
-
 
 @pytest.fixture(scope="module")
 def ready(qgis_processing):

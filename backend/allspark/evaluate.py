@@ -117,7 +117,8 @@ def evaluate(bundle: str, data: str, labels: str | None = None, runtime: str = "
             t0 = time.perf_counter()
             result = engine.predict(summary["name"], ds.samples, progress=progress)
             if manifest["task"] == "docstring":  # code search: every reference docstring ranks every function
-                result["similarity"] = engine.search(summary["name"], list(ds.targets), ds.samples)["similarity"]
+                result["similarity"] = engine.search(summary["name"], list(ds.targets), ds.samples,
+                                                     vectors=result["vectors"])["similarity"]
             seconds = time.perf_counter() - t0
             m = score(manifest["task"], manifest, ds, result)
             m["seconds"] = round(seconds, 2)

@@ -584,12 +584,7 @@ def data_dir() -> Path:
         table_csv(d / "table.csv")
         sensor_csv(d / "sensors.csv")
         notes_csv(d / "notes.csv")
-        try:
-            import av  # noqa: F401 - the backend's video reader; without it there are no clips
-        except ImportError:
-            pass
-        else:
-            clips_csv(d / "clips.csv")
+        clips_csv(d / "clips.csv")  # PyAV: a dependency of the backend (requirements.txt)
         ground_cloud(d / "cloud.copc.laz")
         _state["data"] = d
         atexit.register(shutil.rmtree, d, True)
