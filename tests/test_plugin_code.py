@@ -2,7 +2,7 @@
 docstring for every script of a folder with a code bundle and, with a search sentence, ranks them."""
 
 import pytest
-from support.plugin import backend, connected, reload_provider
+from support.plugin import backend, connected, reload_provider, run_algorithm
 
 
 @pytest.fixture(scope="module")
@@ -30,14 +30,7 @@ def scripts(folder):
 
 
 def run(params):
-    from qgis import processing
-    from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsProject
-
-    ctx = QgsProcessingContext()
-    ctx.setProject(QgsProject.instance())
-    out = processing.run("allspark:describe_code", {"BUNDLE": "tiny-code", "OUTPUT": "memory:", **params},
-                         context=ctx, feedback=QgsProcessingFeedback())
-    return ctx.getMapLayer(out["OUTPUT"]) if isinstance(out["OUTPUT"], str) else out["OUTPUT"]
+    return run_algorithm("describe_code", {"BUNDLE": "tiny-code", **params})
 
 
 def test_a_folder_described_and_searched(ready, qgis_app, tmp_path):

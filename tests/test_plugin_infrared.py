@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 from support.data import write_sysu_like
-from support.plugin import backend, connected, reload_provider
+from support.plugin import backend, connected, reload_provider, run_algorithm
 
 TEST_IDS = list(range(25, 31))  # the held-out persons of the generated set (never trained on)
 BRIDGE = {"queries": 4, "layers": 1, "heads": 2, "head_dim": 16, "ffn_mult": 2}
@@ -58,14 +58,7 @@ def gallery(sysu, tmp_path_factory):
 
 
 def run(params):
-    from qgis import processing
-    from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsProject
-
-    ctx = QgsProcessingContext()
-    ctx.setProject(QgsProject.instance())
-    out = processing.run("allspark:find_person", {"BUNDLE": "tiny-infrared", "OUTPUT": "memory:", **params},
-                         context=ctx, feedback=QgsProcessingFeedback())
-    return ctx.getMapLayer(out["OUTPUT"]) if isinstance(out["OUTPUT"], str) else out["OUTPUT"]
+    return run_algorithm("find_person", {"BUNDLE": "tiny-infrared", **params})
 
 
 def test_a_folder_of_chips_ranked_for_an_infrared_image(ready, qgis_app, sysu, gallery):

@@ -4,7 +4,7 @@ and Processing's "Predict attribute" add a copy of the layer with every note's c
 
 import pytest
 from support.data import data_dir, notes_layer_uri
-from support.plugin import backend_with_bundles, dock_run
+from support.plugin import backend_with_bundles, dock_run, run_algorithm
 
 
 @pytest.fixture(scope="module")
@@ -60,15 +60,8 @@ def test_the_dock_classifies_every_note(ready, qgis_app, qgis_iface, qgis_new_pr
 
 
 def test_predict_attribute_classifies_every_note(ready, qgis_app):
-    from qgis import processing
-    from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsProject
-
-    ctx = QgsProcessingContext()
-    ctx.setProject(QgsProject.instance())
-    out = processing.run("allspark:predict_attribute", {"INPUT": notes_layer_uri(data_dir() / "notes.csv", True),
-                                                        "BUNDLE": "tiny-text", "OUTPUT": "memory:"},
-                         context=ctx, feedback=QgsProcessingFeedback())
-    layer = ctx.getMapLayer(out["OUTPUT"]) if isinstance(out["OUTPUT"], str) else out["OUTPUT"]
+    layer = run_algorithm("predict_attribute", {"INPUT": notes_layer_uri(data_dir() / "notes.csv", True),
+                                                "BUNDLE": "tiny-text"})
     assert layer.featureCount() == 120
     assert accuracy(layer) >= 0.85
 

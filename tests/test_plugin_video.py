@@ -5,7 +5,7 @@ detected as video, a bundle trains on it through "Train a bundle", and both the 
 
 import pytest
 from support.data import VIDEO_CLASSES, action, clips_layer_uri, data_dir, write_clip
-from support.plugin import backend_with_bundles, dock_run
+from support.plugin import backend_with_bundles, dock_run, run_algorithm
 
 
 @pytest.fixture(scope="module")
@@ -29,15 +29,7 @@ def accuracy(layer) -> float:
 
 
 def run_predict(layer):
-    from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsProject
-
-    from qgis import processing
-
-    ctx = QgsProcessingContext()
-    ctx.setProject(QgsProject.instance())
-    out = processing.run("allspark:predict_attribute", {"INPUT": layer, "BUNDLE": "tiny-video", "OUTPUT": "memory:"},
-                         context=ctx, feedback=QgsProcessingFeedback())
-    return ctx.getMapLayer(out["OUTPUT"]) if isinstance(out["OUTPUT"], str) else out["OUTPUT"]
+    return run_algorithm("predict_attribute", {"INPUT": layer, "BUNDLE": "tiny-video"})
 
 
 def test_a_layer_of_clips_is_video_and_other_layers_are_not(qgis_app):

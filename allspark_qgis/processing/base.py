@@ -100,6 +100,25 @@ class AllSparkAlgorithm(QgsProcessingAlgorithm):
         except connection.NoBackend as exc:
             raise QgsProcessingException(str(exc)) from None
 
+    def write_table(self, parameters, context, name: str, columns, rows) -> str:
+        """A table without geometry in the feature sink `name`: `columns` [(field, int | double | string)],
+        `rows` lists of values in that order (None: NULL); returns the sink's id."""
+        from qgis.core import QgsFeature, QgsFeatureSink, QgsFields, QgsWkbTypes
+
+        from .. import results
+
+        fields = QgsFields()
+        for field, kind in columns:
+            fields.append(results._qfield(field, kind))
+        sink, dest_id = self.parameterAsSink(parameters, name, context, fields, QgsWkbTypes.NoGeometry)
+        if sink is None:
+            raise QgsProcessingException(self.invalidSinkError(parameters, name))
+        for row in rows:
+            f = QgsFeature(fields)
+            f.setAttributes(list(row))
+            sink.addFeature(f, QgsFeatureSink.FastInsert)
+        return dest_id
+
     def call_backend(self, fn):
         """fn(client) on a fresh client, closed afterwards; errors as run_guarded makes them (None: cancelled)."""
         client = self.client()

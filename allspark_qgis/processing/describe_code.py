@@ -6,15 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 from qgis.core import (
-    QgsFeature,
-    QgsFeatureSink,
-    QgsFields,
     QgsProcessing,
     QgsProcessingException,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFile,
     QgsProcessingParameterString,
-    QgsWkbTypes,
 )
 
 from ..i18n import N_, tr
@@ -50,7 +46,7 @@ class DescribeCodeAlgorithm(base.AllSparkAlgorithm):
         return True, ""
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        from .. import results, runner
+        from .. import runner
 
         path = self.parameterAsFile(parameters, self.SCRIPT, context) or self.parameterAsFile(
             parameters, self.FOLDER, context)
@@ -70,17 +66,10 @@ class DescribeCodeAlgorithm(base.AllSparkAlgorithm):
         rank = np.empty(len(docs), np.int64)
         if result.get("ranking") is not None:
             rank[np.asarray(result["ranking"], np.int64)] = np.arange(1, len(docs) + 1)
-        fields = QgsFields()
-        for name, kind in (("file", "string"), ("function", "string"), ("docstring", "string"),
-                           ("similarity", "double"), ("rank", "int")):
-            fields.append(results._qfield(name, kind))
-        sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields, QgsWkbTypes.NoGeometry)
-        if sink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
-        for i, doc in enumerate(docs):
-            f = QgsFeature(fields)
-            f.setAttributes([sources[i], functions[i], doc, None if sim is None else float(sim[i]),
-                             None if sim is None else int(rank[i])])
-            sink.addFeature(f, QgsFeatureSink.FastInsert)
+        columns = [("file", "string"), ("function", "string"), ("docstring", "string"), ("similarity", "double"),
+                   ("rank", "int")]
+        dest_id = self.write_table(parameters, context, self.OUTPUT, columns, (
+            [sources[i], functions[i], doc, None if sim is None else float(sim[i]), None if sim is None else int(rank[i])]
+            for i, doc in enumerate(docs)))
         feedback.pushInfo(result.get("summary", ""))
         return {self.OUTPUT: dest_id}

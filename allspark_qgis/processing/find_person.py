@@ -7,15 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 from qgis.core import (
-    QgsFeature,
-    QgsFeatureSink,
-    QgsFields,
     QgsProcessing,
     QgsProcessingException,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
-    QgsWkbTypes,
 )
 
 from ..i18n import N_, tr
@@ -50,7 +46,7 @@ class FindPersonAlgorithm(base.AllSparkAlgorithm):
         self.addParameter(QgsProcessingParameterFeatureSink(self.OUTPUT, tr("Matches"), QgsProcessing.TypeVector))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        from .. import results, runner
+        from .. import runner
 
         query = self.parameterAsFile(parameters, self.QUERY, context)
         gallery = self.parameterAsFile(parameters, self.GALLERY, context)
@@ -72,18 +68,14 @@ class FindPersonAlgorithm(base.AllSparkAlgorithm):
         dist = np.asarray(result["distances"], np.float64)
         extra = [(key, name) for key, name in (("gallery_persons", "person"), ("gallery_cameras", "camera"))
                  if result.get(key) is not None]
-        fields = QgsFields()
         columns = [("rank", "int"), ("file", "string"), ("distance", "double")] + [(n, "int") for _, n in extra]
-        for name, kind in columns:
-            fields.append(results._qfield(name, kind))
-        sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields, QgsWkbTypes.NoGeometry)
-        if sink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
-        for rank, j in enumerate(order, start=1):
-            f = QgsFeature(fields)
+
+        def row(rank, j):
             known = [int(np.asarray(result[key])[j]) for key, _ in extra]
-            f.setAttributes([rank, files[j], float(dist[j])] + [v if v >= 0 else None for v in known])
-            sink.addFeature(f, QgsFeatureSink.FastInsert)
+            return [rank, files[j], float(dist[j])] + [v if v >= 0 else None for v in known]
+
+        dest_id = self.write_table(parameters, context, self.OUTPUT, columns,
+                                   (row(rank, j) for rank, j in enumerate(order, start=1)))
         feedback.setProgress(100)
         feedback.pushInfo(result.get("summary", ""))
         return {self.OUTPUT: dest_id}

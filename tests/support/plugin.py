@@ -325,3 +325,16 @@ def dock_run(qgis_app, qgis_iface, layer, bundle: str, timeout: float = 120.0) -
         assert pump(qgis_app, lambda: bool(got), timeout), d.answer.toPlainText()
         added = [QgsProject.instance().mapLayer(i) for i in set(QgsProject.instance().mapLayers()) - before]
     return got[0], added
+
+
+def run_algorithm(name: str, params: dict, output: str = "OUTPUT"):
+    """processing.run("allspark:<name>") in a context on the current project; the layer its `output`
+    made (a memory sink by default)."""
+    from qgis import processing
+    from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsProject
+
+    ctx = QgsProcessingContext()
+    ctx.setProject(QgsProject.instance())
+    out = processing.run(f"allspark:{name}", {output: "memory:", **params}, context=ctx,
+                         feedback=QgsProcessingFeedback())
+    return ctx.getMapLayer(out[output]) if isinstance(out[output], str) else out[output]
